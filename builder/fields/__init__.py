@@ -7,8 +7,35 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
+from builder.fields import (  # noqa: F401  (importing a module registers its types)
+    address,
+    attachment,
+    checkbox,
+    date,
+    date_time,
+    department,
+    email,
+    formula,
+    image,
+    layout,
+    lookup,
+    money,
+    multi_select,
+    number,
+    phone,
+    rating,
+    relation,
+    rich_text,
+    select,
+    serial,
+    subform,
+    text,
+    textarea,
+    url,
+    user,
+    users,
+)
 from builder.fields import messages as _messages  # noqa: F401  (registers the catalogs)
-from builder.fields import text as _text  # noqa: F401
 from builder.fields.base import (
     DEFAULT_CONTEXT,
     CoerceContext,
@@ -31,6 +58,9 @@ def _union() -> Any:
 
 
 FieldDefinition = _union()
+# A sub-form's columns are field definitions themselves: resolve the forward reference now that
+# the union exists.
+subform.SubformConfig.model_rebuild(_types_namespace={"FieldDefinition": FieldDefinition})
 field_adapter: TypeAdapter[FieldConfig] = TypeAdapter(FieldDefinition)
 
 __all__ = [

@@ -12,14 +12,19 @@ know which type it is dealing with:
   ``source`` says where it came from: ``JSON`` (API), ``HTML`` (a form post: strings),
   ``CELL`` (a CSV/Excel cell: strings, numbers, dates, Excel date serials). Raises
   :class:`~builder.errors.CoercionError` with a stable code.
-- ``default_value(field, ctx)``: the literal default, coerced (expression and linked defaults are
-  evaluated by the runtime, which sees ``field.default`` as :class:`ExprDefault`/:class:`LinkDefault`).
+- ``default_value(field, ctx)``: the literal default, coerced (expression and linked defaults
+  are evaluated by the runtime, which sees ``field.default`` as :class:`ExprDefault` or
+  :class:`LinkDefault`).
 - ``display(field, value, lang, ctx)``: text for a person.
-- ``export(field, value, ctx)``: a spreadsheet cell (``str``, ``int``, ``float``, ``bool`` or ``None``).
+- ``export(field, value, ctx)``: a spreadsheet cell (``str``, ``int``, ``float``, ``bool`` or
+  ``None``).
 - ``to_expr(field, value, ctx)``: the value as expressions see it (see :mod:`builder.value_types`).
 - ``check_config(field)``: problems in the field's own properties (empty options, min > max…),
   beyond what pydantic already refuses.
 - ``sample(field)``: a valid stored value, used by tests that walk the registry.
+- ``storage_for``/``expr_type_for``/``operators_for(field)``: the per-field answer when a
+  property changes it (a formula's ``result_type``, a relation's ``multiple``); by default the
+  class attribute.
 - Class attributes: ``storage`` (how it is stored and indexed), ``expr_type``, ``operators``
   (filter operators it supports), ``widget`` (the template that renders it), ``accepts_input``
   (False for computed types: formula, serial, lookup) and ``has_value`` (False for layout-only
@@ -48,12 +53,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_serializer, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_serializer,
+    model_validator,
+)
 
 from builder.errors import DuplicateFieldTypeError, Problem, UnknownFieldTypeError
 from builder.value_types import ExprType, StorageKind
@@ -67,7 +80,11 @@ EQUALITY_OPERATORS = frozenset({"eq", "ne", "in", "not_in"}) | PRESENCE_OPERATOR
 TEXT_OPERATORS = EQUALITY_OPERATORS | {"contains", "not_contains", "starts_with"}
 NUMBER_OPERATORS = EQUALITY_OPERATORS | {"gt", "gte", "lt", "lte", "between"}
 DATE_OPERATORS = NUMBER_OPERATORS | {
-    "today", "this_week", "this_month", "last_n_days", "next_n_days",
+    "today",
+    "this_week",
+    "this_month",
+    "last_n_days",
+    "next_n_days",
 }
 ARRAY_OPERATORS = frozenset({"contains", "not_contains", "in", "not_in"}) | PRESENCE_OPERATORS
 USER_OPERATORS = EQUALITY_OPERATORS | {"me"}
@@ -75,7 +92,11 @@ USERS_OPERATORS = ARRAY_OPERATORS | {"me"}
 DEPARTMENT_OPERATORS = EQUALITY_OPERATORS | {"my_department"}
 BOOL_OPERATORS = frozenset({"eq", "ne"}) | PRESENCE_OPERATORS
 ALL_OPERATORS = (
-    TEXT_OPERATORS | NUMBER_OPERATORS | DATE_OPERATORS | ARRAY_OPERATORS | USER_OPERATORS
+    TEXT_OPERATORS
+    | NUMBER_OPERATORS
+    | DATE_OPERATORS
+    | ARRAY_OPERATORS
+    | USER_OPERATORS
     | DEPARTMENT_OPERATORS
 )
 
@@ -102,6 +123,10 @@ class CoerceContext:
     # the runtime (which has the directory). ``None`` means only ids are accepted.
     resolve_user: Callable[[str], int | None] | None = None
     resolve_department: Callable[[str], int | None] | None = None
+    # The other way round, for display and export: an id → the person's or department's name.
+    # ``None`` (or a callable answering ``None``) shows the id itself.
+    describe_user: Callable[[int], str | None] | None = None
+    describe_department: Callable[[int], str | None] | None = None
 
 
 DEFAULT_CONTEXT = CoerceContext()
@@ -200,6 +225,11 @@ class FieldType(Generic[ConfigT]):
     def expr_type_for(self, field: ConfigT) -> ExprType:
         """The type expressions see; differs from ``expr_type`` only for computed types."""
         return self.expr_type
+
+    def operators_for(self, field: ConfigT) -> frozenset[str]:
+        """The filter operators of this field; differs from ``operators`` only when a property
+        changes the value's shape (a ``relation`` with ``multiple``)."""
+        return self.operators
 
     def json_schema(self, field: ConfigT) -> dict[str, Any]:
         raise NotImplementedError

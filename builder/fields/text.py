@@ -34,7 +34,7 @@ def coerce_text(raw: Any, source: Source) -> str | None:
     Raises:
         CoercionError: ``not_text`` for anything that is not text (or a cell number).
     """
-    if raw is None:
+    if raw is None or (isinstance(raw, list) and not raw):
         return None
     if isinstance(raw, bool):
         raise CoercionError("not_text")
@@ -55,7 +55,7 @@ class TextFieldType(FieldType[TextConfig]):
     operators = TEXT_OPERATORS
 
     def json_schema(self, field: TextConfig) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": "string"}
+        schema: dict[str, Any] = {"type": ["string", "null"]}
         if field.max_length is not None:
             schema["maxLength"] = field.max_length
         if field.min_length is not None:
@@ -88,8 +88,14 @@ class TextFieldType(FieldType[TextConfig]):
         try:
             re.compile(field.pattern)
         except re.error as exc:
-            return [Problem("pattern", "invalid_pattern", f"invalid regular expression: {exc}",
-                            {"error": str(exc)})]
+            return [
+                Problem(
+                    "pattern",
+                    "invalid_pattern",
+                    f"invalid regular expression: {exc}",
+                    {"error": str(exc)},
+                )
+            ]
         return []
 
     def sample(self, field: TextConfig) -> str:

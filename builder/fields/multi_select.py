@@ -1,0 +1,137 @@
+"""``multi_select``: any number of choices from a list of options, stored as a list of values."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from builder.errors import CoercionError, Problem
+from builder.fields._common import default_problems, is_blank, split_cell
+from builder.fields._options import (
+    OptionsConfig,
+    OptionSpec,
+    label_of,
+    match_option,
+    option_problems,
+    options_enum,
+    values,
+)
+from builder.fields.base import (
+    ARRAY_OPERATORS,
+    DEFAULT_CONTEXT,
+    CoerceContext,
+    FieldType,
+    Source,
+    register,
+)
+from builder.value_types import ExprType, StorageKind
+
+
+class MultiSelectConfig(OptionsConfig):
+    type: Literal["multi_select"]
+    options: list[OptionSpec] = Field(default_factory=list, max_length=1000)
+    min_selected: int | None = Field(None, ge=0, le=1000)
+    max_selected: int | None = Field(None, ge=1, le=1000)
+
+
+def _items(raw: Any, source: Source) -> list[Any]:
+    if isinstance(raw, list | tuple):
+        return list(raw)
+    if source is Source.CELL and isinstance(raw, str):
+        return split_cell(raw)
+    if source is Source.JSON:
+        raise CoercionError("not_list")
+    return [raw]
+
+
+@register
+class MultiSelectFieldType(FieldType[MultiSelectConfig]):
+    kind = "multi_select"
+    config = MultiSelectConfig
+    storage = StorageKind.ARRAY
+    expr_type = ExprType.LIST
+    operators = ARRAY_OPERATORS
+
+    def json_schema(self, field: MultiSelectConfig) -> dict[str, Any]:
+        item: dict[str, Any] = (
+            {"type": "string", "maxLength": 200}
+            if field.allow_other
+            else {"enum": options_enum(field)}
+        )
+        schema: dict[str, Any] = {
+            "type": ["array", "null"],
+            "items": item,
+            "uniqueItems": True,
+            "minItems": max(field.min_selected or 1, 1),
+        }
+        if field.max_selected is not None:
+            schema["maxItems"] = field.max_selected
+        return schema
+
+    def coerce(
+        self,
+        field: MultiSelectConfig,
+        raw: Any,
+        source: Source = Source.JSON,
+        ctx: CoerceContext = DEFAULT_CONTEXT,
+    ) -> list[str] | None:
+        if is_blank(raw):
+            return None
+        chosen: list[str] = []
+        for item in _items(raw, source):
+            if is_blank(item):
+                continue
+            value = match_option(field, item, source)
+            if value not in chosen:
+                chosen.append(value)
+        if not chosen:
+            return None
+        if field.max_selected is not None and len(chosen) > field.max_selected:
+            raise CoercionError("too_many_selected", max=field.max_selected)
+        if field.min_selected is not None and len(chosen) < field.min_selected:
+            raise CoercionError("too_few_selected", min=field.min_selected)
+        return chosen
+
+    def display(
+        self,
+        field: MultiSelectConfig,
+        value: Any,
+        lang: str = "zh",
+        ctx: CoerceContext = DEFAULT_CONTEXT,
+    ) -> str:
+        if not isinstance(value, list):
+            return ""
+        return ("、" if lang == "zh" else ", ").join(label_of(field, str(v)) for v in value)
+
+    def export(
+        self, field: MultiSelectConfig, value: Any, ctx: CoerceContext = DEFAULT_CONTEXT
+    ) -> Any:
+        if not isinstance(value, list) or not value:
+            return None
+        return ", ".join(label_of(field, str(v)) for v in value)
+
+    def to_expr(
+        self, field: MultiSelectConfig, value: Any, ctx: CoerceContext = DEFAULT_CONTEXT
+    ) -> list[str] | None:
+        return list(value) if isinstance(value, list) else None
+
+    def check_config(self, field: MultiSelectConfig) -> list[Problem]:
+        problems = option_problems(field) + default_problems(self, field)
+        if (
+            field.min_selected is not None
+            and field.max_selected is not None
+            and field.min_selected > field.max_selected
+        ):
+            problems.append(
+                Problem(
+                    "min_selected",
+                    "min_greater_than_max",
+                    "min_selected is greater than max_selected",
+                )
+            )
+        return problems
+
+    def sample(self, field: MultiSelectConfig) -> list[str]:
+        known = [v for v in dict.fromkeys(values(field)) if v.strip()]
+        return known[: max(field.min_selected or 1, 1)] or ["其他"]

@@ -1,0 +1,109 @@
+"""``number``: an integer or decimal, optionally shown as a percentage."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, FiniteFloat, StrictInt
+
+from builder.errors import Problem
+from builder.fields._common import default_problems, format_number
+from builder.fields._numbers import check_range, coerce_number
+from builder.fields.base import (
+    DEFAULT_CONTEXT,
+    NUMBER_OPERATORS,
+    CoerceContext,
+    FieldConfig,
+    FieldType,
+    Source,
+    register,
+)
+from builder.value_types import ExprType, StorageKind
+
+Bound = StrictInt | FiniteFloat
+
+
+class NumberConfig(FieldConfig):
+    type: Literal["number"]
+    min: Bound | None = Field(None, ge=-(10**15), le=10**15)
+    max: Bound | None = Field(None, ge=-(10**15), le=10**15)
+    precision: int | None = Field(None, ge=0, le=10)
+    percent: bool = False
+    unit: str | None = Field(None, max_length=20)
+    placeholder: str | None = Field(None, max_length=200)
+
+
+def number_schema(minimum: float | None, maximum: float | None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": ["number", "null"]}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+def range_problems(minimum: float | None, maximum: float | None) -> list[Problem]:
+    if minimum is not None and maximum is not None and minimum > maximum:
+        return [
+            Problem(
+                "min",
+                "min_greater_than_max",
+                "min is greater than max",
+                {"min": minimum, "max": maximum},
+            )
+        ]
+    return []
+
+
+@register
+class NumberFieldType(FieldType[NumberConfig]):
+    kind = "number"
+    config = NumberConfig
+    storage = StorageKind.NUMBER
+    expr_type = ExprType.NUMBER
+    operators = NUMBER_OPERATORS
+
+    def json_schema(self, field: NumberConfig) -> dict[str, Any]:
+        schema = number_schema(field.min, field.max)
+        if field.precision == 0:
+            schema["type"] = ["integer", "null"]
+        return schema
+
+    def coerce(
+        self,
+        field: NumberConfig,
+        raw: Any,
+        source: Source = Source.JSON,
+        ctx: CoerceContext = DEFAULT_CONTEXT,
+    ) -> int | float | None:
+        value = coerce_number(raw, source, field.precision)
+        if value is not None:
+            check_range(value, field.min, field.max)
+        return value
+
+    def display(
+        self,
+        field: NumberConfig,
+        value: Any,
+        lang: str = "zh",
+        ctx: CoerceContext = DEFAULT_CONTEXT,
+    ) -> str:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return ""
+        if field.percent:
+            decimals = None if field.precision is None else max(field.precision - 2, 0)
+            text = format_number(round(value * 100, 10), decimals) + "%"
+        else:
+            text = format_number(value, field.precision)
+        return f"{text} {field.unit}" if field.unit else text
+
+    def check_config(self, field: NumberConfig) -> list[Problem]:
+        return range_problems(field.min, field.max) + default_problems(self, field)
+
+    def sample(self, field: NumberConfig) -> int | float:
+        value: float = 0.25 if field.percent else 42
+        if field.min is not None and value < field.min:
+            value = field.min
+        if field.max is not None and value > field.max:
+            value = field.max
+        return coerce_number(value, Source.JSON, field.precision) or 0

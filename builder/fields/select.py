@@ -1,0 +1,78 @@
+"""``select``: one choice from a list of options."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from builder.errors import Problem
+from builder.fields._common import default_problems, is_blank
+from builder.fields._options import (
+    OptionsConfig,
+    OptionSpec,
+    label_of,
+    match_option,
+    option_problems,
+    options_enum,
+    values,
+)
+from builder.fields.base import (
+    DEFAULT_CONTEXT,
+    TEXT_OPERATORS,
+    CoerceContext,
+    FieldType,
+    Source,
+    register,
+)
+from builder.value_types import ExprType, StorageKind
+
+
+class SelectConfig(OptionsConfig):
+    type: Literal["select"]
+    options: list[OptionSpec] = Field(default_factory=list, max_length=1000)
+    display_as: Literal["dropdown", "radio"] = "dropdown"
+
+
+@register
+class SelectFieldType(FieldType[SelectConfig]):
+    kind = "select"
+    config = SelectConfig
+    storage = StorageKind.TEXT
+    expr_type = ExprType.TEXT
+    operators = TEXT_OPERATORS
+
+    def json_schema(self, field: SelectConfig) -> dict[str, Any]:
+        if field.allow_other:
+            return {"type": ["string", "null"], "maxLength": 200}
+        return {"enum": [*options_enum(field), None]}
+
+    def coerce(
+        self,
+        field: SelectConfig,
+        raw: Any,
+        source: Source = Source.JSON,
+        ctx: CoerceContext = DEFAULT_CONTEXT,
+    ) -> str | None:
+        if is_blank(raw):
+            return None
+        return match_option(field, raw, source)
+
+    def display(
+        self,
+        field: SelectConfig,
+        value: Any,
+        lang: str = "zh",
+        ctx: CoerceContext = DEFAULT_CONTEXT,
+    ) -> str:
+        return label_of(field, value) if isinstance(value, str) else ""
+
+    def export(self, field: SelectConfig, value: Any, ctx: CoerceContext = DEFAULT_CONTEXT) -> Any:
+        return label_of(field, value) if isinstance(value, str) else None
+
+    def check_config(self, field: SelectConfig) -> list[Problem]:
+        return option_problems(field) + default_problems(self, field)
+
+    def sample(self, field: SelectConfig) -> str:
+        known = [v for v in values(field) if v.strip()]
+        return known[0] if known else "其他"

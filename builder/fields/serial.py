@@ -1,0 +1,181 @@
+"""``serial``: a number the runtime assigns on create, e.g. ``C202401-0007``.
+
+``pattern`` is literal text with tokens ``{YYYY}`` ``{YY}`` ``{MM}`` ``{DD}`` (the creation date)
+and exactly one ``{SEQ:n}`` (the counter, zero-padded to ``n`` digits, never truncated). The
+counter restarts every ``reset`` period; the runtime keeps one counter per
+:func:`serial_period` bucket and formats with :func:`format_serial`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Literal
+
+from pydantic import Field
+
+from builder.errors import CoercionError, Problem
+from builder.fields._common import cell_to_text, is_blank
+from builder.fields.base import (
+    DEFAULT_CONTEXT,
+    TEXT_OPERATORS,
+    CoerceContext,
+    FieldConfig,
+    FieldType,
+    Source,
+    register,
+)
+from builder.value_types import ExprType, StorageKind
+
+_TOKEN = re.compile(r"\{([^{}]*)\}")
+_SEQ = re.compile(r"SEQ:(\d{1,2})")
+DATE_TOKENS = ("YYYY", "YY", "MM", "DD")
+# What a pattern must show for numbers not to repeat after each reset.
+_NEEDS = {
+    "never": set(),
+    "yearly": {"year"},
+    "monthly": {"year", "MM"},
+    "daily": {"year", "MM", "DD"},
+}
+MAX_VALUE = 200
+
+
+class SerialConfig(FieldConfig):
+    type: Literal["serial"]
+    pattern: str = Field("{SEQ:4}", min_length=1, max_length=100)
+    reset: Literal["never", "yearly", "monthly", "daily"] = "never"
+    start: int = Field(1, ge=0, le=10**12)
+
+
+def serial_period(field: SerialConfig, day: dt.date) -> str:
+    """The counter bucket ``day`` falls in: ``""`` (never), ``"2024"``, ``"2024-01"``,
+    ``"2024-01-05"``."""
+    if field.reset == "yearly":
+        return f"{day.year:04d}"
+    if field.reset == "monthly":
+        return f"{day.year:04d}-{day.month:02d}"
+    if field.reset == "daily":
+        return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+    return ""
+
+
+def format_serial(field: SerialConfig, seq: int, day: dt.date) -> str:
+    """The serial for counter value ``seq`` created on ``day``: ``C{YYYY}{MM}-{SEQ:4}`` with
+    7 on 2024-01-05 → ``C202401-0007``. Unknown tokens stay as written."""
+    parts = {
+        "YYYY": f"{day.year:04d}",
+        "YY": f"{day.year % 100:02d}",
+        "MM": f"{day.month:02d}",
+        "DD": f"{day.day:02d}",
+    }
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(1)
+        if token in parts:
+            return parts[token]
+        seq_match = _SEQ.fullmatch(token)
+        if seq_match:
+            return str(seq).zfill(int(seq_match.group(1)))
+        return match.group(0)
+
+    return _TOKEN.sub(replace, field.pattern)
+
+
+def _problems(field: SerialConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    seqs = 0
+    shown: set[str] = set()
+    for match in _TOKEN.finditer(field.pattern):
+        token = match.group(1)
+        seq_match = _SEQ.fullmatch(token)
+        if seq_match:
+            seqs += 1
+            width = int(seq_match.group(1))
+            if not 1 <= width <= 12:
+                problems.append(
+                    Problem(
+                        "pattern",
+                        "serial_seq_width",
+                        "{SEQ:n} needs n from 1 to 12",
+                        {"width": width},
+                    )
+                )
+        elif token in DATE_TOKENS:
+            shown.add("year" if token in ("YYYY", "YY") else token)
+        else:
+            problems.append(
+                Problem(
+                    "pattern",
+                    "serial_unknown_token",
+                    f"unknown token {{{token}}}",
+                    {"token": token},
+                )
+            )
+    leftover = _TOKEN.sub("", field.pattern)
+    if "{" in leftover or "}" in leftover:
+        problems.append(
+            Problem(
+                "pattern",
+                "serial_unbalanced_brace",
+                "a brace in the pattern is not part of a token",
+            )
+        )
+    if seqs != 1:
+        problems.append(
+            Problem(
+                "pattern",
+                "serial_seq_count",
+                "the pattern needs exactly one {SEQ:n}",
+                {"count": seqs},
+            )
+        )
+    missing = _NEEDS[field.reset] - shown
+    if missing and seqs == 1:
+        problems.append(
+            Problem(
+                "reset",
+                "serial_not_unique",
+                "the counter restarts but the pattern does not show the date "
+                "part that tells the periods apart, so numbers would repeat",
+                {"reset": field.reset},
+            )
+        )
+    return problems
+
+
+@register
+class SerialFieldType(FieldType[SerialConfig]):
+    kind = "serial"
+    config = SerialConfig
+    storage = StorageKind.TEXT
+    expr_type = ExprType.TEXT
+    operators = TEXT_OPERATORS
+    accepts_input = False
+
+    def json_schema(self, field: SerialConfig) -> dict[str, Any]:
+        # No pattern: serials carried over from another system, or written before the pattern
+        # changed, stay valid.
+        return {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_VALUE}
+
+    def coerce(
+        self,
+        field: SerialConfig,
+        raw: Any,
+        source: Source = Source.JSON,
+        ctx: CoerceContext = DEFAULT_CONTEXT,
+    ) -> str | None:
+        # Serials are assigned by the runtime; this accepts one carried over (an import).
+        text = cell_to_text(raw) if source is Source.CELL else raw
+        if is_blank(raw):
+            return None
+        if not isinstance(text, str) or len(text.strip()) > MAX_VALUE:
+            raise CoercionError("invalid_serial")
+        return text.strip()
+
+    def check_config(self, field: SerialConfig) -> list[Problem]:
+        # A default on a computed type is reported by the definition validator
+        # (default_not_supported), like for formula and lookup.
+        return _problems(field)
+
+    def sample(self, field: SerialConfig) -> str:
+        return format_serial(field, max(field.start, 7), dt.date(2024, 1, 5))

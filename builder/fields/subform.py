@@ -1,0 +1,249 @@
+"""``subform``: a table of rows inside a record (order lines, contacts).
+
+``fields`` are the columns, each a field definition of its own (no sub-form inside a sub-form).
+The value is a list of row objects keyed by column key; blank cells are left out of a row and
+rows with nothing in them are dropped. A column's coercion error is re-raised with its place,
+e.g. ``path="[2].contact_name"``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from builder.errors import CoercionError, Problem
+from builder.fields._common import default_problems, is_blank
+from builder.fields.base import (
+    DEFAULT_CONTEXT,
+    PRESENCE_OPERATORS,
+    CoerceContext,
+    FieldConfig,
+    FieldType,
+    Source,
+    get_type,
+    register,
+)
+from builder.value_types import ExprType, StorageKind
+
+if TYPE_CHECKING:
+    # The real annotation is the discriminated union of every type's config; builder.fields
+    # resolves it with ``SubformConfig.model_rebuild`` once the union exists.
+    FieldDefinition = FieldConfig
+
+# Column types that make no sense inside a row.
+FORBIDDEN_COLUMNS = frozenset({"subform", "section", "note", "serial"})
+MAX_ROWS = 1000
+
+
+class SubformConfig(FieldConfig):
+    type: Literal["subform"]
+    fields: list[FieldDefinition] = Field(default_factory=list, max_length=100)
+    min_rows: int = Field(0, ge=0, le=MAX_ROWS)
+    max_rows: int | None = Field(None, ge=1, le=MAX_ROWS)
+
+
+def _rows(raw: Any, source: Source) -> list[Any]:
+    if source is Source.HTML and isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise CoercionError("invalid_rows") from None
+    if source is Source.CELL and not isinstance(raw, list):
+        raise CoercionError("not_importable")
+    if not isinstance(raw, list):
+        raise CoercionError("invalid_rows")
+    return raw
+
+
+def _join(index: int, key: str, inner: str) -> str:
+    if not inner:
+        return f"[{index}].{key}"
+    return f"[{index}].{key}{inner}" if inner.startswith("[") else f"[{index}].{key}.{inner}"
+
+
+@register
+class SubformFieldType(FieldType[SubformConfig]):
+    kind = "subform"
+    config = SubformConfig
+    storage = StorageKind.JSON
+    expr_type = ExprType.LIST
+    operators = PRESENCE_OPERATORS
+
+    def json_schema(self, field: SubformConfig) -> dict[str, Any]:
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        for column in field.fields:
+            ctype = get_type(column.type)
+            if not ctype.has_value:
+                continue
+            properties[column.key] = ctype.json_schema(column)
+            if column.required and ctype.accepts_input:
+                required.append(column.key)
+        row: dict[str, Any] = {
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": False,
+        }
+        if required:
+            row["required"] = required
+        schema: dict[str, Any] = {
+            "type": ["array", "null"],
+            "items": row,
+            "minItems": max(field.min_rows, 1),
+        }
+        if field.max_rows is not None:
+            schema["maxItems"] = field.max_rows
+        return schema
+
+    def coerce(
+        self,
+        field: SubformConfig,
+        raw: Any,
+        source: Source = Source.JSON,
+        ctx: CoerceContext = DEFAULT_CONTEXT,
+    ) -> list[dict[str, Any]] | None:
+        if is_blank(raw):
+            return None
+        columns = {c.key: c for c in field.fields}
+        rows: list[dict[str, Any]] = []
+        for index, raw_row in enumerate(_rows(raw, source)):
+            if is_blank(raw_row):
+                continue
+            if not isinstance(raw_row, dict):
+                raise CoercionError("invalid_row", path=f"[{index}]")
+            row = self._row(field, columns, raw_row, index, source, ctx)
+            if row:
+                rows.append(row)
+        if not rows:
+            return None
+        if len(rows) < field.min_rows:
+            raise CoercionError("too_few_rows", min=field.min_rows)
+        limit = field.max_rows or MAX_ROWS
+        if len(rows) > limit:
+            raise CoercionError("too_many_rows", max=limit)
+        return rows
+
+    def _row(
+        self,
+        field: SubformConfig,
+        columns: dict[str, FieldConfig],
+        raw_row: dict[Any, Any],
+        index: int,
+        source: Source,
+        ctx: CoerceContext,
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for key, raw_value in raw_row.items():
+            column = columns.get(key) if isinstance(key, str) else None
+            if column is None:
+                raise CoercionError(
+                    "unknown_column", path=f"[{index}].{str(key)[:64]}", column=str(key)[:64]
+                )
+            ctype = get_type(column.type)
+            if not ctype.accepts_input or not ctype.has_value:
+                continue  # computed by the runtime
+            try:
+                value = ctype.coerce(column, raw_value, source, ctx)
+            except CoercionError as exc:
+                raise CoercionError(
+                    exc.code, path=_join(index, key, exc.path), **exc.params
+                ) from None
+            if value is not None:
+                row[key] = value
+        if row:
+            for column in field.fields:
+                ctype = get_type(column.type)
+                if column.required and ctype.accepts_input and column.key not in row:
+                    raise CoercionError(
+                        "column_required", path=f"[{index}].{column.key}", column=column.label
+                    )
+        return row
+
+    def display(
+        self,
+        field: SubformConfig,
+        value: Any,
+        lang: str = "zh",
+        ctx: CoerceContext = DEFAULT_CONTEXT,
+    ) -> str:
+        if not isinstance(value, list):
+            return ""
+        lines = []
+        for row in value:
+            if not isinstance(row, dict):
+                continue
+            cells = []
+            for column in field.fields:
+                if column.key in row:
+                    text = get_type(column.type).display(column, row[column.key], lang, ctx)
+                    cells.append(
+                        f"{column.label}: {text}" if lang != "zh" else f"{column.label}：{text}"
+                    )
+            lines.append(("；" if lang == "zh" else "; ").join(cells))
+        return "\n".join(lines)
+
+    def export(self, field: SubformConfig, value: Any, ctx: CoerceContext = DEFAULT_CONTEXT) -> Any:
+        return self.display(field, value, "zh", ctx) or None
+
+    def to_expr(
+        self, field: SubformConfig, value: Any, ctx: CoerceContext = DEFAULT_CONTEXT
+    ) -> list[dict[str, Any]] | None:
+        if not isinstance(value, list):
+            return None
+        rows = []
+        for row in value:
+            if not isinstance(row, dict):
+                continue
+            rows.append(
+                {
+                    column.key: get_type(column.type).to_expr(column, row.get(column.key), ctx)
+                    for column in field.fields
+                    if get_type(column.type).has_value
+                }
+            )
+        return rows
+
+    def check_config(self, field: SubformConfig) -> list[Problem]:
+        """Problems of the sub-form itself and of which types its columns are.
+
+        Each column's own properties (and duplicate column keys) are checked by the definition
+        validator, which walks the columns like top-level fields.
+        """
+        problems = default_problems(self, field)
+        if not field.fields:
+            problems.append(Problem("fields", "subform_empty", "the sub-form has no columns"))
+        if field.max_rows is not None and field.min_rows > field.max_rows:
+            problems.append(
+                Problem(
+                    "min_rows",
+                    "min_greater_than_max",
+                    "min_rows is greater than max_rows",
+                    {"min": field.min_rows, "max": field.max_rows},
+                )
+            )
+        for i, column in enumerate(field.fields):
+            where = f"fields[{i}]"
+            if column.type == "subform":
+                problems.append(
+                    Problem(where, "nested_subform", "a sub-form cannot contain a sub-form")
+                )
+            elif column.type in FORBIDDEN_COLUMNS:
+                problems.append(
+                    Problem(
+                        where,
+                        "column_type_not_allowed",
+                        f"a {column.type} cannot be a sub-form column",
+                        {"type": column.type},
+                    )
+                )
+        return problems
+
+    def sample(self, field: SubformConfig) -> list[dict[str, Any]]:
+        row: dict[str, Any] = {}
+        for column in field.fields:
+            ctype = get_type(column.type)
+            if ctype.accepts_input and ctype.has_value and column.type not in FORBIDDEN_COLUMNS:
+                row[column.key] = ctype.sample(column)
+        return [row] if row else []

@@ -1,0 +1,283 @@
+"""Walks the field-type registry: every type keeps the contract, its JSON Schema accepts what
+coercion produces and refuses clearly wrong values, and no input makes coercion raise anything
+but CoercionError."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from builder.errors import CoercionError
+from builder.fields import CoerceContext, Source, field_adapter, get_type, registered_types
+from builder.fields.base import ALL_OPERATORS, FieldConfig
+from builder.i18n import known_codes
+from builder.value_types import ExprType, StorageKind
+
+KINDS = {
+    "text", "textarea", "rich_text", "number", "money", "date", "datetime", "select",
+    "multi_select", "checkbox", "email", "phone", "url", "user", "users", "department",
+    "attachment", "image", "subform", "relation", "lookup", "formula", "serial", "address",
+    "rating", "section", "note",
+}  # fmt: skip
+
+# The smallest valid definition of each type.
+MINIMAL: dict[str, dict[str, Any]] = {kind: {} for kind in sorted(KINDS)} | {
+    "select": {"options": ["A", "B"]},
+    "multi_select": {"options": ["A", "B"]},
+    "subform": {"fields": [{"key": "name", "type": "text", "label": "姓名"}]},
+    "relation": {"target": "customer"},
+    "lookup": {"relation": "customer", "field": "name"},
+    "formula": {"expr": "1 + 1"},
+}
+
+# More shapes, so each variant's schema is walked too.
+VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    *MINIMAL.items(),
+    ("number", {"precision": 0, "min": 0, "max": 100}),
+    ("number", {"percent": True, "precision": 4}),
+    ("money", {"currency": "USD", "precision": 0}),
+    ("select", {"options": [{"value": "web", "label": "官网", "color": "#f00"}],
+                "allow_other": True}),
+    ("multi_select", {"options": ["A", "B", "C"], "max_selected": 2, "allow_other": True}),
+    ("relation", {"target": "customer", "multiple": True, "max_count": 3}),
+    ("formula", {"expr": "x", "result_type": "number", "precision": 2}),
+    ("formula", {"expr": "x", "result_type": "text"}),
+    ("formula", {"expr": "x", "result_type": "date"}),
+    ("formula", {"expr": "x", "result_type": "datetime"}),
+    ("formula", {"expr": "x", "result_type": "bool"}),
+    ("serial", {"pattern": "C{YYYY}{MM}-{SEQ:4}", "reset": "monthly"}),
+    ("address", {"detail": False}),
+    ("rating", {"max": 10}),
+    ("attachment", {"max_files": 2, "accept": [".pdf", "image/*"]}),
+    ("image", {"max_files": 1}),
+    ("users", {"max_count": 2}),
+    ("subform", {"min_rows": 1, "max_rows": 5, "fields": [
+        {"key": "name", "type": "text", "label": "姓名", "required": True},
+        {"key": "qty", "type": "number", "label": "数量"},
+        {"key": "tags", "type": "multi_select", "label": "标签", "options": ["x", "y"]},
+        {"key": "total", "type": "formula", "label": "小计", "expr": "qty * 2",
+         "result_type": "number"},
+    ]}),
+]  # fmt: skip
+
+# Raw JSON inputs each type must accept (coerced, then validated by the schema).
+GOOD_JSON: dict[str, list[Any]] = {
+    "text": ["华为", " x "],
+    "textarea": ["a\r\nb"],
+    "rich_text": ["<p>hi</p>"],
+    "number": [1, 1.5, "1,234.50", "12%"],
+    "money": [1234.567, "¥1,234"],
+    "date": ["2024/1/5", "2024年1月5日", "2024-01-05T23:00:00Z"],
+    "datetime": ["2024-01-05 12:00", "2024-01-05T12:00:00+08:00"],
+    "select": ["A"],
+    "multi_select": [["A"], ["B", "A", "B"]],
+    "checkbox": [True, False, "是"],
+    "email": ["Zhang@Example.COM"],
+    "phone": ["+86 138-1234-5678", "(0755)1234567", "+44 20 7946 0958", "400-123-4567"],
+    "url": ["www.a.com/x"],
+    "user": [3, "4", {"id": 5}],
+    "users": [[1, 2, 2]],
+    "department": [7],
+    "attachment": [[{"id": "A" * 64, "name": "a.pdf", "size": 1, "mime": "Application/PDF"}]],
+    "image": [[{"id": "b" * 64, "name": "a.png", "size": 0, "mime": "image/png"}]],
+    "subform": [[{"name": "张三"}, {}]],
+    "relation": [5, "6"],
+    "lookup": ["x", 1, [1, 2], {"a": 1}],
+    "formula": [1, "x", True],
+    "serial": ["C202401-0007"],
+    "address": ["广东省深圳市南山区科技园1号", {"city": "深圳市"}],
+    "rating": [0, "★★★", "3"],
+    "section": [],
+    "note": [],
+}
+
+# Stored values a schema must refuse (for the minimal config).
+WRONG: dict[str, list[Any]] = {
+    "text": [1, True, []],
+    "textarea": [1],
+    "rich_text": [{}],
+    "number": ["1", True, [1]],
+    "money": ["¥1", {}],
+    "date": ["2024/1/5", "2024-01-05T00:00:00Z", 45296, "2024-13-45"],
+    "datetime": ["2024-01-05 12:00", "2024-01-05T12:00:00+08:00", "2024-01-05"],
+    "select": ["Z", 1, ["A"]],
+    "multi_select": ["A", ["Z"], [], ["A", "A"]],
+    "checkbox": ["true", 1],
+    "email": ["a@", "a b@c.com", "a@EXAMPLE.com"],
+    "phone": ["138 1234 5678", "+8613812345678", "12345", "0755 1234567"],
+    "url": ["www.a.com", "javascript:alert(1)", "ftp://a.com"],
+    "user": [0, "1", {"id": 1}],
+    "users": [[], [0], [1, 1], 1],
+    "department": [-1, "x"],
+    "attachment": [[{"id": "x", "name": "a", "size": 1, "mime": "a/b"}], [], {}],
+    "image": [[{"id": "b" * 64, "name": "a.pdf", "size": 0, "mime": "application/pdf"}]],
+    "subform": [[{"nope": 1}], [], [1]],
+    "relation": [0, [1], "1"],
+    "lookup": [],
+    "formula": [],
+    "serial": [1],
+    "address": [{"street": "x"}, {}, "广东省"],
+    "rating": [6, -1, 2.5],
+    "section": [],
+    "note": [],
+}
+
+FORMAT_CHECKER = Draft202012Validator.FORMAT_CHECKER
+
+
+def make(kind: str, **props: Any) -> Any:
+    return field_adapter.validate_python({"key": "f", "type": kind, "label": "字段", **props})
+
+
+def validator(field: FieldConfig) -> Draft202012Validator:
+    schema = get_type(field.type).json_schema(field)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+
+
+def test_every_stable_type_is_registered() -> None:
+    assert set(registered_types()) == KINDS
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_registry_walk(kind: str) -> None:
+    ftype = get_type(kind)
+    assert ftype.kind == kind
+    assert typing.get_args(ftype.config.model_fields["type"].annotation) == (kind,)
+    assert ftype.widget == f"fields/{kind}.html"
+    assert isinstance(ftype.storage, StorageKind)
+    assert isinstance(ftype.expr_type, ExprType)
+    assert ftype.operators <= ALL_OPERATORS
+    field = make(kind, **MINIMAL[kind])
+    assert type(field) is ftype.config
+    assert ftype.check_config(field) == []
+    sample = ftype.sample(field)
+    if ftype.has_value:
+        assert ftype.operators_for(field)
+        assert ftype.coerce(field, sample, Source.JSON) == sample
+        assert ftype.coerce(field, ftype.coerce(field, sample)) == sample
+        assert isinstance(ftype.display(field, sample), str)
+        assert isinstance(ftype.display(field, sample, "en"), str)
+        assert ftype.export(field, sample) is None or isinstance(
+            ftype.export(field, sample), str | int | float | bool
+        )
+    else:
+        assert ftype.storage is StorageKind.NONE
+        assert not ftype.accepts_input
+        assert ftype.operators == frozenset()
+        assert sample is None
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("blank", [None, "", "   ", []])
+def test_blank_is_none(kind: str, blank: Any) -> None:
+    ftype = get_type(kind)
+    field = make(kind, **MINIMAL[kind])
+    for source in Source:
+        assert ftype.coerce(field, blank, source) is None
+        assert ftype.display(field, None) == ""
+
+
+@pytest.mark.parametrize(("kind", "props"), VARIANTS, ids=lambda v: str(v)[:40])
+def test_json_schema_round_trip(kind: str, props: dict[str, Any]) -> None:
+    field = make(kind, **props)
+    ftype = get_type(kind)
+    check = validator(field)
+    assert not list(check.iter_errors(None))
+    if not ftype.has_value:
+        return
+    sample = ftype.sample(field)
+    assert not list(check.iter_errors(sample)), sample
+    for raw in GOOD_JSON[kind]:
+        try:
+            value = ftype.coerce(field, raw, Source.JSON)
+        except CoercionError:
+            continue  # a stricter variant may refuse it; the minimal config is checked below
+        assert not list(check.iter_errors(value)), (raw, value)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_good_inputs_coerce_under_the_minimal_config(kind: str) -> None:
+    field = make(kind, **MINIMAL[kind])
+    ftype = get_type(kind)
+    check = validator(field)
+    for raw in GOOD_JSON[kind]:
+        value = ftype.coerce(field, raw, Source.JSON)
+        assert value is not None
+        assert not list(check.iter_errors(value)), (raw, value)
+        assert ftype.coerce(field, value, Source.JSON) == value  # idempotent
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_schema_refuses_wrong_values(kind: str) -> None:
+    field = make(kind, **MINIMAL[kind])
+    check = validator(field)
+    for wrong in WRONG[kind]:
+        assert list(check.iter_errors(wrong)), wrong
+
+
+def test_every_coercion_code_has_messages() -> None:
+    codes = known_codes()
+    for kind in KINDS:
+        field = make(kind, **MINIMAL[kind])
+        for raw in [{"x": object}, object(), "%%%", -1, [{"x": 1}]]:
+            for source in Source:
+                try:
+                    get_type(kind).coerce(field, raw, source)
+                except CoercionError as exc:
+                    assert exc.code in codes, exc.code
+                    assert exc.localized("zh") != exc.code
+
+
+def test_minimal_configs_dump_and_load_unchanged() -> None:
+    for kind, props in VARIANTS:
+        field = make(kind, **props)
+        dumped = field.model_dump(mode="json", exclude_unset=True)
+        assert field_adapter.validate_python(dumped) == field
+        assert dumped == {"key": "f", "type": kind, "label": "字段", **props}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+cell_values = (
+    json_values
+    | st.dates()
+    | st.datetimes()
+    | st.datetimes(timezones=st.just(dt.UTC))
+    | st.text(alphabet="0123456789-/.年月日时分:T Z+,，;；、★%¥$万", max_size=25)
+)
+CTX = CoerceContext(resolve_user=lambda name: 9 if name == "张三" else None)
+
+
+@pytest.mark.parametrize(("kind", "props"), VARIANTS, ids=lambda v: str(v)[:40])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=cell_values)
+def test_random_input_raises_only_coercion_error(
+    kind: str, props: dict[str, Any], raw: Any
+) -> None:
+    field = make(kind, **props)
+    ftype = get_type(kind)
+    check = validator(field)
+    for source in Source:
+        try:
+            value = ftype.coerce(field, raw, source, CTX)
+        except CoercionError:
+            continue
+        if value is not None and ftype.has_value:
+            # whatever coercion accepts is a valid stored value and a fixed point
+            assert not list(check.iter_errors(value)), (raw, value)
+            assert ftype.coerce(field, value, Source.JSON, CTX) == value
+            ftype.display(field, value)
+            ftype.export(field, value)
+            ftype.to_expr(field, value)

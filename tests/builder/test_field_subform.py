@@ -1,0 +1,167 @@
+"""subform: rows keyed by column, per-column coercion with paths, config problems."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builder.errors import CoercionError
+from builder.fields import Source, field_adapter, get_type
+from builder.fields.subform import SubformConfig
+from builder.fields.text import TextConfig
+
+CONTACTS = [
+    {"key": "contact_name", "type": "text", "label": "姓名", "required": True},
+    {"key": "title", "type": "text", "label": "职务"},
+    {"key": "mobile", "type": "phone", "label": "手机"},
+    {"key": "qty", "type": "number", "label": "数量"},
+    {"key": "total", "type": "formula", "label": "小计", "expr": "qty * 2"},
+]
+
+
+def make(**props: Any) -> Any:
+    return field_adapter.validate_python(
+        {"key": "contacts", "type": "subform", "label": "联系人", "fields": CONTACTS, **props}
+    )
+
+
+def coerce(raw: Any, source: Source = Source.JSON, **props: Any) -> Any:
+    return get_type("subform").coerce(make(**props), raw, source)
+
+
+def test_columns_are_typed_definitions() -> None:
+    field = make()
+    assert isinstance(field, SubformConfig)
+    assert isinstance(field.fields[0], TextConfig)
+    assert field.model_dump(mode="json", exclude_unset=True)["fields"] == CONTACTS
+
+
+def test_example_subform_loads() -> None:
+    path = Path(__file__).resolve().parents[3] / "shared" / "examples" / "customer.json"
+    if not path.exists():
+        pytest.skip("shared examples not present")
+    definition = json.loads(path.read_text(encoding="utf-8"))
+    contacts = next(f for f in definition["fields"] if f["key"] == "contacts")
+    field = field_adapter.validate_python(contacts)
+    assert get_type("subform").check_config(field) == []
+
+
+def test_rows_are_coerced_per_column() -> None:
+    rows = coerce([
+        {"contact_name": " 张三 ", "mobile": "+86 138-1234-5678", "qty": "1,200"},
+        {"contact_name": "", "title": None},  # entirely blank: dropped
+        {"contact_name": "李四", "title": "经理", "total": 99},  # computed columns are ignored
+    ])  # fmt: skip
+    assert rows == [
+        {"contact_name": "张三", "mobile": "13812345678", "qty": 1200},
+        {"contact_name": "李四", "title": "经理"},
+    ]
+    assert coerce(rows) == rows
+
+
+def test_html_rows_may_come_as_json_text() -> None:
+    assert coerce(json.dumps([{"contact_name": "张三"}]), Source.HTML) == [{"contact_name": "张三"}]
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "path"),
+    [
+        ([{"contact_name": "a"}, {"contact_name": "b"}, {"contact_name": "c", "mobile": "12"}],
+         "invalid_phone", "[2].mobile"),
+        ([{"contact_name": "a", "nickname": "x"}], "unknown_column", "[0].nickname"),
+        ([{"title": "经理"}], "column_required", "[0].contact_name"),
+        ([{"contact_name": "a", "qty": "abc"}], "invalid_number", "[0].qty"),
+        ([{"contact_name": 5}], "not_text", "[0].contact_name"),
+        (["张三"], "invalid_row", "[0]"),
+        ({"contact_name": "a"}, "invalid_rows", ""),
+        ("张三", "invalid_rows", ""),
+    ],
+)  # fmt: skip
+def test_row_errors_have_paths(raw: Any, code: str, path: str) -> None:
+    with pytest.raises(CoercionError) as info:
+        coerce(raw)
+    assert (info.value.code, info.value.path) == (code, path)
+
+
+def test_nested_paths_join() -> None:
+    field = field_adapter.validate_python({
+        "key": "s", "type": "subform", "label": "S",
+        "fields": [{"key": "files", "type": "attachment", "label": "附件"}],
+    })  # fmt: skip
+    with pytest.raises(CoercionError) as info:
+        get_type("subform").coerce(field, [{"files": [{"id": "x"}]}])
+    assert (info.value.code, info.value.path) == ("invalid_file", "[0].files[0]")
+
+
+def test_row_limits_and_cells() -> None:
+    one = {"contact_name": "a"}
+    with pytest.raises(CoercionError) as info:
+        coerce([one], min_rows=2)
+    assert info.value.code == "too_few_rows"
+    with pytest.raises(CoercionError) as info:
+        coerce([one, one, one], max_rows=2)
+    assert (info.value.code, info.value.params) == ("too_many_rows", {"max": 2})
+    with pytest.raises(CoercionError) as info:
+        coerce("张三", Source.CELL)
+    assert info.value.code == "not_importable"
+    assert coerce([{"contact_name": "a", "qty": 2.0}], Source.CELL) == [
+        {"contact_name": "a", "qty": 2}
+    ]
+
+
+def test_display_export_expr() -> None:
+    stype, field = get_type("subform"), make()
+    rows = [{"contact_name": "张三", "qty": 1200}, {"contact_name": "李四"}]
+    assert stype.display(field, rows) == "姓名：张三；数量：1,200\n姓名：李四"
+    assert stype.display(field, rows, "en") == "姓名: 张三; 数量: 1,200\n姓名: 李四"
+    assert stype.export(field, rows) == "姓名：张三；数量：1,200\n姓名：李四"
+    assert stype.to_expr(field, rows)[1] == {
+        "contact_name": "李四", "title": None, "mobile": None, "qty": None, "total": None,
+    }  # fmt: skip
+
+
+def test_schema_rows() -> None:
+    schema = get_type("subform").json_schema(make())
+    items = schema["items"]
+    assert items["required"] == ["contact_name"]
+    assert items["additionalProperties"] is False
+    assert set(items["properties"]) == {"contact_name", "title", "mobile", "qty", "total"}
+
+
+@pytest.mark.parametrize(
+    ("columns", "props", "expected"),
+    [
+        ([], {}, [("fields", "subform_empty")]),
+        ([{"key": "inner", "type": "subform", "label": "内", "fields": []}], {},
+         [("fields[0]", "nested_subform")]),
+        ([{"key": "s", "type": "section", "label": "分组"}], {},
+         [("fields[0]", "column_type_not_allowed")]),
+        ([{"key": "no", "type": "serial", "label": "编号"}], {},
+         [("fields[0]", "column_type_not_allowed")]),
+        # a column's own properties are the definition validator's walk, not repeated here
+        ([{"key": "g", "type": "select", "label": "G", "options": []}], {}, []),
+        ([{"key": "a", "type": "text", "label": "A"}], {"min_rows": 3, "max_rows": 2},
+         [("min_rows", "min_greater_than_max")]),
+        ([{"key": "c", "type": "relation", "label": "客户", "target": "customer"},
+          {"key": "f", "type": "formula", "label": "F", "expr": "1"}], {}, []),
+    ],
+)  # fmt: skip
+def test_check_config(
+    columns: list[dict[str, Any]], props: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    field = field_adapter.validate_python(
+        {"key": "s", "type": "subform", "label": "S", "fields": columns, **props}
+    )
+    problems = get_type("subform").check_config(field)
+    assert [(p.path, p.code) for p in problems] == expected
+
+
+def test_unknown_column_type_is_refused_by_the_union() -> None:
+    with pytest.raises(ValueError):
+        field_adapter.validate_python(
+            {"key": "s", "type": "subform", "label": "S",
+             "fields": [{"key": "x", "type": "nope", "label": "X"}]}
+        )  # fmt: skip
