@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from builder.i18n import translate
+from builder.i18n import known_codes, translate
 
 
 class BuilderError(Exception):
@@ -72,18 +72,33 @@ class CoercionError(BuilderError):
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem in a definition: where (a JSON path like ``fields[3].options``), what, why."""
+    """One problem in a definition.
+
+    ``path`` is a JSON path into the definition (``fields[3].options``,
+    ``workflow.transitions[0].to``); ``code`` is stable; ``message`` is for a person, in the
+    language asked for. For expression problems ``field`` names the field key whose expression
+    is wrong and ``position`` is the 0-based offset in that expression.
+    """
 
     path: str
     code: str
     message: str
     params: dict[str, Any] = field(default_factory=dict, compare=False)
+    field: str | None = None
+    position: int | None = None
 
     def localized(self, lang: str) -> str:
-        return translate(self.code, lang, **self.params) if self.params else self.message
+        if self.code in known_codes():
+            return translate(self.code, lang, **self.params)
+        return self.message
 
-    def as_dict(self) -> dict[str, str]:
-        return {"path": self.path, "code": self.code, "message": self.message}
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "code": self.code, "message": self.message}
+        if self.field is not None:
+            out["field"] = self.field
+        if self.position is not None:
+            out["position"] = self.position
+        return out
 
 
 class DefinitionError(BuilderError):
