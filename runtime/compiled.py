@@ -1,0 +1,113 @@
+"""A published form version, compiled once for the record hot path.
+
+Everything the pipeline and the query engine ask of a form on every record — its fields by key,
+their types, the record validator, the names expressions see, the order formulas run in — is
+worked out here once per ``(form_id, version)`` and kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from threading import Lock
+from typing import Any
+
+from builder.dependencies import formula_order
+from builder.expr import NameInfo
+from builder.fields import FieldConfig, FieldType, type_of
+from builder.form import FormDefinition
+from builder.schema import RecordValidator, validator_for
+from builder.validation import expression_names
+from builder.value_types import StorageKind
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledForm:
+    form_id: int
+    version: int
+    definition: FormDefinition
+    fields: Mapping[str, FieldConfig]
+    types: Mapping[str, FieldType[Any]]
+    validator: RecordValidator
+    names: Mapping[str, NameInfo]
+    formula_order: tuple[str, ...]
+    labels: Mapping[str, str]
+    storage: Mapping[str, StorageKind]
+    conditional: frozenset[str] = field(default=frozenset())
+    # sub-form key → (its columns by key, the order its row formulas run in)
+    row_formulas: Mapping[str, tuple[Mapping[str, FieldConfig], tuple[str, ...]]] = field(
+        default_factory=dict
+    )
+
+    @property
+    def key(self) -> str:
+        return self.definition.key
+
+    @property
+    def initial_stage(self) -> str | None:
+        wf = self.definition.workflow
+        stage = wf.initial_stage if wf is not None else None
+        return stage.key if stage is not None else None
+
+    def label(self, key: str) -> str:
+        return self.labels.get(key, key)
+
+
+def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
+    """Compile ``definition`` (a published version) of form ``form_id``; no caching."""
+    value_fields = [f for f in definition.fields if type_of(f).has_value]
+    conditional = {f.key for f in value_fields if f.visible_when or f.hidden_when}
+    for rule in definition.rules:
+        conditional.update(rule.show, rule.hide, rule.require)
+    return CompiledForm(
+        form_id=form_id,
+        version=definition.version or 0,
+        definition=definition,
+        fields={f.key: f for f in value_fields},
+        types={f.key: type_of(f) for f in value_fields},
+        validator=validator_for(definition),
+        names=expression_names(definition),
+        formula_order=tuple(formula_order(value_fields)),
+        labels={f.key: f.label for f in value_fields},
+        storage={f.key: type_of(f).storage_for(f) for f in value_fields},
+        conditional=frozenset(conditional),
+        row_formulas=_row_formulas(value_fields),
+    )
+
+
+def _row_formulas(
+    fields: list[FieldConfig],
+) -> dict[str, tuple[Mapping[str, FieldConfig], tuple[str, ...]]]:
+    out: dict[str, tuple[Mapping[str, FieldConfig], tuple[str, ...]]] = {}
+    for f in fields:
+        columns = list(getattr(f, "fields", []) or []) if f.type == "subform" else []
+        order = tuple(formula_order(columns))
+        if order:
+            out[f.key] = ({c.key: c for c in columns}, order)
+    return out
+
+
+class CompiledForms:
+    """A bounded, thread-safe cache of compiled versions keyed by ``(form_id, version)``.
+
+    Published versions never change, so an entry never goes stale; drafts are not cached.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._items: dict[tuple[int, int], CompiledForm] = {}
+        self._lock = Lock()
+
+    def get(self, form_id: int, definition: FormDefinition) -> CompiledForm:
+        if definition.version is None:
+            return compile_form(form_id, definition)
+        key = (form_id, definition.version)
+        found = self._items.get(key)
+        if found is not None:
+            return found
+        compiled = compile_form(form_id, definition)
+        with self._lock:
+            if len(self._items) >= self._size:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = compiled
+        return compiled

@@ -1,0 +1,492 @@
+"""The record pipeline: raw input → the data a record stores.
+
+Every way a record is written (API, page, bulk, import, automation) goes through
+:func:`prepare_create` or :func:`prepare_update`, which run in a fixed order, one function per
+step, collecting every error:
+
+    coerce → defaults → lookups → formulas → visibility → validate
+
+and return a :class:`Prepared` write, or raise :class:`~runtime.errors.RecordValidationError`
+with every :class:`~runtime.errors.FieldError`. Nothing here touches a database: what needs one
+(related records, linked defaults, serial numbers) is asked of a :class:`StoreAccess` that the
+store implements inside the write's transaction. Unique values are claimed by the store when it
+writes (a database constraint, so concurrent writers cannot both win).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from builder.errors import CoercionError, ExpressionError
+from builder.expr import EvalContext, evaluate
+from builder.fields import FieldConfig, type_of
+from builder.fields.base import DEFAULT_CONTEXT, CoerceContext, Source
+from builder.fields.serial import format_serial, serial_period
+from builder.i18n import translate
+from runtime import messages as _messages  # noqa: F401  (registers the catalog)
+from runtime.compiled import CompiledForm
+from runtime.errors import FieldError, RecordValidationError
+
+SYSTEM_KEYS = frozenset(
+    {"id", "stage", "created_at", "created_by", "updated_at", "updated_by", "version", "form_id"}
+)
+
+
+class StoreAccess(Protocol):
+    """What the pipeline needs from the database, inside the write's transaction."""
+
+    def existing_ids(self, form_key: str, ids: Collection[int]) -> set[int]:
+        """Which of ``ids`` are live records of the app's form ``form_key``."""
+
+    def related_value(self, form_key: str, record_id: int, field_key: str) -> Any:
+        """Field ``field_key`` of record ``record_id`` of form ``form_key`` (None if absent)."""
+
+    def link_value(self, form_key: str, where: Mapping[str, Any], field_key: str) -> Any:
+        """Field ``field_key`` of the first record of ``form_key`` whose fields equal ``where``."""
+
+    def next_serial(self, field_key: str, period: str) -> int:
+        """The next number of serial field ``field_key`` in ``period`` (allocated, not reused)."""
+
+
+@dataclass(frozen=True)
+class WriteContext:
+    """Who writes, when, and how lenient input parsing is."""
+
+    actor_id: int | None
+    now: dt.datetime
+    coerce: CoerceContext = DEFAULT_CONTEXT
+    source: Source = Source.JSON
+    lang: str = "zh"
+    enforce_read_only: bool = True
+    current_user: Any = None
+    holidays: frozenset[dt.date] = frozenset()
+
+    @property
+    def user(self) -> Any:
+        return self.current_user if self.current_user is not None else self.actor_id
+
+
+@dataclass
+class Prepared:
+    """A write ready for the store: the full ``data``, the per-field ``changes`` (old, new) for
+    history, and the ``unique`` values the store must claim."""
+
+    data: dict[str, Any]
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+    unique: dict[str, Any] = field(default_factory=dict)
+
+
+class _Errors:
+    def __init__(self, cf: CompiledForm, lang: str) -> None:
+        self.cf = cf
+        self.lang = lang
+        self.items: list[FieldError] = []
+
+    def add(self, path: str, code: str, key: str | None = None, **params: Any) -> None:
+        params.setdefault("label", self.cf.label(key or path))
+        params.setdefault("key", key or path)
+        self.items.append(FieldError(path, code, translate(code, self.lang, **params), params))
+
+    def add_coercion(self, key: str, exc: CoercionError) -> None:
+        path = f"{key}{exc.path}" if exc.path else key
+        message = f"{self.cf.label(key)}: {exc.localized(self.lang)}"
+        self.items.append(FieldError(path, exc.code, message, dict(exc.params)))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise RecordValidationError(self.items)
+
+
+def prepare_create(
+    cf: CompiledForm,
+    raw: Any,
+    ctx: WriteContext,
+    store: StoreAccess,
+    *,
+    stage: str | None = None,
+) -> Prepared:
+    """Everything a new record stores.
+
+    Raises:
+        RecordValidationError: with every problem; nothing may be written.
+    """
+    errors = _Errors(cf, ctx.lang)
+    given = _coerce(cf, raw, ctx, errors)
+    errors.raise_if_any()
+    data = dict(given)
+    _apply_defaults(cf, data, given, ctx, store, errors, stage)
+    _apply_serials(cf, data, ctx, store)
+    _finish(cf, data, ctx, store, errors, stage, record_id=None)
+    return Prepared(data, {k: [None, v] for k, v in data.items()}, _unique_values(cf, data))
+
+
+def prepare_update(
+    cf: CompiledForm,
+    current: Mapping[str, Any],
+    patch: Any,
+    ctx: WriteContext,
+    store: StoreAccess,
+    *,
+    record_id: int,
+    stage: str | None = None,
+    editable: Collection[str] | None = None,
+) -> Prepared:
+    """The record after applying ``patch`` (a partial ``data``) to ``current``.
+
+    ``editable``: the keys the current stage lets people edit (None: all).
+
+    Raises:
+        RecordValidationError: with every problem; nothing may be written.
+    """
+    errors = _Errors(cf, ctx.lang)
+    given = _coerce(cf, patch, ctx, errors)
+    if editable is not None:
+        for key in given:
+            if key not in editable and given[key] != current.get(key):
+                errors.add(key, "not_editable_in_stage", key)
+    errors.raise_if_any()
+    data = {k: v for k, v in current.items() if k in cf.fields}
+    for key, value in given.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    _finish(cf, data, ctx, store, errors, stage, record_id=record_id)
+    changes = {
+        k: [current.get(k), data.get(k)]
+        for k in set(current) | set(data)
+        if current.get(k) != data.get(k)
+    }
+    unique = {k: v for k, v in _unique_values(cf, data).items() if current.get(k) != v}
+    return Prepared(data, changes, unique)
+
+
+def _finish(
+    cf: CompiledForm,
+    data: dict[str, Any],
+    ctx: WriteContext,
+    store: StoreAccess,
+    errors: _Errors,
+    stage: str | None,
+    record_id: int | None,
+) -> None:
+    _check_relations(cf, data, store, errors)
+    _apply_lookups(cf, data, store)
+    _apply_formulas(cf, data, ctx, stage, record_id)
+    required = _apply_visibility(cf, data, ctx, stage, record_id)
+    _validate(cf, data, required, errors)
+    errors.raise_if_any()
+
+
+# --- 1. coerce ------------------------------------------------------------------------------
+
+
+def _coerce(cf: CompiledForm, raw: Any, ctx: WriteContext, errors: _Errors) -> dict[str, Any]:
+    """Each given value in its stored form; blank values become None (meaning: clear)."""
+    if not isinstance(raw, Mapping):
+        errors.add("data", "data_not_object")
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            errors.add(str(key), "unknown_field")
+            continue
+        f = cf.fields.get(key)
+        if f is None:
+            if key == "stage":
+                errors.add(key, "stage_not_writable")
+            else:
+                errors.add(key, "unknown_field")
+            continue
+        t = cf.types[key]
+        if not t.accepts_input:
+            errors.add(key, "field_not_writable", key)
+            continue
+        if f.read_only and ctx.enforce_read_only:
+            errors.add(key, "read_only_field", key)
+            continue
+        try:
+            out[key] = t.coerce(f, value, ctx.source, ctx.coerce)
+        except CoercionError as exc:
+            errors.add_coercion(key, exc)
+    return out
+
+
+# --- 2. defaults ----------------------------------------------------------------------------
+
+
+def _apply_defaults(
+    cf: CompiledForm,
+    data: dict[str, Any],
+    given: Mapping[str, Any],
+    ctx: WriteContext,
+    store: StoreAccess,
+    errors: _Errors,
+    stage: str | None,
+) -> None:
+    """Defaults fill fields the input left out (a field given as blank stays blank)."""
+    for key, f in cf.fields.items():
+        if key in given or f.default is None or not cf.types[key].accepts_input:
+            continue
+        t = cf.types[key]
+        try:
+            if f.default_expr is not None:
+                value = evaluate(f.default_expr, _eval_context(cf, data, ctx, stage, None))
+                value = _from_expr(f, value, ctx)
+            elif f.default_link is not None:
+                link = f.default_link
+                where = {tk: data.get(sk) for tk, sk in link.where.items()}
+                if any(v is None for v in where.values()):
+                    continue
+                value = store.link_value(link.form, where, link.field)
+                value = t.coerce(f, value, Source.JSON, ctx.coerce) if value is not None else None
+            else:
+                value = t.default_value(f, ctx.coerce)
+        except ExpressionError:
+            continue  # a default that cannot be computed leaves the field blank
+        except CoercionError as exc:
+            errors.add_coercion(key, exc)
+            continue
+        if value is not None:
+            data[key] = value
+
+
+def _from_expr(f: FieldConfig, value: Any, ctx: WriteContext) -> Any:
+    """An expression's result as a stored value of ``f`` (user mappings give their id)."""
+    if isinstance(value, Mapping) and "id" in value and f.type in ("user", "department"):
+        value = value["id"]
+    if isinstance(value, dt.datetime):
+        value = (
+            value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if f.type == "datetime"
+            else value.date().isoformat()
+        )
+    elif isinstance(value, dt.date):
+        value = value.isoformat()
+    return type_of(f).coerce(f, value, Source.JSON, ctx.coerce)
+
+
+def _apply_serials(
+    cf: CompiledForm, data: dict[str, Any], ctx: WriteContext, store: StoreAccess
+) -> None:
+    day = ctx.now.astimezone(ctx.coerce.timezone).date()
+    for key, f in cf.fields.items():
+        if f.type == "serial":
+            seq = store.next_serial(key, serial_period(f, day))  # type: ignore[arg-type]
+            data[key] = format_serial(f, seq, day)  # type: ignore[arg-type]
+
+
+# --- 3. relations and lookups ---------------------------------------------------------------
+
+
+def _relation_ids(value: Any) -> list[int]:
+    if value is None:
+        return []
+    return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, int)]
+
+
+def _check_relations(
+    cf: CompiledForm, data: Mapping[str, Any], store: StoreAccess, errors: _Errors
+) -> None:
+    for key, f in cf.fields.items():
+        if f.type != "relation":
+            continue
+        ids = _relation_ids(data.get(key))
+        if not ids:
+            continue
+        missing = set(ids) - store.existing_ids(f.target, ids)  # type: ignore[attr-defined]
+        if missing:
+            errors.add(key, "relation_not_found", key, ids=", ".join(map(str, sorted(missing))))
+
+
+def _apply_lookups(cf: CompiledForm, data: dict[str, Any], store: StoreAccess) -> None:
+    for key, f in cf.fields.items():
+        if f.type != "lookup":
+            continue
+        relation = cf.fields.get(f.relation)  # type: ignore[attr-defined]
+        ids = _relation_ids(data.get(f.relation)) if relation is not None else []  # type: ignore[attr-defined]
+        if not ids or relation is None:
+            data.pop(key, None)
+            continue
+        target = relation.target  # type: ignore[attr-defined]
+        values = [store.related_value(target, i, f.field) for i in ids]  # type: ignore[attr-defined]
+        value = values if getattr(relation, "multiple", False) else values[0]
+        if value is None or value == []:
+            data.pop(key, None)
+        else:
+            data[key] = value
+
+
+# --- 4. formulas ----------------------------------------------------------------------------
+
+
+def _eval_context(
+    cf: CompiledForm,
+    data: Mapping[str, Any],
+    ctx: WriteContext,
+    stage: str | None,
+    record_id: int | None,
+) -> EvalContext:
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        f = cf.fields.get(key)
+        if f is not None:
+            values[key] = cf.types[key].to_expr(f, value, ctx.coerce)
+    values.setdefault("stage", stage)
+    return EvalContext(
+        values=values,
+        now=ctx.now,
+        timezone=ctx.coerce.timezone,
+        current_user=ctx.user,
+        record_id=record_id,
+        holidays=ctx.holidays,
+        labels=cf.labels,
+    )
+
+
+def _apply_formulas(
+    cf: CompiledForm,
+    data: dict[str, Any],
+    ctx: WriteContext,
+    stage: str | None,
+    record_id: int | None,
+) -> None:
+    """Formulas in dependency order; one that cannot be computed (e.g. a division by zero)
+    stores blank rather than refusing the record, as a spreadsheet would show an error cell.
+
+    Sub-form row formulas run first, each row seeing its own columns over the record's fields,
+    so that record formulas such as ``SUM(items.amount)`` see the computed column.
+    """
+    if cf.row_formulas:
+        values = dict(_eval_context(cf, data, ctx, stage, record_id).values)
+        for sub_key, (columns, order) in cf.row_formulas.items():
+            rows = data.get(sub_key)
+            if not isinstance(rows, list):
+                continue
+            for row in rows:
+                row_values = dict(values)
+                for col_key, value in row.items():
+                    col = columns.get(col_key)
+                    if col is not None:
+                        row_values[col_key] = type_of(col).to_expr(col, value, ctx.coerce)
+                _run_formulas(order, columns, row, row_values, ctx, record_id, cf.labels)
+    if cf.formula_order:
+        values = dict(_eval_context(cf, data, ctx, stage, record_id).values)
+        _run_formulas(cf.formula_order, cf.fields, data, values, ctx, record_id, cf.labels)
+
+
+def _run_formulas(
+    order: tuple[str, ...],
+    fields: Mapping[str, FieldConfig],
+    target: dict[str, Any],
+    values: dict[str, Any],
+    ctx: WriteContext,
+    record_id: int | None,
+    labels: Mapping[str, str],
+) -> None:
+    for key in order:
+        f = fields[key]
+        t = type_of(f)
+        ectx = EvalContext(
+            values=values,
+            now=ctx.now,
+            timezone=ctx.coerce.timezone,
+            current_user=ctx.user,
+            record_id=record_id,
+            holidays=ctx.holidays,
+            labels=labels,
+        )
+        try:
+            stored = t.coerce(f, evaluate(f.expr, ectx), Source.JSON, ctx.coerce)  # type: ignore[attr-defined]
+        except (ExpressionError, CoercionError):
+            stored = None
+        if stored is None:
+            target.pop(key, None)
+            values.pop(key, None)
+        else:
+            target[key] = stored
+            values[key] = t.to_expr(f, stored, ctx.coerce)
+
+
+# --- 5. visibility --------------------------------------------------------------------------
+
+
+def _holds(source: str, ectx: EvalContext) -> bool | None:
+    try:
+        return bool(evaluate(source, ectx))
+    except ExpressionError:
+        return None
+
+
+def _apply_visibility(
+    cf: CompiledForm,
+    data: dict[str, Any],
+    ctx: WriteContext,
+    stage: str | None,
+    record_id: int | None,
+) -> set[str]:
+    """Drop the values of fields hidden by rules; return the keys required by rules.
+
+    A rule that cannot be evaluated hides nothing (data is never dropped on an error).
+    """
+    if not cf.conditional:
+        return set()
+    ectx = _eval_context(cf, data, ctx, stage, record_id)
+    hidden: set[str] = set()
+    shown: set[str] = set()
+    required: set[str] = set()
+    for key in cf.conditional:
+        f = cf.fields.get(key)
+        if f is None:
+            continue
+        if f.visible_when and _holds(f.visible_when, ectx) is False:
+            hidden.add(key)
+        if f.hidden_when and _holds(f.hidden_when, ectx) is True:
+            hidden.add(key)
+    rule_shown: set[str] = set()
+    for rule in cf.definition.rules:
+        result = _holds(rule.when, ectx)
+        rule_shown.update(rule.show)
+        if result is True:
+            shown.update(rule.show)
+            hidden.update(rule.hide)
+            required.update(rule.require)
+        elif result is None:
+            shown.update(rule.show)
+    hidden |= rule_shown - shown
+    for key in hidden:
+        data.pop(key, None)
+    return required - hidden | {
+        k
+        for k in cf.conditional
+        if k not in hidden and cf.fields.get(k) is not None and cf.fields[k].required
+    }
+
+
+# --- 6. validate ----------------------------------------------------------------------------
+
+
+def _validate(
+    cf: CompiledForm, data: Mapping[str, Any], rule_required: set[str], errors: _Errors
+) -> None:
+    reported: set[str] = set()
+    for key, f in cf.fields.items():
+        must = (f.required and key not in cf.conditional) or key in rule_required
+        if must and cf.types[key].accepts_input and data.get(key) in (None, "", []):
+            errors.add(key, "required", key)
+            reported.add(key)
+    if errors.items:
+        return
+    for v in cf.validator.violations(data):
+        top = v.path.split("[", 1)[0].split(".", 1)[0]
+        if top in reported:
+            continue
+        code = "required" if v.keyword == "required" else "schema_violation"
+        errors.add(v.path or "data", code, top, detail=v.message)
+
+
+def _unique_values(cf: CompiledForm, data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: data[k] for k, f in cf.fields.items() if f.unique and data.get(k) is not None}
