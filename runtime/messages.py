@@ -19,11 +19,7 @@ register(
             "zh": "“{label}”关联的记录 {ids} 不存在",
             "en": "'{label}' refers to missing records {ids}",
         },
-        "not_unique": {
-            "zh": "“{label}”的值“{value}”已存在",
-            "en": "'{label}' value '{value}' already exists",
-        },
-        "schema_violation": {
+            "schema_violation": {
             "zh": "“{label}”的值无效：{detail}",
             "en": "'{label}' is invalid: {detail}",
         },

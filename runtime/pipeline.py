@@ -154,7 +154,8 @@ def prepare_update(
             data.pop(key, None)
         else:
             data[key] = value
-    _finish(cf, data, ctx, store, errors, stage, record_id=record_id)
+    kept = {k: v for k, v in current.items() if k not in given}
+    _finish(cf, data, ctx, store, errors, stage, record_id=record_id, kept=kept)
     changes = {
         k: [current.get(k), data.get(k)]
         for k in set(current) | set(data)
@@ -172,12 +173,14 @@ def _finish(
     errors: _Errors,
     stage: str | None,
     record_id: int | None,
+    kept: Mapping[str, Any] | None = None,
 ) -> None:
+    """The steps after coercion. ``kept``: stored values the write did not touch."""
     _check_relations(cf, data, store, errors)
     _apply_lookups(cf, data, store)
     _apply_formulas(cf, data, ctx, stage, record_id)
     required = _apply_visibility(cf, data, ctx, stage, record_id)
-    _validate(cf, data, required, errors)
+    _validate(cf, data, required, errors, kept or {})
     errors.raise_if_any()
 
 
@@ -470,8 +473,15 @@ def _apply_visibility(
 
 
 def _validate(
-    cf: CompiledForm, data: Mapping[str, Any], rule_required: set[str], errors: _Errors
+    cf: CompiledForm,
+    data: Mapping[str, Any],
+    rule_required: set[str],
+    errors: _Errors,
+    kept: Mapping[str, Any],
 ) -> None:
+    """Required fields, then the JSON Schema. A stored value the write left untouched is not
+    re-judged by the schema: a definition change (an option removed, a tighter limit) applies
+    when that value is next written, so old records stay editable."""
     reported: set[str] = set()
     for key, f in cf.fields.items():
         must = (f.required and key not in cf.conditional) or key in rule_required
@@ -482,7 +492,7 @@ def _validate(
         return
     for v in cf.validator.violations(data):
         top = v.path.split("[", 1)[0].split(".", 1)[0]
-        if top in reported:
+        if top in reported or (top in kept and kept[top] == data.get(top)):
             continue
         code = "required" if v.keyword == "required" else "schema_violation"
         errors.add(v.path or "data", code, top, detail=v.message)

@@ -160,7 +160,7 @@ class LinkDefaultWrapper(BaseModel):
 class FieldConfig(BaseModel):
     """Properties every field may carry. Subclasses add their own and fix ``type``."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     key: Key
     type: str

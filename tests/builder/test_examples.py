@@ -50,3 +50,19 @@ def test_whole_app_validates_and_round_trips() -> None:
     data = app_definition()
     app = validate_app(data)
     assert dump_app(app) == data
+
+
+def test_published_definition_carries_version_and_is_immutable() -> None:
+    import pydantic
+
+    from builder import publish
+
+    draft = validate_form(example("customer.json"))
+    assert draft.version is None
+    published = publish(draft, 3)
+    assert published.version == 3
+    assert dump_form(published) == {**example("customer.json"), "version": 3}
+    with pytest.raises(pydantic.ValidationError):
+        published.name = "改名"  # type: ignore[misc]
+    with pytest.raises(pydantic.ValidationError):
+        published.fields[0].label = "改名"  # type: ignore[misc]

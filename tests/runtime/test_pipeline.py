@@ -209,3 +209,47 @@ def test_subform_row_formulas_run_before_record_formulas() -> None:
         CTX, DictStore())
     assert [row["line"] for row in p.data["items"]] == [10, 3]
     assert p.data["total"] == 13
+
+
+def test_data_must_be_an_object() -> None:
+    with pytest.raises(RecordValidationError) as exc:
+        prepare_create(CUSTOMER, ["name", "华为"], CTX, DictStore())
+    assert _codes(exc) == {("data", "data_not_object")}
+
+
+def test_read_only_fields_are_refused_from_people_but_not_from_automations() -> None:
+    data = customer_form()
+    next(f for f in data["fields"] if f["key"] == "grade")["read_only"] = True
+    cf = _compiled(data, 5)
+    with pytest.raises(RecordValidationError) as exc:
+        prepare_create(cf, {"name": "华为", "grade": "A"}, CTX, DictStore())
+    assert _codes(exc) == {("grade", "read_only_field")}
+    system = WriteContext(actor_id=None, now=NOW, enforce_read_only=False)
+    assert prepare_create(cf, {"name": "华为", "grade": "A"}, system, DictStore()).data[
+        "grade"] == "A"
+
+
+def test_stored_values_that_no_longer_fit_stay_until_rewritten() -> None:
+    # data written by an older version (an option since removed) keeps the record editable
+    current = {"name": "华为", "grade": "Z"}
+    p = prepare_update(CUSTOMER, current, {"phone": "13812345678"}, CTX, DictStore(),
+                       record_id=1)
+    assert p.data["grade"] == "Z"
+    with pytest.raises(RecordValidationError) as exc:
+        prepare_update(CUSTOMER, current, {"grade": "Y"}, CTX, DictStore(), record_id=1)
+    assert _codes(exc) == {("grade", "invalid_option")}
+
+
+def test_computed_values_that_break_the_schema_are_reported() -> None:
+    # a formula whose declared result type and value disagree is caught by the schema
+    data = customer_form()
+    data["fields"].append({"key": "big", "type": "formula", "label": "大数",
+                           "expr": "budget * 1", "result_type": "number"})
+    cf = _compiled(data, 6)
+    cf.validator.schema["properties"]["big"]["maximum"] = 10  # a tighter schema than coercion
+    from builder.schema import RecordValidator
+
+    object.__setattr__(cf, "validator", RecordValidator(cf.validator.schema))
+    with pytest.raises(RecordValidationError) as exc:
+        prepare_create(cf, {"name": "华为", "budget": 100}, CTX, DictStore())
+    assert ("big", "schema_violation") in _codes(exc)
