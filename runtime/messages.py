@@ -19,7 +19,7 @@ register(
             "zh": "“{label}”关联的记录 {ids} 不存在",
             "en": "'{label}' refers to missing records {ids}",
         },
-            "schema_violation": {
+        "schema_violation": {
             "zh": "“{label}”的值无效：{detail}",
             "en": "'{label}' is invalid: {detail}",
         },

@@ -12,12 +12,18 @@ from builder.i18n import _CATALOG, LANGUAGES
 
 TESTS = Path(__file__).resolve().parents[1]
 # Message fragments that are not error codes (positions, change descriptions).
-NOT_ERRORS = {"at_position"} | {
-    c for c in _CATALOG if c.startswith(("conversion_", "field_", "stage_", "transition_"))
-    and c.endswith(("_added", "_removed", "_lossless", "_checked", "_recomputed",
-                    "_impossible"))
-} | {"label_changed", "type_changed", "options_changed", "required_changed",
-     "property_changed"}
+NOT_ERRORS = (
+    {"at_position"}
+    | {
+        c
+        for c in _CATALOG
+        if c.startswith(("conversion_", "field_", "stage_", "transition_"))
+        and c.endswith(
+            ("_added", "_removed", "_lossless", "_checked", "_recomputed", "_impossible")
+        )
+    }
+    | {"label_changed", "type_changed", "options_changed", "required_changed", "property_changed"}
+)
 
 
 def _test_text() -> str:

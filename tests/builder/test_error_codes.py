@@ -25,8 +25,11 @@ def _coerce(config: dict[str, Any], raw: Any, source: Source = Source.JSON) -> A
         ({"type": "date", "max": "2024-12-31"}, "2025-01-01", "date_too_late"),
         ({"type": "text", "pattern": "^SO-[0-9]+$"}, "PO-1", "pattern_mismatch"),
         ({"type": "text", "min_length": 3}, "ab", "too_short"),
-        ({"type": "multi_select", "options": ["A", "B", "C"], "min_selected": 2}, ["A"],
-         "too_few_selected"),
+        (
+            {"type": "multi_select", "options": ["A", "B", "C"], "min_selected": 2},
+            ["A"],
+            "too_few_selected",
+        ),
         ({"type": "serial"}, 12, "invalid_serial"),
         ({"type": "lookup", "relation": "r", "field": "x"}, float("inf"), "invalid_value"),
     ],
@@ -40,7 +43,8 @@ def test_coercion_codes(config: dict[str, Any], raw: Any, code: str) -> None:
 
 def test_invalid_pattern_is_a_config_problem() -> None:
     field = field_adapter.validate_python(
-        {"key": "f", "type": "text", "label": "字段", "pattern": "(unclosed"})
+        {"key": "f", "type": "text", "label": "字段", "pattern": "(unclosed"}
+    )
     (problem,) = get_type("text").check_config(field)
     assert problem.code == "invalid_pattern"
 
@@ -65,8 +69,14 @@ def test_a_python_error_during_evaluation_becomes_evaluation_failed() -> None:
 
 
 def test_conversion_codes() -> None:
-    sub = field_adapter.validate_python({"key": "f", "type": "subform", "label": "明细",
-                                         "fields": [{"key": "a", "type": "text", "label": "A"}]})
+    sub = field_adapter.validate_python(
+        {
+            "key": "f",
+            "type": "subform",
+            "label": "明细",
+            "fields": [{"key": "a", "type": "text", "label": "A"}],
+        }
+    )
     text = field_adapter.validate_python({"key": "f", "type": "text", "label": "明细"})
     with pytest.raises(CoercionError) as exc:
         convert_value(sub, text, [{"a": "x"}])

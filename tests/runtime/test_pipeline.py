@@ -200,13 +200,26 @@ def test_subform_row_formulas_run_before_record_formulas() -> None:
     data = order_form()
     items = next(f for f in data["fields"] if f["key"] == "items")
     items["fields"].append({"key": "count", "type": "number", "label": "数量"})
-    items["fields"].append({"key": "line", "type": "formula", "label": "小计",
-                            "expr": "price * count", "result_type": "number"})
+    items["fields"].append(
+        {
+            "key": "line",
+            "type": "formula",
+            "label": "小计",
+            "expr": "price * count",
+            "result_type": "number",
+        }
+    )
     next(f for f in data["fields"] if f["key"] == "total")["expr"] = "SUM(items.line)"
     cf = _compiled(data, 4)
-    p = prepare_create(cf, {"order_no": "SO-1", "items": [
-        {"sku": "A", "price": 2.5, "count": 4}, {"sku": "B", "price": 1, "count": 3}]},
-        CTX, DictStore())
+    p = prepare_create(
+        cf,
+        {
+            "order_no": "SO-1",
+            "items": [{"sku": "A", "price": 2.5, "count": 4}, {"sku": "B", "price": 1, "count": 3}],
+        },
+        CTX,
+        DictStore(),
+    )
     assert [row["line"] for row in p.data["items"]] == [10, 3]
     assert p.data["total"] == 13
 
@@ -225,15 +238,15 @@ def test_read_only_fields_are_refused_from_people_but_not_from_automations() -> 
         prepare_create(cf, {"name": "华为", "grade": "A"}, CTX, DictStore())
     assert _codes(exc) == {("grade", "read_only_field")}
     system = WriteContext(actor_id=None, now=NOW, enforce_read_only=False)
-    assert prepare_create(cf, {"name": "华为", "grade": "A"}, system, DictStore()).data[
-        "grade"] == "A"
+    assert (
+        prepare_create(cf, {"name": "华为", "grade": "A"}, system, DictStore()).data["grade"] == "A"
+    )
 
 
 def test_stored_values_that_no_longer_fit_stay_until_rewritten() -> None:
     # data written by an older version (an option since removed) keeps the record editable
     current = {"name": "华为", "grade": "Z"}
-    p = prepare_update(CUSTOMER, current, {"phone": "13812345678"}, CTX, DictStore(),
-                       record_id=1)
+    p = prepare_update(CUSTOMER, current, {"phone": "13812345678"}, CTX, DictStore(), record_id=1)
     assert p.data["grade"] == "Z"
     with pytest.raises(RecordValidationError) as exc:
         prepare_update(CUSTOMER, current, {"grade": "Y"}, CTX, DictStore(), record_id=1)
@@ -243,8 +256,15 @@ def test_stored_values_that_no_longer_fit_stay_until_rewritten() -> None:
 def test_computed_values_that_break_the_schema_are_reported() -> None:
     # a formula whose declared result type and value disagree is caught by the schema
     data = customer_form()
-    data["fields"].append({"key": "big", "type": "formula", "label": "大数",
-                           "expr": "budget * 1", "result_type": "number"})
+    data["fields"].append(
+        {
+            "key": "big",
+            "type": "formula",
+            "label": "大数",
+            "expr": "budget * 1",
+            "result_type": "number",
+        }
+    )
     cf = _compiled(data, 6)
     cf.validator.schema["properties"]["big"]["maximum"] = 10  # a tighter schema than coercion
     from builder.schema import RecordValidator

@@ -1,0 +1,132 @@
+"""Database engines for the two supported databases: SQLite (embedded default) and PostgreSQL.
+
+SQLite is set up for many threads writing to one file:
+
+- WAL journal (readers never block the writer), ``synchronous=NORMAL`` (durable at checkpoints,
+  never corrupt), ``foreign_keys=ON``, and a ``busy_timeout`` so a writer waits for the lock
+  instead of failing at once.
+- Every transaction starts with ``BEGIN IMMEDIATE``: the write lock is taken at BEGIN, where
+  the busy timeout applies. With the driver's default (deferred) BEGIN, two transactions that
+  both read and then write fail at the first write with "database is locked", and the busy
+  timeout cannot help, because waiting cannot make a stale read snapshot current.
+  This is SQLAlchemy's documented recipe for the ``sqlite3`` driver (driver BEGIN off,
+  ``begin`` event emits our own), which also makes SAVEPOINT and DDL transactional.
+- Work that only reads goes through :func:`read_only`, which starts a plain (deferred) BEGIN,
+  so readers do not queue behind writers.
+
+PostgreSQL uses psycopg 3 with a pre-pinged connection pool; :func:`read_only` maps to a
+``READ ONLY`` transaction there.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+
+from runtime.errors import UnsupportedDatabaseError
+
+BUSY_TIMEOUT_MS = 5000
+READ_ONLY_OPTION = "stageform_read_only"
+
+DialectName = Literal["sqlite", "postgresql"]
+
+
+def _json_dumps(value: Any) -> str:
+    # Keep CJK text readable in the stored JSON: SQLite's LIKE/FTS and dumps see real characters,
+    # and the text is a third of the size of \\u escapes.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def make_engine(url: str | URL) -> Engine:
+    """Create the engine for ``url``: ``sqlite:///path/to/file.db`` or ``postgresql://…``.
+
+    A bare ``postgresql://`` URL gets the psycopg 3 driver.
+
+    Raises:
+        UnsupportedDatabaseError: an in-memory SQLite database (every pooled connection would
+            see a different empty database), another SQLite driver, or a database other than
+            SQLite and PostgreSQL.
+    """
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.get_driver_name() != "pysqlite":
+            raise UnsupportedDatabaseError(shown, "use the standard sqlite3 driver (sqlite:///…)")
+        if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+            raise UnsupportedDatabaseError(shown, "SQLite needs a file (sqlite:///path/to/db)")
+        return _sqlite_engine(parsed)
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.get_driver_name() != "psycopg":
+            raise UnsupportedDatabaseError(shown, "use psycopg 3 (postgresql+psycopg://…)")
+        return _postgresql_engine(parsed)
+    raise UnsupportedDatabaseError(shown, "only SQLite and PostgreSQL are supported")
+
+
+def dialect_name(engine: Engine | sa.Connection) -> DialectName:
+    """``"sqlite"`` or ``"postgresql"``."""
+    name = engine.dialect.name
+    assert name in ("sqlite", "postgresql"), name
+    return name  # type: ignore[return-value]
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine (same pool) whose transactions only read.
+
+    On SQLite they start with a deferred ``BEGIN`` instead of ``BEGIN IMMEDIATE``, so they run
+    beside a writer; on PostgreSQL they are ``READ ONLY``. Writing in one is an error.
+    """
+    options: dict[str, Any] = {READ_ONLY_OPTION: True}
+    if dialect_name(engine) == "postgresql":
+        options["postgresql_readonly"] = True
+    return engine.execution_options(**options)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    engine = sa.create_engine(url, json_serializer=_json_dumps)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to the "begin" hook below: the driver emits no BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        readonly = bool(connection.get_execution_options().get(READ_ONLY_OPTION))
+        # query_only makes writes in a read-only transaction fail, as READ ONLY does on
+        # PostgreSQL; it is per connection, so only touch it when it has to change.
+        info = connection.connection.info
+        if info.get("query_only", False) != readonly:
+            connection.exec_driver_sql(f"PRAGMA query_only = {int(readonly)}")
+            info["query_only"] = readonly
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgresql_engine(url: URL) -> Engine:
+    return sa.create_engine(
+        url,
+        json_serializer=_json_dumps,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=30,
+        # Survive server restarts and idle-connection reapers (PgBouncer, cloud proxies).
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"application_name": "stageform"},
+    )

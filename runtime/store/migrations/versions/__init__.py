@@ -1,0 +1,1 @@
+# A package so that setuptools installs the revision files; Alembic skips this file.
