@@ -11,7 +11,15 @@ Tree::
     ├── DatabaseVersionError         the database schema is not the one this code expects
     │   ├── DatabaseNotMigratedError empty or behind: run ``stageform init``
     │   └── DatabaseTooNewError      migrated by a newer Stageform: upgrade Stageform
-    └── RecordValidationError        record data refused; ``errors`` lists every FieldError
+    ├── RecordValidationError        record data refused; ``errors`` lists every FieldError
+    ├── InvalidQueryError            a query/aggregate body does not fit the form (``errors``)
+    ├── DefinitionRejectedError      a definition was refused; ``problems`` from the builder
+    ├── NotFoundError                no such app / form / record (or not visible to the actor)
+    ├── VersionRequiredError         a write did not say which version it read
+    ├── StaleVersionError            a write named an old version; ``current`` is the record now
+    ├── PermissionDeniedError        the actor may not do this
+    └── ConflictError                the request conflicts with the current state (a key taken,
+                                     a form not published yet)
 """
 
 from __future__ import annotations
@@ -108,3 +116,71 @@ class RecordValidationError(EngineError):
         self.errors = errors
         summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
         super().__init__(f"invalid record data: {summary}")
+
+
+class InvalidQueryError(EngineError):
+    """A query or aggregate body that does not fit the form; nothing was run."""
+
+    code = "invalid_query"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("invalid query: " + "; ".join(f"{e.field}: {e.message}" for e in errors))
+
+
+class DefinitionRejectedError(EngineError):
+    """A definition (form, app, automation…) was refused. ``problems`` are the builder's
+    :class:`~builder.errors.Problem` entries, as dicts ``{path, code, message, …}``."""
+
+    code = "invalid_definition"
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        self.problems = problems
+        super().__init__(
+            "invalid definition: " + "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5])
+        )
+
+
+class NotFoundError(EngineError):
+    """No such ``kind`` (app, form, record…) with that id — or the actor may not see it, which
+    is reported the same way so that ids cannot be probed."""
+
+    code = "not_found"
+
+    def __init__(self, kind: str, ident: object) -> None:
+        super().__init__(f"{kind} {ident} not found")
+        self.kind = kind
+        self.ident = ident
+
+
+class VersionRequiredError(EngineError):
+    code = "version_required"
+
+    def __init__(self) -> None:
+        super().__init__("say which version you read: 'version' in the body or an If-Match header")
+
+
+class StaleVersionError(EngineError):
+    """The write named ``expected`` but the record is at ``current.version``; nothing changed."""
+
+    code = "stale_version"
+
+    def __init__(self, expected: int, current: Any) -> None:
+        super().__init__(f"the record changed since version {expected}; reload and try again")
+        self.expected = expected
+        self.current = current
+
+
+class PermissionDeniedError(EngineError):
+    code = "permission_denied"
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"not allowed: {action}")
+        self.action = action
+
+
+class ConflictError(EngineError):
+    code = "conflict"
+
+    def __init__(self, message: str, *, code: str = "conflict") -> None:
+        super().__init__(message, code=code)

@@ -196,6 +196,12 @@ records = sa.Table(
     sa.Column("schema_version", sa.Integer, nullable=False),
     sa.Column("stage", sa.Text, nullable=True),
     sa.Column("data", JSONType, nullable=False),
+    # Values kept but not shown: removed fields and values that did not convert when the form
+    # changed ({"key": {"type", "value"}}); they return if the field comes back (builder.diff).
+    sa.Column("hidden", JSONType, nullable=True),
+    # Lower-cased text of the record's searchable fields, kept by the store on every write;
+    # the search index (FTS5 trigram / pg_trgm) and the short-query path read it.
+    sa.Column("search_text", sa.Text, nullable=True),
     _user_fk("owner_id"),
     _user_fk("assignee_id"),
     _created_at(),
@@ -212,6 +218,20 @@ records = sa.Table(
     sa.Index("ix_records_owner_id", "owner_id"),
     sa.Index("ix_records_assignee_id", "assignee_id"),
     sqlite_autoincrement=True,
+)
+
+# One row per live value of a field marked unique: the primary key makes two records with the
+# same value impossible even for concurrent writers. ``value_key`` is the value as canonical JSON.
+record_unique = sa.Table(
+    "record_unique",
+    metadata,
+    sa.Column("form_id", sa.ForeignKey("forms.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("field_key", sa.Text, primary_key=True),
+    sa.Column("value_key", sa.Text, primary_key=True),
+    sa.Column(
+        "record_id", BigIntId, sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Index("ix_record_unique_record_id", "record_id"),
 )
 
 record_history = sa.Table(
