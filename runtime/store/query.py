@@ -1,0 +1,768 @@
+"""The query engine: filter, sort, keyset pages, search, capped counts and aggregates over one
+form's live records — the same engine serves list views, kanban, calendar, dashboards, exports.
+
+Every input is checked against the form before any SQL runs (unknown field, wrong operator,
+bad value, bad cursor…) and refused with one :class:`~runtime.errors.InvalidQueryError` listing
+every problem; values reach SQL only as bound parameters. See :mod:`runtime.store.query_sql`
+for how each field becomes an expression and :mod:`runtime.store.search` for search.
+
+Semantics worth knowing:
+
+- ``ne``, ``not_in``, ``not_contains`` include blank values ("not A" is everything but A).
+- Text ``contains``/``starts_with`` are case-insensitive substring/prefix tests (``%``/``_``
+  are literal); array ``contains`` is membership, ``in`` is "has any of".
+- Relative dates are days of ``timezone`` (default Asia/Shanghai): ``last_n_days`` is the N
+  days ending today, ``next_n_days`` the N days from today.
+- Sorts put blanks last in both directions and always end with ``id``; ``cursor`` continues
+  after the last row of the previous page and is bound to the sort it came from.
+- ``count`` is exact up to ``count_cap``; beyond it the answer is ``count_cap`` with
+  ``count_capped=True``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pydantic
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from builder.errors import CoercionError
+from builder.query import (
+    NO_VALUE_OPERATORS,
+    AndFilter,
+    Condition,
+    Filter,
+    GroupBy,
+    Metric,
+    Sort,
+)
+from builder.validation import query_problems
+from builder.validation.query import coerce_filter_value, query_field
+from builder.value_types import StorageKind
+from runtime.actor import Actor
+from runtime.compiled import CompiledForm
+from runtime.errors import FieldError, InvalidQueryError
+from runtime.search_text import MAX_SEARCH_LENGTH, MAX_SEARCH_WORDS, search_words
+from runtime.store.engine import dialect_name
+from runtime.store.indexes import create_indexes, has_index, index_statements
+from runtime.store.query_sql import (
+    LIVE,
+    ORDERABLE,
+    SYSTEM_COLUMNS,
+    Target,
+    bucket_expr,
+    checked_key,
+    condition,
+    form_is,
+    relative_range,
+    scalar_expr,
+)
+from runtime.store.search import search_condition
+from runtime.store.tables import records
+
+__all__ = [
+    "Actor",
+    "QueryPage",
+    "aggregate_records",
+    "create_indexes",
+    "index_statements",
+    "query_records",
+]
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+MAX_LIMIT = 1000
+MAX_SORT_KEYS = 5
+MAX_GROUP_BY = 2
+MAX_GROUPS = 10_000
+MAX_CURSOR_LENGTH = 4096
+
+_FilterAdapter: pydantic.TypeAdapter[Filter] = pydantic.TypeAdapter(Filter)
+_SortsAdapter = pydantic.TypeAdapter(list[Sort])
+_GroupsAdapter = pydantic.TypeAdapter(list[GroupBy])
+_MetricsAdapter = pydantic.TypeAdapter(list[Metric])
+
+
+@dataclass
+class QueryPage:
+    """One page of records (see :func:`query_records`)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    count: int
+    count_capped: bool
+
+
+# --- public API --------------------------------------------------------------------------------
+
+
+def query_records(
+    conn: sa.Connection,
+    cf: CompiledForm,
+    *,
+    filter: Filter | Mapping[str, Any] | None = None,
+    sort: Sequence[Sort | Mapping[str, Any]] | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    search: str | None = None,
+    fields: Sequence[str] | None = None,
+    actor: Actor,
+    count_cap: int = 10_000,
+    timezone: str = DEFAULT_TIMEZONE,
+    now: dt.datetime | None = None,
+) -> QueryPage:
+    """A page of the live records of ``cf``'s form that pass ``filter`` and ``search``, in
+    ``sort`` order, continuing after ``cursor``; ``fields`` limits the keys of ``data``.
+
+    Each item is ``{"id", "form_id", "version", "stage", "data", "created_at", "created_by",
+    "updated_at", "updated_by"}`` with UTC datetimes as ISO strings (``…Z``).
+
+    Raises:
+        InvalidQueryError: anything in the request that does not fit the form — an unknown
+            field, an operator the field's type lacks, a bad value, a sort on a field that
+            cannot be ordered, an unknown ``fields`` key, a bad ``limit``/``search``/
+            ``timezone``, or a cursor that is garbage, tampered with or from another sort
+            (``invalid_cursor``).
+    """
+    errors: list[FieldError] = []
+    ctx = _Context.make(cf, conn, actor, timezone, now, errors)
+    parsed_filter = _parse(_FilterAdapter, filter, "filter", errors) if filter else None
+    sorts = _parse(_SortsAdapter, sort, "sort", errors) if sort else []
+    if parsed_filter is not None:
+        errors.extend(_problems(cf, filter=parsed_filter))
+    keys = _sort_keys(cf, sorts or [], errors)
+    _check_fields(cf, fields, errors)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        errors.append(FieldError("limit", "invalid_limit", f"a whole number from 1 to {MAX_LIMIT}"))
+    _check_search(search, errors)
+    after = _decode_cursor(cursor, cf, keys, ctx.dialect, errors) if cursor is not None else None
+    where = _where(ctx, parsed_filter, search, errors)
+    if errors:
+        raise InvalidQueryError(errors)
+
+    columns = [
+        records.c.id,
+        records.c.form_id,
+        records.c.version,
+        records.c.stage,
+        records.c.data,
+        records.c.created_at,
+        records.c.created_by,
+        records.c.updated_at,
+        records.c.updated_by,
+    ]
+    page_where = list(where)
+    first = keys[0][0]
+    if ctx.dialect == "sqlite" and not first.is_system and has_index(cf, first.key):
+        # Tell SQLite the form's rows are most of what it reads. Otherwise, short of exact
+        # statistics, it prefers the two-equality (form_id, deleted_at, id) index and sorts the
+        # whole form for every page instead of walking the sort field's index; the partial
+        # index still matches (its WHERE is implied through likelihood()).
+        page_where[:2] = [sa.func.likelihood(w, sa.literal_column("0.9")) for w in where[:2]]
+    rows = _page_rows(conn, columns, page_where, keys, ctx.dialect, after, limit)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    wanted = set(fields) if fields is not None else None
+    items = [_item(row, wanted) for row in rows]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        next_cursor = _encode_cursor(cf, keys, [last._mapping[f"s{i}"] for i in range(len(keys))])
+
+    counted = conn.execute(
+        sa.select(sa.func.count()).select_from(
+            sa.select(records.c.id).where(*where).limit(count_cap + 1).subquery()
+        )
+    ).scalar_one()
+    return QueryPage(
+        items=items,
+        next_cursor=next_cursor,
+        count=min(counted, count_cap),
+        count_capped=counted > count_cap,
+    )
+
+
+def aggregate_records(
+    conn: sa.Connection,
+    cf: CompiledForm,
+    *,
+    filter: Filter | Mapping[str, Any] | None = None,
+    group_by: Sequence[GroupBy | Mapping[str, Any]] = (),
+    metrics: Sequence[Metric | Mapping[str, Any]] = (),
+    actor: Actor,
+    search: str | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+    now: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Groups of the live records passing ``filter``/``search``:
+    ``[{"keys": {"grade": "A", "created_at": "2026-11"}, "values": {"count": 3,
+    "sum_budget": 90000}}, …]``, ordered by the keys (blank keys, ``None``, last).
+
+    Group by at most two fields; a date/datetime may be bucketed by day (``2026-11-22``), week
+    (``2026-W47``, ISO), month (``2026-11``), quarter (``2026-Q4``) or year; datetimes by their
+    day in ``timezone``. An array field (multi_select, users) groups per element: a record
+    tagged [A, B] counts in A and in B. No metrics means ``count``. At most
+    :data:`MAX_GROUPS` groups are returned.
+
+    Raises:
+        InvalidQueryError: unknown fields, a field that cannot be grouped or summed, a bucket on
+            a field that is not a date, more than two group-bys, a bad filter or search.
+    """
+    errors: list[FieldError] = []
+    ctx = _Context.make(cf, conn, actor, timezone, now, errors)
+    parsed_filter = _parse(_FilterAdapter, filter, "filter", errors) if filter else None
+    groups = _parse(_GroupsAdapter, group_by, "group_by", errors) if group_by else []
+    wanted = _parse(_MetricsAdapter, metrics, "metrics", errors) if metrics else []
+    groups, wanted = groups or [], wanted or []
+    if len(groups) > MAX_GROUP_BY:
+        errors.append(
+            FieldError("group_by", "too_many_groups", f"group by at most {MAX_GROUP_BY} fields")
+        )
+    errors.extend(_problems(cf, filter=parsed_filter, group_by=groups, metrics=wanted))
+    _check_search(search, errors)
+    where = _where(ctx, parsed_filter, search, errors)
+    if errors:
+        raise InvalidQueryError(errors)
+    if not wanted:
+        wanted = [Metric(op="count")]
+
+    source: sa.FromClause = records
+    key_exprs: list[tuple[str, ColumnElement[Any], Target, bool]] = []
+    for i, g in enumerate(groups):
+        t = _target(cf, g.field)
+        assert t is not None
+        name = g.field if g.field not in [k for k, *_ in key_exprs] else f"{g.field}_{g.bucket}"
+        if t.storage is StorageKind.ARRAY:
+            elements = _array_elements(t, ctx.dialect, f"g{i}")
+            source = source.outerjoin(elements, sa.true())
+            key_exprs.append((name, elements.c.value, t, True))
+        elif g.bucket is not None:
+            key_exprs.append((name, bucket_expr(t, g.bucket, ctx.dialect, ctx.tz), t, False))
+        else:
+            key_exprs.append((name, scalar_expr(t, ctx.dialect), t, False))
+
+    metric_exprs: list[tuple[str, ColumnElement[Any], Target | None]] = []
+    seen: set[str] = set()
+    for m in wanted:
+        if m.name in seen:
+            continue
+        seen.add(m.name)
+        if m.field is None:
+            # Grouped by an array, a record is one row per element (per pair of elements for
+            # two arrays), so a plain count is already "records in this group".
+            count = sa.func.count()
+            metric_exprs.append((m.name, count, None))
+            continue
+        t = _target(cf, m.field)
+        assert t is not None
+        value = scalar_expr(t, ctx.dialect)
+        metric: ColumnElement[Any]
+        if m.op == "sum":
+            metric = sa.func.sum(value)
+        elif m.op == "avg":
+            metric = sa.func.avg(value)
+        elif m.op == "min":
+            metric = sa.func.min(value)
+        elif m.op == "max":
+            metric = sa.func.max(value)
+        else:  # distinct
+            metric = sa.func.count(sa.distinct(value))
+        metric_exprs.append((m.name, metric, t))
+
+    labelled_keys = [e.label(f"k{i}") for i, (_, e, _, _) in enumerate(key_exprs)]
+    statement = (
+        sa.select(*labelled_keys, *(e.label(f"m{i}") for i, (_, e, _) in enumerate(metric_exprs)))
+        .select_from(source)
+        .where(*where)
+        .limit(MAX_GROUPS)
+    )
+    if labelled_keys:
+        statement = statement.group_by(*(e for _, e, _, _ in key_exprs)).order_by(
+            *(e.asc().nulls_last() for _, e, _, _ in key_exprs)
+        )
+    out: list[dict[str, Any]] = []
+    for row in conn.execute(statement):
+        m = row._mapping
+        keys = {
+            name: _group_key(m[f"k{i}"], t, bucketed=groups[i].bucket is not None)
+            for i, (name, _, t, _) in enumerate(key_exprs)
+        }
+        values = {name: _plain(m[f"m{i}"]) for i, (name, _, _) in enumerate(metric_exprs)}
+        out.append({"keys": keys, "values": values})
+    return out
+
+
+# --- checking ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    cf: CompiledForm
+    dialect: str
+    actor: Actor
+    tz: ZoneInfo
+    now: dt.datetime
+
+    @classmethod
+    def make(
+        cls,
+        cf: CompiledForm,
+        conn: sa.Connection,
+        actor: Actor,
+        timezone: str,
+        now: dt.datetime | None,
+        errors: list[FieldError],
+    ) -> _Context:
+        try:
+            tz = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            errors.append(FieldError("timezone", "invalid_timezone", "an IANA time zone name"))
+            tz = ZoneInfo(DEFAULT_TIMEZONE)
+        when = now if now is not None else dt.datetime.now(dt.UTC)
+        return cls(cf, dialect_name(conn), actor, tz, when)
+
+
+def _parse(
+    adapter: pydantic.TypeAdapter[Any], value: Any, path: str, errors: list[FieldError]
+) -> Any:
+    try:
+        return adapter.validate_python(value)
+    except (pydantic.ValidationError, RecursionError) as exc:
+        detail: Mapping[str, Any] = (
+            exc.errors()[0] if isinstance(exc, pydantic.ValidationError) else {}
+        )
+        loc = ".".join(str(p) for p in detail.get("loc", ()))
+        errors.append(
+            FieldError(
+                f"{path}.{loc}" if loc else path,
+                f"invalid_{path}",
+                str(detail.get("msg", "not a valid shape"))[:200],
+            )
+        )
+        return None
+
+
+def _problems(cf: CompiledForm, **parts: Any) -> list[FieldError]:
+    return [
+        FieldError(p.path, p.code, p.message, dict(p.params))
+        for p in query_problems(cf.definition, **parts)
+    ]
+
+
+def _target(cf: CompiledForm, key: str) -> Target | None:
+    qf = query_field(cf.definition, key)
+    if qf is None:
+        return None
+    if qf.config is None:
+        return Target(key, qf.storage, None, SYSTEM_COLUMNS[key])
+    return Target(key, qf.storage, qf.config.type)
+
+
+def _sort_keys(
+    cf: CompiledForm, sorts: list[Sort], errors: list[FieldError]
+) -> list[tuple[Target, str]]:
+    if len(sorts) > MAX_SORT_KEYS:
+        errors.append(FieldError("sort", "too_many_sort_keys", f"at most {MAX_SORT_KEYS} keys"))
+    keys: list[tuple[Target, str]] = []
+    for i, s in enumerate(sorts):
+        t = _target(cf, s.field)
+        if t is None:
+            errors.append(FieldError(f"sort[{i}].field", "unknown_field", f"no field {s.field!r}"))
+        elif t.storage not in ORDERABLE:
+            errors.append(
+                FieldError(f"sort[{i}].field", "not_sortable", f"{s.field!r} cannot be sorted")
+            )
+        elif all(k.key != t.key for k, _ in keys):
+            keys.append((t, s.dir))
+    if not any(t.column == "id" for t, _ in keys):
+        # The tiebreaker runs the way the last key does, so an index on (expression, id) can
+        # be walked in one direction without a sort.
+        last = keys[-1][1] if keys else "asc"
+        keys.append((Target("id", StorageKind.NUMBER, None, "id"), last))
+    # Nothing after id can change the order.
+    cut = next(i for i, (t, _) in enumerate(keys) if t.column == "id")
+    return keys[: cut + 1]
+
+
+def _check_fields(cf: CompiledForm, fields: Sequence[str] | None, errors: list[FieldError]) -> None:
+    if fields is None:
+        return
+    if isinstance(fields, str) or not isinstance(fields, Sequence):
+        errors.append(FieldError("fields", "invalid_fields", "a list of field keys"))
+        return
+    for i, key in enumerate(fields):
+        # System fields are always in an item; naming one is allowed and changes nothing.
+        if not isinstance(key, str) or (key not in cf.fields and key not in SYSTEM_COLUMNS):
+            errors.append(FieldError(f"fields[{i}]", "unknown_field", f"no field {key!r}"))
+
+
+def _check_search(search: str | None, errors: list[FieldError]) -> None:
+    if search is None:
+        return
+    if not isinstance(search, str) or len(search) > MAX_SEARCH_LENGTH:
+        errors.append(
+            FieldError(
+                "search", "invalid_search", f"text of at most {MAX_SEARCH_LENGTH} characters"
+            )
+        )
+    elif len(search_words(search)) > MAX_SEARCH_WORDS:
+        errors.append(FieldError("search", "invalid_search", f"at most {MAX_SEARCH_WORDS} words"))
+    elif "\x00" in search:
+        errors.append(FieldError("search", "invalid_search", "no NUL characters"))
+
+
+# --- WHERE -------------------------------------------------------------------------------------
+
+
+def _where(
+    ctx: _Context, f: Filter | None, search: str | None, errors: list[FieldError]
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [form_is(ctx.cf.form_id), LIVE]
+    if f is not None and not errors:
+        counter = iter(range(1_000_000))
+        where.append(_filter_sql(ctx, f, counter, errors))
+    if search and not errors:
+        cond = search_condition(search, ctx.dialect)
+        if cond is not None:
+            where.append(cond)
+    return where
+
+
+def _filter_sql(
+    ctx: _Context, f: Filter, counter: Iterable[int], errors: list[FieldError]
+) -> ColumnElement[bool]:
+    if isinstance(f, Condition):
+        index = next(iter(counter))
+        return _condition_sql(ctx, f, f"filter.conditions[{index}]", errors)
+    children = f.and_ if isinstance(f, AndFilter) else f.or_
+    parts = [_filter_sql(ctx, c, counter, errors) for c in children]
+    if not parts:
+        return sa.true()
+    return sa.and_(*parts) if isinstance(f, AndFilter) else sa.or_(*parts)
+
+
+def _condition_sql(
+    ctx: _Context, c: Condition, path: str, errors: list[FieldError]
+) -> ColumnElement[bool]:
+    qf = query_field(ctx.cf.definition, c.field)
+    t = _target(ctx.cf, c.field)
+    assert qf is not None and t is not None  # query_problems found none
+    op = c.op
+    try:
+        if op in NO_VALUE_OPERATORS or op in ("last_n_days", "next_n_days"):
+            value = c.value
+        elif isinstance(c.value, list):
+            value = [_stored(qf, t, v, ctx) for v in c.value]
+        else:
+            value = _stored(qf, t, c.value, ctx)
+    except (CoercionError, ValueError, TypeError, OverflowError) as exc:
+        message = getattr(exc, "message", None) or str(exc) or "not a valid value"
+        errors.append(FieldError(f"{path}.value", "invalid_filter_value", str(message)[:200]))
+        return sa.false()
+    date_range = None
+    if op in ("today", "this_week", "this_month", "last_n_days", "next_n_days"):
+        date_range = relative_range(op, c.value, t.storage, t.is_system, ctx.now, ctx.tz)
+    return condition(
+        t,
+        op,
+        value,
+        ctx.dialect,
+        user_id=ctx.actor.user_id,
+        department_ids=ctx.actor.department_ids,
+        date_range=date_range,
+    )
+
+
+def _stored(qf: Any, t: Target, value: Any, ctx: _Context) -> Any:
+    """A filter value in the form the SQL expression holds."""
+    if t.is_system and t.storage is StorageKind.DATETIME:
+        return _parse_datetime(value, ctx.tz)
+    value = coerce_filter_value(qf, value)
+    if t.storage is StorageKind.TEXT and not isinstance(value, str):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+    number = t.storage is StorageKind.NUMBER and isinstance(value, float)
+    if number and ctx.dialect == "postgresql" and not t.is_system:
+        return Decimal(repr(value))  # compare numeric with numeric, exactly
+    if number and t.is_system and value.is_integer():
+        return int(value)
+    return value
+
+
+def _parse_datetime(value: Any, tz: ZoneInfo) -> dt.datetime:
+    if not isinstance(value, str):
+        raise ValueError("a date or date-time in ISO 8601")
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("a date or date-time in ISO 8601") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(dt.UTC)
+
+
+# --- keyset pagination -------------------------------------------------------------------------
+
+
+# Columns that are never NULL: a sort on them needs no blanks-last handling.
+_NOT_NULL_COLUMNS = frozenset({"id", "created_at", "updated_at"})
+
+
+def _page_rows(
+    conn: sa.Connection,
+    columns: list[Any],
+    where: list[ColumnElement[bool]],
+    keys: list[tuple[Target, str]],
+    dialect: str,
+    after: list[Any] | None,
+    limit: int,
+) -> list[sa.Row[Any]]:
+    """Up to ``limit + 1`` rows after ``after`` in the order of ``keys``, blanks last.
+
+    A first key that may be blank is read in two parts — its non-blank rows, then (if the page
+    is not full) its blank ones — because "blanks last" is the natural index order on neither
+    database for both directions (SQLite puts NULL first ascending, PostgreSQL first
+    descending). Each part is a plain ordered range over the ``(expression, id)`` index, in
+    either direction, with no sort of the whole form.
+    """
+    exprs = [scalar_expr(t, dialect) for t, _ in keys]
+    dirs = [d for _, d in keys]
+    labels = [e.label(f"s{i}") for i, e in enumerate(exprs)]
+
+    def ordered(e: ColumnElement[Any], d: str, t: Target) -> Any:
+        clause = e.desc() if d == "desc" else e.asc()
+        return clause if t.column in _NOT_NULL_COLUMNS else clause.nulls_last()
+
+    def run(conditions: list[ColumnElement[bool]], order: list[Any], n: int) -> list[sa.Row[Any]]:
+        statement = (
+            sa.select(*columns, *labels).where(*where, *conditions).order_by(*order).limit(n)
+        )
+        return list(conn.execute(statement).all())
+
+    rest_order = [
+        ordered(e, d, t) for e, d, (t, _) in zip(exprs[1:], dirs[1:], keys[1:], strict=True)
+    ]
+    if keys[0][0].column in _NOT_NULL_COLUMNS:
+        conditions = [_after(exprs, dirs, after)] if after is not None else []
+        return run(conditions, [ordered(exprs[0], dirs[0], keys[0][0]), *rest_order], limit + 1)
+
+    first, ascending = exprs[0], dirs[0] == "asc"
+    rows: list[sa.Row[Any]] = []
+    if after is None or after[0] is not None:
+        conditions = [first.is_not(None)]
+        if after is not None:
+            v0 = after[0]
+            conditions.append(first >= v0 if ascending else first <= v0)  # the index range
+            conditions.append(
+                sa.or_(
+                    first > v0 if ascending else first < v0,
+                    sa.and_(first == v0, _after(exprs[1:], dirs[1:], after[1:])),
+                )
+            )
+        first_order = first.asc() if ascending else first.desc()
+        rows = run(conditions, [first_order, *rest_order], limit + 1)
+    if len(rows) <= limit:
+        conditions = [first.is_(None)]
+        if after is not None and after[0] is None:
+            conditions.append(_after(exprs[1:], dirs[1:], after[1:]))
+        rows += run(conditions, rest_order, limit + 1 - len(rows))
+    return rows
+
+
+def _after(
+    exprs: list[ColumnElement[Any]], dirs: list[str], values: list[Any]
+) -> ColumnElement[bool]:
+    """Rows after ``values`` in the order ``exprs``/``dirs`` with blanks last."""
+    alternatives: list[ColumnElement[bool]] = []
+    for i, (expr, direction, value) in enumerate(zip(exprs, dirs, values, strict=True)):
+        if value is None:
+            beyond = None  # blanks are last: nothing non-blank comes after a blank
+        else:
+            past = expr > value if direction == "asc" else expr < value
+            beyond = sa.or_(past, expr.is_(None)) if i < len(exprs) - 1 else past
+        if beyond is not None:
+            same = [
+                e.is_(None) if v is None else e == v
+                for e, v in zip(exprs[:i], values[:i], strict=True)
+            ]
+            alternatives.append(sa.and_(*same, beyond) if same else beyond)
+    return sa.or_(*alternatives) if alternatives else sa.false()
+
+
+def _spec_hash(cf: CompiledForm, keys: list[tuple[Target, str]]) -> str:
+    spec = json.dumps([cf.form_id, [[t.key, t.storage.value, d] for t, d in keys]])
+    return hashlib.sha256(spec.encode()).hexdigest()[:16]
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return {"d": str(value)}
+    if isinstance(value, dt.datetime):
+        return {"t": value.isoformat()}
+    return value
+
+
+def _check(body: str) -> str:
+    return hashlib.sha256(("stageform-cursor:" + body).encode()).hexdigest()[:16]
+
+
+def _encode_cursor(cf: CompiledForm, keys: list[tuple[Target, str]], values: list[Any]) -> str:
+    body = json.dumps(
+        {"s": _spec_hash(cf, keys), "v": [_encode_value(v) for v in values]},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    raw = json.dumps({"b": body, "c": _check(body)}, ensure_ascii=False, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(
+    cursor: Any,
+    cf: CompiledForm,
+    keys: list[tuple[Target, str]],
+    dialect: str,
+    errors: list[FieldError],
+) -> list[Any] | None:
+    def bad(message: str) -> None:
+        errors.append(FieldError("cursor", "invalid_cursor", message))
+
+    if not isinstance(cursor, str) or not cursor or len(cursor) > MAX_CURSOR_LENGTH:
+        bad("not a cursor from this query")
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        outer = json.loads(raw.decode())
+        body = outer["b"]
+        if not isinstance(body, str) or outer.get("c") != _check(body):
+            raise ValueError("checksum")
+        inner = json.loads(body)
+        spec, encoded = inner["s"], inner["v"]
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+        bad("not a cursor from this query")
+        return None
+    if spec != _spec_hash(cf, keys):
+        bad("the cursor belongs to another sort; start again without it")
+        return None
+    if not isinstance(encoded, list) or len(encoded) != len(keys):
+        bad("not a cursor from this query")
+        return None
+    values: list[Any] = []
+    try:
+        for (t, _), v in zip(keys, encoded, strict=True):
+            values.append(_decode_value(t, v, dialect))
+    except (ValueError, TypeError, ArithmeticError):
+        bad("not a cursor from this query")
+        return None
+    return values
+
+
+def _decode_value(t: Target, v: Any, dialect: str) -> Any:
+    if v is None:
+        if t.column == "id":
+            raise ValueError("id")
+        return None
+    if isinstance(v, dict):
+        if set(v) == {"d"} and isinstance(v["d"], str):
+            number = Decimal(v["d"])
+            if not number.is_finite():
+                raise ValueError("number")
+            return number
+        if set(v) == {"t"} and isinstance(v["t"], str) and t.storage is StorageKind.DATETIME:
+            when = dt.datetime.fromisoformat(v["t"])
+            if when.tzinfo is None:
+                raise ValueError("naive")
+            return when
+        raise ValueError("value")
+    if t.column == "id":
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError("id")
+        return v
+    if isinstance(v, bool):
+        raise ValueError("bool")
+    if t.storage is StorageKind.NUMBER and not t.is_system and dialect == "postgresql":
+        if not isinstance(v, int | float):
+            raise ValueError("number")
+        return Decimal(repr(v))
+    if isinstance(v, int | float | str):
+        if t.is_system and not isinstance(v, int | float) and t.storage is StorageKind.NUMBER:
+            raise ValueError("number")
+        if isinstance(v, str) and len(v) > 10_000:
+            raise ValueError("long")
+        return v
+    raise ValueError("value")
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _item(row: sa.Row[Any], wanted: set[str] | None) -> dict[str, Any]:
+    data = row.data if isinstance(row.data, dict) else {}
+    if wanted is not None:
+        data = {k: v for k, v in data.items() if k in wanted}
+    return {
+        "id": row.id,
+        "form_id": row.form_id,
+        "version": row.version,
+        "stage": row.stage,
+        "data": data,
+        "created_at": _iso(row.created_at),
+        "created_by": row.created_by,
+        "updated_at": _iso(row.updated_at),
+        "updated_by": row.updated_by,
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dt.datetime):
+        return _iso(value)
+    return value
+
+
+def _group_key(value: Any, t: Target, *, bucketed: bool) -> Any:
+    if value is None or bucketed:
+        return value
+    if t.storage is StorageKind.BOOL and not t.is_system:
+        return value in (1, True, "true")
+    if (
+        t.storage is StorageKind.ARRAY
+        and isinstance(value, str)
+        and t.field_type
+        in (
+            "users",
+            "relation",
+        )
+    ):
+        return int(value) if value.lstrip("-").isdigit() else value
+    return _plain(value)
+
+
+def _array_elements(t: Target, dialect: str, name: str) -> Any:
+    key = checked_key(t.key)
+    if dialect == "sqlite":
+        path: ColumnElement[Any] = sa.literal_column(f"'$.{key}'")
+        return sa.func.json_each(records.c.data, path).table_valued("value").alias(name)
+    col: ColumnElement[Any] = sa.literal_column(f"(records.data -> '{key}')")
+    arr = sa.case((sa.func.jsonb_typeof(col) == "array", col), else_=None)
+    return sa.func.jsonb_array_elements_text(arr).table_valued("value").lateral(name)

@@ -1,0 +1,191 @@
+"""Search: Chinese substrings of every length, several words, and the stored search text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from builder.form import load_form, publish
+from runtime.compiled import compile_form
+from runtime.errors import InvalidQueryError
+from runtime.search_text import MAX_SEARCH_TEXT, search_text, search_words
+from runtime.store.query import query_records
+from runtime.store.tables import records
+from tests.runtime.test_query_support import (
+    DEAL,
+    NOW,
+    World,
+    build_world,
+    insert_record,
+    update_record,
+)
+
+
+@pytest.fixture
+def world(conn: sa.Connection) -> World:
+    return build_world(conn)
+
+
+def found(w: World, conn: sa.Connection, search: str, **kw: Any) -> list[str]:
+    page = query_records(conn, w.cf, search=search, limit=100, actor=w.actor(), **kw)
+    return sorted(w.labels(page))
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        ("华为技术", ["r1"]),  # 4 characters: the trigram index
+        ("华为技", ["r1"]),  # exactly 3
+        ("华为", ["r1", "r5"]),  # 2 characters: the short path
+        ("浦东", ["r1"]),  # inside rich text, without its tags
+        ("为", ["r1", "r5"]),  # 1 character
+        ("米", ["r2"]),
+        ("雷军", ["r2"]),  # a sub-form column
+        ("13800000000", ["r2"]),
+        ("浦东新区", ["r1"]),  # an address part
+        ("上海市浦东", ["r1"]),  # across address parts
+        ("官网", ["r1"]),  # a select option's label
+        ("web", ["r1"]),  # and its value
+        ("ACME", ["r3"]),  # case-insensitive
+        ("acme_100%", ["r3"]),  # LIKE wildcards are literal
+        ("100%", ["r3"]),
+        ("e_1", ["r3"]),
+        ("%", ["r3"]),
+        ("华为 终端", ["r5"]),  # every word must match: 2 + 2 characters
+        ("华为 技术", ["r1"]),
+        ("华为技术 浦东", ["r1"]),  # long + short
+        ("华为技术 小米", []),
+        ("华为技术 华为终端", []),  # two long words, both needed
+        ("  华为   ", ["r1", "r5"]),  # blanks around and between
+        ("", ["r1", "r2", "r3", "r4", "r5"]),
+        ("   ", ["r1", "r2", "r3", "r4", "r5"]),
+        ("已删除", []),  # deleted records are never found
+        ("其他表单", []),  # nor records of another form
+        ("技术\n华为", ["r1"]),
+        ("技术浦", []),  # no match across two values
+    ],
+)
+def test_search(world: World, conn: sa.Connection, search: str, expected: list[str]) -> None:
+    assert found(world, conn, search) == expected
+
+
+def test_search_combines_with_filters_sort_and_count(world: World, conn: sa.Connection) -> None:
+    w = world
+    page = query_records(
+        conn,
+        w.cf,
+        search="华为",
+        filter={"field": "grade", "op": "eq", "value": "C"},
+        actor=w.actor(),
+    )
+    assert w.labels(page) == ["r5"] and page.count == 1
+    page = query_records(
+        conn, w.cf, search="华为", sort=[{"field": "name", "dir": "desc"}], actor=w.actor()
+    )
+    assert w.labels(page) == ["r5", "r1"] and page.count == 2
+
+
+def test_updated_and_deleted_records_leave_the_search(world: World, conn: sa.Connection) -> None:
+    w = world
+    assert found(w, conn, "小米科技") == ["r2"]
+    update_record(conn, w.cf, w.ids["r2"], {"name": "红米手机"})
+    assert found(w, conn, "小米科技") == []
+    assert found(w, conn, "小米") == []
+    assert found(w, conn, "红米手机") == ["r2"]
+    assert found(w, conn, "红米") == ["r2"]
+    conn.execute(sa.update(records).where(records.c.id == w.ids["r1"]).values(deleted_at=NOW))
+    assert found(w, conn, "华为技术") == []
+    assert found(w, conn, "华为") == ["r5"]
+    conn.execute(sa.delete(records).where(records.c.id == w.ids["r5"]))
+    assert found(w, conn, "华为终端") == []
+    assert found(w, conn, "华为") == []
+    # A new record is found at once.
+    new = insert_record(conn, w.cf, {"name": "华为云"})
+    w.ids["new"] = new
+    assert found(w, conn, "华为云") == ["new"]
+    assert found(w, conn, "华为") == ["new"]
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        '"华为" OR "小米"',
+        "华为*",
+        "NEAR(华为 小米)",
+        "name:华为",
+        '"""',
+        "'; DELETE FROM records; --",
+        "^华为",
+        "(",
+        "AND",
+        "华为 OR 小米",
+    ],
+)
+def test_search_syntax_is_just_text(world: World, conn: sa.Connection, attack: str) -> None:
+    assert found(world, conn, attack) == []
+    assert conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one() >= 7
+
+
+def test_bad_searches_are_refused(world: World, conn: sa.Connection) -> None:
+    for bad in ("x" * 201, " ".join("abcdefghijk"), "a\x00b", 12):
+        with pytest.raises(InvalidQueryError) as caught:
+            query_records(conn, world.cf, search=bad, actor=world.actor())  # type: ignore[arg-type]
+        assert [(e.field, e.code) for e in caught.value.errors] == [("search", "invalid_search")]
+
+
+def test_search_text_is_lower_cased_bounded_and_typed() -> None:
+    cf = compile_form(1, publish(load_form(DEAL), 1))
+    text = search_text(
+        cf,
+        {
+            "name": "Huawei 华为",
+            "grade": "A",
+            "source": "event",
+            "tags": ["重点", 3],
+            "budget": 100,
+            "due": "2026-11-22",
+            "notes": "<p>Hello <b>World</b></p>",
+            "addr": {"province": "广东省", "city": "深圳市", "district": "南山区"},
+            "contacts": [{"cname": "张三", "mobile": "138"}, "junk"],
+            "files": [{"name": "secret.pdf"}],
+        },
+    )
+    assert text.split("\n") == [
+        "huawei 华为",
+        "a",
+        "event",
+        "展会",
+        "重点",
+        "hello world",
+        "广东省深圳市南山区",
+        "张三",
+        "138",
+    ]
+    assert search_text(cf, {}) == ""
+    assert search_text(cf, {"name": 12, "notes": None, "addr": "x", "contacts": {"a": 1}}) == ""
+    assert len(search_text(cf, {"name": "长" * 30_000})) == MAX_SEARCH_TEXT
+    assert search_words("  Foo  华为 foo ") == ["foo", "华为"]
+
+
+def test_long_words_go_through_the_trigram_index(world: World, conn: sa.Connection) -> None:
+    w = world
+    if conn.dialect.name == "sqlite":
+        # Empty the FTS index behind the engine's back: long words now find nothing, short
+        # words (which never use it) still work — so the two paths are really separate.
+        conn.exec_driver_sql("INSERT INTO records_fts(records_fts) VALUES ('delete-all')")
+        assert found(w, conn, "华为技术") == []
+        assert found(w, conn, "华为") == ["r1", "r5"]
+        conn.exec_driver_sql("INSERT INTO records_fts(records_fts) VALUES ('rebuild')")
+        assert found(w, conn, "华为技术") == ["r1"]
+        return
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    plan = "\n".join(
+        r[0]
+        for r in conn.exec_driver_sql(
+            "EXPLAIN SELECT id FROM records WHERE search_text LIKE %(p)s ESCAPE '\\'",
+            {"p": "%华为技术%"},
+        )
+    )
+    assert "ix_records_search_text_trgm" in plan, plan
