@@ -1,0 +1,243 @@
+"""Who is calling: sessions (cookie + CSRF token) and API tokens (``Authorization: Bearer``).
+
+Every route except ``/healthz`` and login depends on :func:`current_actor` (usually through
+:func:`app.permissions.require`). It answers 401 when there is no valid credential and 403 when
+a cookie-authenticated request that changes state lacks the session's CSRF token.
+
+- A bearer token, when an ``Authorization`` header is sent, is the only credential looked at:
+  a bad token is a 401 even if a valid cookie came along. Bearer requests need no CSRF token
+  (a browser never adds that header by itself).
+- The session cookie holds a random id; the ``sessions`` table holds its sha256. Login always
+  makes a new id (and deletes the one the browser sent), so a session id planted before login
+  is worthless after it.
+- Inactive users' sessions and tokens stop working at once (the store's lookups filter them).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+
+from app.errors import ApiError
+from app.ratelimit import LoginRateLimiter
+from app.security import (
+    hash_password,
+    hash_secret,
+    looks_like_api_token,
+    needs_rehash,
+    new_csrf_token,
+    new_session_id,
+    verify_password,
+)
+from app.state import DatabaseDep, SettingsDep
+from runtime.actor import Actor as Actor  # re-exported: routes annotate with it
+from runtime.store import users
+from runtime.store.database import Database
+
+log = logging.getLogger("stageform.auth")
+
+SESSION_COOKIE = "stageform_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+LOGIN_FAILED = "wrong e-mail or password"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def not_authenticated(message: str = "log in or send an API token") -> ApiError:
+    return ApiError(401, "not_authenticated", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def pick_language(request: Request, default: str) -> str:
+    """``zh`` or ``en``: the first of those in Accept-Language, else ``default``."""
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh"
+        if tag.startswith("en"):
+            return "en"
+    return default
+
+
+def client_ip(request: Request) -> str:
+    # Behind a reverse proxy this is the proxy unless uvicorn trusts its X-Forwarded-For
+    # (--forwarded-allow-ips); see README "Configuration".
+    return request.client.host if request.client else "unknown"
+
+
+def current_actor(request: Request, database: DatabaseDep, settings: SettingsDep) -> Actor:
+    """Resolve the bearer token or the session cookie to the engine's
+    :class:`~runtime.actor.Actor` (user, admin flag, departments, roles, language), which
+    routes pass on to the services unchanged.
+
+    Raises:
+        ApiError: 401 ``not_authenticated``; 403 ``csrf_failed``.
+    """
+    lang = pick_language(request, settings.default_language)
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not looks_like_api_token(token):
+            raise not_authenticated("the Authorization header must be 'Bearer <API token>'")
+        with database.read() as conn:
+            found = users.find_api_token(conn, hash_secret(token))
+            if found is None:
+                raise not_authenticated("the API token is invalid or revoked")
+            departments, role_keys = users.memberships(conn, found.user.id)
+        if users.token_needs_touch(found.last_used_at):
+            _touch_token(database, found.token_id)
+        return _actor(found.user, departments, role_keys, lang)
+
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise not_authenticated()
+    session_hash = hash_secret(cookie)
+    with database.read() as conn:
+        session = users.find_session(conn, session_hash)
+        if session is None:
+            raise not_authenticated("the session has expired or was logged out; log in again")
+        departments, role_keys = users.memberships(conn, session.user.id)
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+            raise ApiError(
+                403,
+                "csrf_failed",
+                f"send the session's CSRF token in the {CSRF_HEADER} header "
+                "(from login or GET /api/v1/auth/me)",
+            )
+    request.state.session_hash = session_hash
+    request.state.csrf_token = session.csrf_token
+    return _actor(session.user, departments, role_keys, lang)
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def _actor(
+    user: users.User, departments: frozenset[int], role_keys: frozenset[str], lang: str
+) -> Actor:
+    return Actor(
+        user_id=user.id,
+        is_admin=user.is_admin,
+        department_ids=departments,
+        role_keys=role_keys,
+        lang=lang,
+    )
+
+
+def _touch_token(database: Database, token_id: int) -> None:
+    # Bookkeeping only: a failure here (a busy database) must not fail the request itself.
+    try:
+        with database.begin() as conn:
+            users.touch_api_token(conn, token_id)
+    except Exception:
+        log.warning("could not record the use of API token %s", token_id, exc_info=True)
+
+
+# --- login and logout (the routes in app/api/auth.py call these) -------------------------------
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: users.User
+    session_id: str
+    csrf_token: str
+    expires_at: datetime
+
+
+def login(
+    database: Database,
+    limiter: LoginRateLimiter,
+    *,
+    email: str,
+    password: str,
+    ip: str,
+    user_agent: str | None,
+    session_days: int,
+    replaced_session: str | None,
+) -> LoginResult:
+    """Check the password and open a new session.
+
+    Raises:
+        ApiError: 429 ``too_many_attempts`` (with Retry-After); 401 ``invalid_credentials``,
+            the same for an unknown e-mail, a wrong password and an inactive user.
+    """
+    email = users.normalize_email(email)
+    wait = limiter.retry_after(ip, email)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            f"too many failed logins; try again in {wait} seconds",
+            headers={"Retry-After": str(wait)},
+        )
+    with database.read() as conn:
+        found = users.get_login(conn, email)
+    user, password_hash = found if found is not None else (None, None)
+    # Verify even when there is no user, so the answer takes as long as for a wrong password.
+    ok = verify_password(password_hash, password)
+    if user is None or not ok or not user.is_active or password_hash is None:
+        limiter.record_failure(ip, email)
+        raise ApiError(401, "invalid_credentials", LOGIN_FAILED)
+    limiter.reset(ip, email)
+
+    session_id, csrf_token = new_session_id(), new_csrf_token()
+    now = utcnow()
+    expires_at = now + timedelta(days=session_days)
+    with database.begin() as conn:
+        if needs_rehash(password_hash):
+            users.set_password_hash(conn, user.id, hash_password(password))
+        if replaced_session:
+            users.delete_session(conn, hash_secret(replaced_session))
+        users.delete_expired_sessions(conn, now=now)
+        users.create_session(
+            conn,
+            session_hash=hash_secret(session_id),
+            user_id=user.id,
+            csrf_token=csrf_token,
+            expires_at=expires_at,
+            ip=ip,
+            user_agent=(user_agent or "")[:500] or None,
+        )
+    return LoginResult(user, session_id, csrf_token, expires_at)
+
+
+def logout(database: Database, request: Request) -> None:
+    """End the session the request came with (nothing to end for a bearer token)."""
+    session_hash: str | None = getattr(request.state, "session_hash", None)
+    if session_hash is not None:
+        with database.begin() as conn:
+            users.delete_session(conn, session_hash)
+
+
+def set_session_cookie(
+    response: Response, request: Request, session_id: str, expires_at: datetime
+) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=int((expires_at - utcnow()).total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def clear_session_cookie(response: Response, request: Request) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )

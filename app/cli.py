@@ -1,0 +1,295 @@
+"""The ``stageform`` command: init, serve, createuser, token, demo.
+
+Settings come from ``STAGEFORM_*`` environment variables (:mod:`app.config`). Failures print
+one line to stderr and exit 1; none prints a traceback for a situation a user can fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+from app.config import Settings
+from app.security import generate_password, hash_password, new_api_token, password_problem
+from app.security import hash_secret as _hash_secret
+from runtime.actor import Actor
+from runtime.errors import EngineError
+from runtime.service import Services
+from runtime.store import users
+from runtime.store.database import Database
+from templates_lib.loader import load_template
+
+DEMO_TEMPLATE = "crm"
+
+DEMO_ADMIN_EMAIL = "admin@example.com"
+
+cli = typer.Typer(
+    name="stageform",
+    help="Stageform: self-hosted forms, records and workflows.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+token_cli = typer.Typer(help="API tokens.", no_args_is_help=True)
+cli.add_typer(token_cli, name="token")
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"stageform: {message}", err=True)
+    return typer.Exit(1)
+
+
+@contextmanager
+def open_database(settings: Settings, *, check: bool = True) -> Iterator[Database]:
+    """The configured database; with ``check`` it must be migrated to this version."""
+    try:
+        database = Database(settings.database_url)
+    except EngineError as error:
+        raise fail(error.message) from error
+    try:
+        if check:
+            check_database(database)
+        yield database
+    finally:
+        database.dispose()
+
+
+def check_database(database: Database) -> None:
+    """What ``serve`` checks first: the database is reachable and at this code's revision.
+
+    Raises:
+        typer.Exit: with the reason printed (an unmigrated database says to run
+            ``stageform init``).
+    """
+    path = database.sqlite_path
+    if path is not None and not path.exists():
+        raise fail(f"there is no database at {path}: run `stageform init` first")
+    try:
+        database.check_current()
+    except EngineError as error:  # DatabaseVersionError's message says what to run
+        raise fail(error.message) from error
+    except Exception as error:  # the driver's connection errors: no traceback for those
+        raise fail(f"cannot open the database {database.url}: {error}") from error
+
+
+def run_init(settings: Settings) -> None:
+    data_dir = settings.ensure_data_dir().resolve()
+    typer.echo(f"data directory: {data_dir}")
+    key_existed = settings.secret_key is not None or (data_dir / "secret_key").exists()
+    settings.resolved_secret_key()
+    if settings.secret_key is not None:
+        typer.echo("secret key: from STAGEFORM_SECRET_KEY")
+    else:
+        state = "kept" if key_existed else "generated"
+        typer.echo(f"secret key: {state} in {data_dir / 'secret_key'}")
+    with open_database(settings, check=False) as database:
+        if database.sqlite_path is not None:
+            database.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            before = database.revision()
+            database.upgrade()
+        except EngineError as error:
+            raise fail(error.message) from error
+        except Exception as error:
+            raise fail(f"cannot migrate the database {database.url}: {error}") from error
+        head = database.head_revision()
+        if before == head:
+            typer.echo(f"database: {database.url} is up to date (revision {head})")
+        else:
+            start = "an empty database" if before is None else f"revision {before}"
+            typer.echo(f"database: {database.url} migrated from {start} to revision {head}")
+
+
+@cli.command()
+def init() -> None:
+    """Create the data directory and migrate the database (safe to run again)."""
+    run_init(Settings())
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+) -> None:
+    """Serve the web app and API (the database must be migrated: `stageform init`)."""
+    settings = Settings()
+    with open_database(settings):
+        pass
+    # Made here, once, rather than by several workers racing to create it.
+    settings.resolved_secret_key()
+    run_server(settings, host=host, port=port, workers=workers)
+
+
+def run_server(settings: Settings, *, host: str | None, port: int | None, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        workers=workers,
+        proxy_headers=True,
+    )
+
+
+def _check_password(password: str) -> None:
+    problem = password_problem(password)
+    if problem is not None:
+        raise fail(problem)
+
+
+@cli.command()
+def createuser(
+    email: Annotated[str, typer.Argument(help="E-mail address; also the login.")],
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Password."),
+    ],
+    name: Annotated[
+        str | None, typer.Option(help="Display name (default: from the e-mail).")
+    ] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Make a platform admin.")] = False,
+) -> None:
+    """Create a user who can log in with EMAIL and the password."""
+    _check_password(password)
+    if "@" not in email:
+        raise fail(f"{email!r} is not an e-mail address")
+    settings = Settings()
+    with open_database(settings) as database:
+        try:
+            with database.begin() as conn:
+                user = users.create_user(
+                    conn,
+                    email=email,
+                    name=name or email.split("@", 1)[0],
+                    password_hash=hash_password(password),
+                    is_admin=admin,
+                )
+        except EngineError as error:
+            raise fail(error.message) from error
+    role = "admin" if user.is_admin else "user"
+    typer.echo(f"created {role} {user.email} (id {user.id})")
+
+
+@token_cli.command("create")
+def token_create(
+    email: Annotated[str, typer.Argument(help="The user the token acts as.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+) -> None:
+    """Create an API token for a user and print it (it is shown only this once)."""
+    settings = Settings()
+    with open_database(settings) as database:
+        token = new_api_token()
+        with database.begin() as conn:
+            user = users.get_user_by_email(conn, email)
+            if user is None:
+                raise fail(f"no user with e-mail {users.normalize_email(email)}")
+            if not user.is_active:
+                raise fail(f"{user.email} is deactivated")
+            users.create_api_token(conn, user_id=user.id, token_hash=_hash_secret(token), name=name)
+    typer.echo(
+        f"API token for {user.email} (shown only once; send it as 'Authorization: Bearer …'):"
+    )
+    typer.echo(token)
+
+
+@token_cli.command("list")
+def token_list(email: Annotated[str, typer.Argument(help="Whose tokens.")]) -> None:
+    """List a user's API tokens (ids, names, last use; never the tokens themselves)."""
+    settings = Settings()
+    with open_database(settings) as database, database.read() as conn:
+        user = users.get_user_by_email(conn, email)
+        if user is None:
+            raise fail(f"no user with e-mail {users.normalize_email(email)}")
+        tokens = users.list_api_tokens(conn, user.id)
+    if not tokens:
+        typer.echo(f"{user.email} has no API tokens")
+    for token in tokens:
+        used = token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else "never"
+        state = "revoked" if token.revoked_at else "active"
+        typer.echo(f"{token.id}\t{state}\t{token.name}\tlast used: {used}")
+
+
+@token_cli.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The id `token list` shows.")],
+) -> None:
+    """Revoke an API token; it stops working at once."""
+    settings = Settings()
+    with open_database(settings) as database:
+        try:
+            with database.begin() as conn:
+                users.revoke_api_token(conn, token_id)
+        except EngineError as error:
+            raise fail(f"no active API token with id {token_id}") from error
+    typer.echo(f"revoked API token {token_id}")
+
+
+def ensure_demo_admin(database: Database) -> tuple[users.User, str]:
+    """The demo admin with a fresh password (a demo is rerun by people who lost the first one)."""
+    password = generate_password()
+    with database.begin() as conn:
+        user = users.get_user_by_email(conn, DEMO_ADMIN_EMAIL)
+        if user is None:
+            user = users.create_user(
+                conn,
+                email=DEMO_ADMIN_EMAIL,
+                name="Admin",
+                password_hash=hash_password(password),
+                is_admin=True,
+            )
+        else:
+            users.set_password_hash(conn, user.id, hash_password(password))
+            users.set_user_active(conn, user.id, True)
+    return user, password
+
+
+def load_demo_app(database: Database, admin: users.User, settings: Settings) -> bool:
+    """Install the demo app — the CRM template with its sample records — unless an app with its
+    key exists already. Returns whether it installed it."""
+    template = load_template(DEMO_TEMPLATE)
+    services = Services(timezone=settings.timezone)
+    actor = Actor(user_id=admin.id, is_admin=True)
+    with database.begin() as conn:
+        if any(a.key == template.app.key for a in services.list_apps(conn, actor)):
+            return False
+        services.install_app(conn, actor, template.app, template.sample_data)
+    return True
+
+
+@cli.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server afterwards.")
+    ] = True,
+) -> None:
+    """Set everything up on the embedded default, create an admin, load the demo, serve."""
+    settings = Settings()
+    run_init(settings)
+    with open_database(settings) as database:
+        admin, password = ensure_demo_admin(database)
+        if load_demo_app(database, admin, settings):
+            typer.echo(f"installed the demo app ({DEMO_TEMPLATE})")
+    url = f"http://{host or settings.host}:{settings.port if port is None else port}"
+    typer.echo("")
+    typer.echo(f"  admin e-mail:    {admin.email}")
+    typer.echo(f"  admin password:  {password}")
+    typer.echo(f"  open:            {url}")
+    typer.echo("")
+    if serve_after:
+        run_server(settings, host=host, port=port, workers=1)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""Every error response, in one place and one shape.
+
+Body, always::
+
+    {"detail": [{"field": "budget", "code": "too_small", "message": "…"}, …], …}
+
+``field`` is a key or path (``contacts[2].name``), ``""`` when the error is not about one field.
+A few errors add keys beside ``detail`` (409 on a stale version adds ``current``, the record as
+it is now).
+
+:data:`ENGINE_STATUS` maps the engine's error classes (``runtime/errors.py``) to statuses; the
+most specific class in an error's MRO wins. An :class:`~runtime.errors.EngineError` that is not
+in the table is a bug in the mapping and answers 500. Anything unexpected answers 500 with a
+generic message and is logged with its traceback; nothing a client sends may reach that.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from runtime.errors import (
+    ConflictError,
+    DatabaseBusyError,
+    DatabaseVersionError,
+    DefinitionRejectedError,
+    EngineError,
+    InvalidQueryError,
+    NotFoundError,
+    PermissionDeniedError,
+    RecordValidationError,
+    StaleVersionError,
+    VersionRequiredError,
+)
+
+log = logging.getLogger("stageform.errors")
+
+ENGINE_STATUS: dict[type[EngineError], int] = {
+    RecordValidationError: 422,
+    InvalidQueryError: 422,
+    DefinitionRejectedError: 422,
+    NotFoundError: 404,
+    VersionRequiredError: 428,
+    StaleVersionError: 409,
+    PermissionDeniedError: 403,
+    ConflictError: 409,
+    DatabaseVersionError: 503,
+    DatabaseBusyError: 503,
+}
+
+# Codes for errors Starlette/FastAPI raise themselves (unknown route, wrong method…).
+HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+INTERNAL_MESSAGE = "internal server error; the administrator can find the details in the log"
+
+
+class ErrorItem(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response (some add keys beside ``detail``)."""
+
+    detail: list[ErrorItem]
+
+
+class ApiError(Exception):
+    """An error the app raises itself (authentication, CSRF, rate limit, body size)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str = "",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = dict(headers or {})
+
+
+def error_response(
+    status: int,
+    items: Sequence[Mapping[str, str]],
+    *,
+    extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"detail": [dict(item) for item in items]}
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def item(code: str, message: str, field: str = "") -> dict[str, str]:
+    return {"field": field, "code": code, "message": message}
+
+
+def status_for(error: EngineError) -> int | None:
+    for cls in type(error).__mro__:
+        if cls in ENGINE_STATUS:
+            return ENGINE_STATUS[cls]
+    return None
+
+
+def _engine_items(error: EngineError) -> list[dict[str, str]]:
+    if isinstance(error, RecordValidationError | InvalidQueryError):
+        return [e.as_dict() for e in error.errors]
+    if isinstance(error, DefinitionRejectedError):
+        return [
+            item(str(p.get("code", error.code)), str(p.get("message", "")), str(p.get("path", "")))
+            for p in error.problems
+        ]
+    return [item(error.code, error.message)]
+
+
+def _loc_path(loc: Sequence[int | str]) -> str:
+    # ("body", "records", 3, "data") → "records[3].data"; the leading source is dropped.
+    parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header", "cookie") else []
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+async def _engine_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, EngineError)
+    status = status_for(error)
+    if status is None:
+        log.error("unmapped engine error %s", type(error).__name__, exc_info=error)
+        return error_response(500, [item("internal_error", INTERNAL_MESSAGE)])
+    extra: dict[str, Any] = {}
+    headers: dict[str, str] | None = None
+    if isinstance(error, StaleVersionError):
+        extra["current"] = jsonable_encoder(error.current)
+    if isinstance(error, DatabaseBusyError):
+        headers = {"Retry-After": "1"}
+    return error_response(status, _engine_items(error), extra=extra, headers=headers)
+
+
+async def _api_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    return error_response(
+        error.status, [item(error.code, error.message, error.field)], headers=error.headers
+    )
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
+    message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
+    return error_response(error.status_code, [item(code, message)], headers=error.headers)
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    items = []
+    for err in error.errors():
+        if err.get("type") == "json_invalid":
+            reason = (err.get("ctx") or {}).get("error", "")
+            position = err["loc"][-1] if err.get("loc") else "?"
+            items.append(item("json_invalid", f"invalid JSON at position {position}: {reason}"))
+        else:
+            items.append(
+                item(
+                    str(err.get("type", "invalid")), str(err.get("msg", "")), _loc_path(err["loc"])
+                )
+            )
+    return error_response(422, items)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(EngineError, _engine_error)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    # Anything else is answered by app.middleware.CatchAllMiddleware (a 500, logged once).
+
+
+def _described(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# Declared on every /api/v1 route, so the OpenAPI document describes the error shape
+# (and FastAPI does not add its own 422 schema, which is not ours).
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _described("Not authenticated"),
+    403: _described("Not allowed, or the CSRF token is missing"),
+    413: _described("Request body too large"),
+    422: _described("Invalid request"),
+}

@@ -1,0 +1,119 @@
+"""The FastAPI application: :func:`create_app`.
+
+``uvicorn --factory app.main:create_app`` (what ``stageform serve`` runs) builds it from the
+environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Literal
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from app.api import build_router
+from app.config import Settings
+from app.errors import install_error_handlers
+from app.middleware import BodyLimitMiddleware, CatchAllMiddleware
+from app.ratelimit import LoginRateLimiter
+from app.state import DatabaseDep
+from runtime.service import Services
+from runtime.store.database import Database
+
+log = logging.getLogger("stageform")
+
+API_PREFIX = "/api/v1"
+
+
+def _version() -> str:
+    try:
+        return version("stageform")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "0.0.0"
+
+
+class Health(BaseModel):
+    status: Literal["ok", "error"]
+    database: Literal["ok", "unreachable"]
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    """Build the application.
+
+    ``database``: an open :class:`Database` to use instead of opening
+    ``settings.database_url`` (tests); the app then leaves it open at shutdown.
+
+    Raises:
+        DatabaseNotMigratedError: the database is empty or behind (``stageform init``).
+        DatabaseTooNewError: the database was migrated by a newer Stageform.
+        UnsupportedDatabaseError: ``settings.database_url`` is not SQLite or PostgreSQL.
+    """
+    settings = settings or Settings()
+    owns_database = database is None
+    db = database if database is not None else Database(settings.database_url)
+    try:
+        db.check_current()
+    except Exception:
+        if owns_database:
+            db.dispose()
+        raise
+    secret_key = settings.resolved_secret_key()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owns_database:
+                db.dispose()
+
+    app = FastAPI(
+        title="Stageform",
+        version=_version(),
+        description="Forms, records and workflows. Errors are always "
+        '`{"detail": [{"field", "code", "message"}]}`.',
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = db
+    app.state.secret_key = secret_key
+    # The engine's process-wide state (compiled-form cache, time zone): one per app.
+    app.state.services = Services(timezone=settings.timezone)
+    app.state.login_limiter = LoginRateLimiter(
+        max_failures=settings.login_max_failures,
+        ip_max_failures=settings.login_ip_max_failures,
+        window_seconds=settings.login_window_seconds,
+    )
+
+    install_error_handlers(app)
+    # The last added is the outermost: the body limit sees the request first.
+    app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    app.include_router(build_router(), prefix=API_PREFIX)
+
+    @app.get(
+        "/healthz",
+        name="healthz",
+        tags=["health"],
+        response_model=Health,
+        responses={503: {"model": Health, "description": "The database cannot be reached"}},
+    )
+    def healthz(database: DatabaseDep) -> Health | JSONResponse:
+        try:
+            database.ping()
+        except Exception:
+            log.warning("health check: the database is unreachable", exc_info=True)
+            body = Health(status="error", database="unreachable")
+            return JSONResponse(body.model_dump(), status_code=503)
+        return Health(status="ok", database="ok")
+
+    return app

@@ -1,0 +1,31 @@
+"""What ``create_app`` keeps on ``app.state``, as typed dependencies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.config import Settings
+from app.ratelimit import LoginRateLimiter
+from runtime.store.database import Database
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_login_limiter(request: Request) -> LoginRateLimiter:
+    limiter: LoginRateLimiter = request.app.state.login_limiter
+    return limiter
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+LoginLimiterDep = Annotated[LoginRateLimiter, Depends(get_login_limiter)]

@@ -1,0 +1,146 @@
+"""The one object the app holds to reach the database: :class:`Database`.
+
+The web layer must not import SQLAlchemy (``tests/test_layers.py``), so it gets transactions
+through this small surface and passes the connection it is handed, unopened, to the store's
+functions::
+
+    db = Database("sqlite:///data/stageform.db")
+    db.check_current()                  # refuse an unmigrated or newer database
+    with db.begin() as conn:            # write transaction: commits on success
+        users.create_user(conn, ...)    # rolls back if the block raises
+    with db.read() as conn:             # read-only transaction (never blocks a writer)
+        users.get_user(conn, 1)
+    db.dispose()
+
+:data:`Conn` is the connection type to annotate with; treat it as opaque outside
+``runtime/store``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from runtime.errors import DatabaseBusyError
+from runtime.store.engine import DialectName, dialect_name, make_engine, read_only
+from runtime.store.migrate import check_current, current_revision, head_revision, upgrade
+
+# What the store functions take; the app passes it through without using it.
+Conn = sa.Connection
+
+
+class Database:
+    """A database: its engine (connection pool), write and read-only transactions.
+
+    ``Database(url)`` makes its own engine and :meth:`dispose` closes it;
+    ``Database.from_engine(engine)`` wraps an engine someone else owns (tests), which
+    :meth:`dispose` leaves open.
+
+    Raises (constructor):
+        UnsupportedDatabaseError: a URL :func:`~runtime.store.engine.make_engine` refuses.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._engine = make_engine(url)
+        self._owns_engine = True
+        self._reader = read_only(self._engine)
+
+    @classmethod
+    def from_engine(cls, engine: sa.Engine) -> Database:
+        database = cls.__new__(cls)
+        database._engine = engine
+        database._owns_engine = False
+        database._reader = read_only(engine)
+        return database
+
+    @property
+    def dialect(self) -> DialectName:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return dialect_name(self._engine)
+
+    @property
+    def url(self) -> str:
+        """The URL with any password hidden, for messages and logs."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file for SQLite, ``None`` for PostgreSQL."""
+        if self.dialect != "sqlite" or not self._engine.url.database:
+            return None
+        return Path(self._engine.url.database)
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The engine, for code inside ``runtime/store`` and tests."""
+        return self._engine
+
+    @contextmanager
+    def begin(self) -> Iterator[Conn]:
+        """A write transaction, committed when the block ends, rolled back if it raises.
+
+        On SQLite the write lock is taken at the start (``BEGIN IMMEDIATE``), so keep it short.
+        """
+        try:
+            with self._engine.begin() as connection:
+                yield connection
+        except sa.exc.OperationalError as exc:
+            if _is_busy(exc):
+                raise DatabaseBusyError() from exc
+            raise
+
+    @contextmanager
+    def read(self) -> Iterator[Conn]:
+        """A read-only transaction; writing in it is an error. Rolled back at the end."""
+        with self._reader.connect() as connection, connection.begin():
+            yield connection
+
+    def ping(self) -> None:
+        """Run a trivial query.
+
+        Raises:
+            Exception: whatever the driver raises when the database cannot be reached.
+        """
+        with self.read() as connection:
+            connection.execute(sa.text("SELECT 1")).scalar_one()
+
+    def check_current(self) -> None:
+        """Make sure the schema is the one this code expects.
+
+        Raises:
+            DatabaseNotMigratedError: empty or behind; ``stageform init`` fixes it.
+            DatabaseTooNewError: migrated by a newer Stageform.
+        """
+        check_current(self._engine)
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (``None``: never migrated)."""
+        return current_revision(self._engine)
+
+    @staticmethod
+    def head_revision() -> str:
+        """The schema revision this code expects."""
+        return head_revision()
+
+    def upgrade(self) -> None:
+        """Migrate to the newest revision (a no-op when already there)."""
+        upgrade(self._engine)
+
+    def dispose(self) -> None:
+        """Close the pooled connections, if this object made the engine."""
+        if self._owns_engine:
+            self._engine.dispose()
+
+
+# SQLite: the busy timeout ran out. PostgreSQL: deadlock (40P01), serialisation failure
+# (40001), lock not available (55P03).
+_BUSY_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def _is_busy(exc: sa.exc.OperationalError) -> bool:
+    if "database is locked" in str(exc.orig):
+        return True
+    return getattr(exc.orig, "sqlstate", None) in _BUSY_SQLSTATES
