@@ -98,6 +98,9 @@ class CompiledForms:
         self._items: dict[tuple[int, int], CompiledForm] = {}
         self._lock = Lock()
 
+    def cached(self, form_id: int, version: int) -> CompiledForm | None:
+        return self._items.get((form_id, version))
+
     def get(self, form_id: int, definition: FormDefinition) -> CompiledForm:
         if definition.version is None:
             return compile_form(form_id, definition)

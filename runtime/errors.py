@@ -18,8 +18,10 @@ Tree::
     ├── VersionRequiredError         a write did not say which version it read
     ├── StaleVersionError            a write named an old version; ``current`` is the record now
     ├── PermissionDeniedError        the actor may not do this
-    └── ConflictError                the request conflicts with the current state (a key taken,
-                                     a form not published yet)
+    ├── ConflictError                the request conflicts with the current state (a key taken,
+    │                                a form not published yet)
+    └── DatabaseBusyError            the database stayed locked past the busy timeout, or a
+                                     deadlock/serialisation failure; nothing was written: retry
 """
 
 from __future__ import annotations
@@ -184,3 +186,13 @@ class ConflictError(EngineError):
 
     def __init__(self, message: str, *, code: str = "conflict") -> None:
         super().__init__(message, code=code)
+
+
+class DatabaseBusyError(EngineError):
+    """The write could not get the database in time (SQLite's busy timeout, a PostgreSQL
+    deadlock or serialisation failure). The transaction was rolled back; retrying is safe."""
+
+    code = "database_busy"
+
+    def __init__(self) -> None:
+        super().__init__("the database is busy; nothing was written, please retry")

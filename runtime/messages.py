@@ -19,6 +19,14 @@ register(
             "zh": "“{label}”关联的记录 {ids} 不存在",
             "en": "'{label}' refers to missing records {ids}",
         },
+        "not_unique": {
+            "zh": "“{label}”的值“{value}”已存在",
+            "en": "'{label}' value '{value}' already exists",
+        },
+        "invalid_character": {
+            "zh": "“{label}”含有不允许的字符（NUL）",
+            "en": "'{label}' contains a forbidden character (NUL)",
+        },
         "schema_violation": {
             "zh": "“{label}”的值无效：{detail}",
             "en": "'{label}' is invalid: {detail}",

@@ -29,6 +29,7 @@ from builder.i18n import translate
 from runtime import messages as _messages  # noqa: F401  (registers the catalog)
 from runtime.compiled import CompiledForm
 from runtime.errors import FieldError, RecordValidationError
+from runtime.safe_text import contains_nul
 
 SYSTEM_KEYS = frozenset(
     {"id", "stage", "created_at", "created_by", "updated_at", "updated_by", "version", "form_id"}
@@ -210,6 +211,9 @@ def _coerce(cf: CompiledForm, raw: Any, ctx: WriteContext, errors: _Errors) -> d
             continue
         if f.read_only and ctx.enforce_read_only:
             errors.add(key, "read_only_field", key)
+            continue
+        if contains_nul(value):
+            errors.add(key, "invalid_character", key)
             continue
         try:
             out[key] = t.coerce(f, value, ctx.source, ctx.coerce)

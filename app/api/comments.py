@@ -1,0 +1,54 @@
+"""Comments on records."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.common import ServicesDep
+from app.auth import Actor
+from app.deps import ReadConn, WriteConn
+from app.permissions import require
+
+router = APIRouter(tags=["comments"])
+
+
+class CommentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=10000)
+
+
+class CommentRead(BaseModel):
+    id: int
+    record_id: int
+    author_id: int | None
+    body: str
+    created_at: str
+
+
+@router.get("/records/{record_id}/comments", response_model=list[CommentRead], name="comment:list")
+def list_comments(
+    record_id: int,
+    actor: Annotated[Actor, Depends(require("comment.view"))],
+    conn: ReadConn,
+    services: ServicesDep,
+) -> list[dict[str, Any]]:
+    return services.list_comments(conn, actor, record_id)
+
+
+@router.post(
+    "/records/{record_id}/comments",
+    response_model=CommentRead,
+    status_code=201,
+    name="comment:create",
+)
+def add_comment(
+    record_id: int,
+    body: CommentCreate,
+    actor: Annotated[Actor, Depends(require("comment.create"))],
+    conn: WriteConn,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    return services.add_comment(conn, actor, record_id, body.body)

@@ -1,0 +1,99 @@
+"""Forms of an app, their drafts, publishing and JSON Schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends
+from pydantic import BaseModel
+
+from app.api.common import ServicesDep
+from app.auth import Actor
+from app.deps import ReadConn, WriteConn
+from app.permissions import require
+
+router = APIRouter(tags=["forms"])
+
+# The body of POST /apps/{id}/forms and PUT /forms/{id}: a form definition
+# (docs/definition-format.md; tests/contract/customer.json). The builder validates it and
+# answers 422 with every problem; the OpenAPI schema stays an object so it does not duplicate
+# the builder's rules.
+Definition = Annotated[dict[str, Any], Body(description="a form definition (stageform.form/1)")]
+
+
+class FormRead(BaseModel):
+    id: int
+    app_id: int
+    key: str
+    name: str
+    draft: dict[str, Any]
+    published_version: int | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def _read(row: object) -> FormRead:
+    return FormRead.model_validate(row, from_attributes=True)
+
+
+@router.get("/apps/{app_id}/forms", response_model=list[FormRead], name="form:list")
+def list_forms(
+    app_id: int,
+    actor: Annotated[Actor, Depends(require("form.view"))],
+    conn: ReadConn,
+    services: ServicesDep,
+) -> list[FormRead]:
+    return [_read(f) for f in services.list_forms(conn, actor, app_id)]
+
+
+@router.post("/apps/{app_id}/forms", response_model=FormRead, status_code=201, name="form:create")
+def create_form(
+    app_id: int,
+    definition: Definition,
+    actor: Annotated[Actor, Depends(require("form.manage"))],
+    conn: WriteConn,
+    services: ServicesDep,
+) -> FormRead:
+    return _read(services.create_form(conn, actor, app_id, definition))
+
+
+@router.get("/forms/{form_id}", response_model=FormRead, name="form:detail")
+def get_form(
+    form_id: int,
+    actor: Annotated[Actor, Depends(require("form.view"))],
+    conn: ReadConn,
+    services: ServicesDep,
+) -> FormRead:
+    return _read(services.get_form(conn, actor, form_id))
+
+
+@router.put("/forms/{form_id}", response_model=FormRead, name="form:save")
+def save_draft(
+    form_id: int,
+    definition: Definition,
+    actor: Annotated[Actor, Depends(require("form.manage"))],
+    conn: WriteConn,
+    services: ServicesDep,
+) -> FormRead:
+    return _read(services.save_draft(conn, actor, form_id, definition))
+
+
+@router.post("/forms/{form_id}/publish", response_model=FormRead, name="form:publish")
+def publish_form(
+    form_id: int,
+    actor: Annotated[Actor, Depends(require("form.manage"))],
+    conn: WriteConn,
+    services: ServicesDep,
+) -> FormRead:
+    return _read(services.publish_form(conn, actor, form_id))
+
+
+@router.get("/forms/{form_id}/schema", response_model=dict[str, Any], name="form:schema")
+def form_schema(
+    form_id: int,
+    actor: Annotated[Actor, Depends(require("form.view"))],
+    conn: ReadConn,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    return services.form_schema(conn, actor, form_id)

@@ -1,0 +1,195 @@
+"""Records: create (one or bulk), read, patch, delete, restore, history, query, aggregate."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.common import IfMatch, ServicesDep, version_from
+from app.auth import Actor
+from app.deps import ReadConn, WriteConn
+from app.permissions import require
+from builder.query import Filter, GroupBy, Metric, Sort
+
+router = APIRouter(tags=["records"])
+
+MAX_BULK = 1000
+
+
+class RecordCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: dict[str, Any]
+
+
+class RecordUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int | None = Field(None, ge=1, description="the version read; or send If-Match")
+    data: dict[str, Any]
+
+
+class RecordDelete(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int | None = Field(None, ge=1)
+
+
+class BulkCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    records: list[RecordCreate] = Field(min_length=1, max_length=MAX_BULK)
+
+
+class RecordRead(BaseModel):
+    id: int
+    form_id: int
+    version: int
+    stage: str | None
+    data: dict[str, Any]
+    created_at: str
+    created_by: int | None
+    updated_at: str
+    updated_by: int | None
+
+
+class BulkRead(BaseModel):
+    records: list[RecordRead]
+
+
+class HistoryEntry(BaseModel):
+    version: int
+    action: str
+    actor_id: int | None
+    at: str
+    diff: dict[str, Any]
+
+
+class QueryBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    filter: Filter | None = None
+    sort: list[Sort] = Field(default_factory=list, max_length=10)
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=4000)
+    search: str | None = Field(None, max_length=200)
+    fields: list[str] | None = Field(None, max_length=500)
+
+
+class QueryPage(BaseModel):
+    items: list[RecordRead]
+    next_cursor: str | None
+    count: int
+    count_capped: bool
+
+
+class AggregateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    filter: Filter | None = None
+    search: str | None = Field(None, max_length=200)
+    group_by: list[GroupBy] = Field(default_factory=list, max_length=2)
+    metrics: list[Metric] = Field(
+        default_factory=lambda: [Metric(op="count")], min_length=1, max_length=10
+    )
+
+
+class AggregateGroup(BaseModel):
+    keys: dict[str, Any]
+    values: dict[str, Any]
+
+
+class AggregateResult(BaseModel):
+    groups: list[AggregateGroup]
+
+
+Creator = Annotated[Actor, Depends(require("record.create"))]
+Viewer = Annotated[Actor, Depends(require("record.view"))]
+
+
+@router.post(
+    "/forms/{form_id}/records", response_model=RecordRead, status_code=201, name="record:create"
+)
+def create_record(
+    form_id: int, body: RecordCreate, actor: Creator, conn: WriteConn, services: ServicesDep
+) -> dict[str, Any]:
+    return services.create_record(conn, actor, form_id, body.data)
+
+
+@router.post(
+    "/forms/{form_id}/records/bulk", response_model=BulkRead, status_code=201, name="record:bulk"
+)
+def bulk_create(
+    form_id: int, body: BulkCreate, actor: Creator, conn: WriteConn, services: ServicesDep
+) -> dict[str, Any]:
+    rows = [r.model_dump() for r in body.records]
+    return {"records": services.bulk_create(conn, actor, form_id, rows)}
+
+
+@router.post("/forms/{form_id}/records/query", response_model=QueryPage, name="record:query")
+def query_records(
+    form_id: int, body: QueryBody, actor: Viewer, conn: ReadConn, services: ServicesDep
+) -> dict[str, Any]:
+    return services.query(conn, actor, form_id, body.model_dump(by_alias=True, exclude_unset=True))
+
+
+@router.post(
+    "/forms/{form_id}/records/aggregate", response_model=AggregateResult, name="record:aggregate"
+)
+def aggregate_records(
+    form_id: int, body: AggregateBody, actor: Viewer, conn: ReadConn, services: ServicesDep
+) -> dict[str, Any]:
+    return services.aggregate(
+        conn, actor, form_id, body.model_dump(by_alias=True, exclude_unset=True)
+    )
+
+
+@router.get("/records/{record_id}", response_model=RecordRead, name="record:detail")
+def get_record(
+    record_id: int, actor: Viewer, conn: ReadConn, services: ServicesDep, response: Response
+) -> dict[str, Any]:
+    record = services.get_record(conn, actor, record_id)
+    response.headers["ETag"] = f'"{record["version"]}"'
+    return record
+
+
+@router.patch("/records/{record_id}", response_model=RecordRead, name="record:update")
+def update_record(
+    record_id: int,
+    body: RecordUpdate,
+    actor: Annotated[Actor, Depends(require("record.edit"))],
+    conn: WriteConn,
+    services: ServicesDep,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    version = version_from(body.version, if_match)
+    return services.update_record(conn, actor, record_id, version, body.data)
+
+
+@router.delete("/records/{record_id}", status_code=204, name="record:delete")
+def delete_record(
+    record_id: int,
+    actor: Annotated[Actor, Depends(require("record.delete"))],
+    conn: WriteConn,
+    services: ServicesDep,
+    body: RecordDelete | None = None,
+    if_match: IfMatch = None,
+) -> Response:
+    version = version_from(body.version if body else None, if_match)
+    services.delete_record(conn, actor, record_id, version)
+    return Response(status_code=204)
+
+
+@router.post("/records/{record_id}/restore", response_model=RecordRead, name="record:restore")
+def restore_record(
+    record_id: int,
+    actor: Annotated[Actor, Depends(require("record.restore"))],
+    conn: WriteConn,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    return services.restore_record(conn, actor, record_id)
+
+
+@router.get(
+    "/records/{record_id}/history", response_model=list[HistoryEntry], name="record:history"
+)
+def record_history(
+    record_id: int, actor: Viewer, conn: ReadConn, services: ServicesDep
+) -> list[dict[str, Any]]:
+    return services.record_history(conn, actor, record_id)

@@ -1,0 +1,237 @@
+"""Apps, forms, drafts and published versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from runtime.errors import ConflictError, NotFoundError
+from runtime.store.tables import apps, form_versions, forms
+
+
+@dataclass(frozen=True)
+class AppRow:
+    id: int
+    key: str
+    name: str
+    description: str
+    icon: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class FormRow:
+    id: int
+    app_id: int
+    key: str
+    name: str
+    draft: dict[str, Any]
+    published_version: int | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def _app(row: Any) -> AppRow:
+    return AppRow(
+        row.id, row.key, row.name, row.description, row.icon, row.created_at, row.updated_at
+    )
+
+
+def _form(row: Any) -> FormRow:
+    return FormRow(
+        row.id,
+        row.app_id,
+        row.key,
+        row.name,
+        row.draft,
+        row.published_version,
+        row.created_at,
+        row.updated_at,
+    )
+
+
+def create_app(
+    conn: sa.Connection,
+    *,
+    key: str,
+    name: str,
+    description: str = "",
+    icon: str | None = None,
+    now: dt.datetime,
+) -> AppRow:
+    """Raises: ConflictError (``app_key_taken``) when ``key`` is in use."""
+    taken = conn.execute(sa.select(apps.c.id).where(apps.c.key == key)).first()
+    if taken is not None:
+        raise ConflictError(f"an app with key {key!r} exists", code="app_key_taken")
+    app_id = conn.execute(
+        apps.insert()
+        .values(
+            key=key, name=name, description=description, icon=icon, created_at=now, updated_at=now
+        )
+        .returning(apps.c.id)
+    ).scalar_one()
+    return get_app(conn, app_id)
+
+
+def get_app(conn: sa.Connection, app_id: int) -> AppRow:
+    """Raises: NotFoundError."""
+    row = conn.execute(
+        sa.select(apps).where(apps.c.id == app_id, apps.c.deleted_at.is_(None))
+    ).first()
+    if row is None:
+        raise NotFoundError("app", app_id)
+    return _app(row)
+
+
+def list_apps(conn: sa.Connection) -> list[AppRow]:
+    rows = conn.execute(sa.select(apps).where(apps.c.deleted_at.is_(None)).order_by(apps.c.id))
+    return [_app(r) for r in rows]
+
+
+def update_app(
+    conn: sa.Connection, app_id: int, changes: dict[str, Any], now: dt.datetime
+) -> AppRow:
+    get_app(conn, app_id)
+    allowed = {k: v for k, v in changes.items() if k in ("name", "description", "icon")}
+    conn.execute(apps.update().where(apps.c.id == app_id).values(**allowed, updated_at=now))
+    return get_app(conn, app_id)
+
+
+def delete_app(conn: sa.Connection, app_id: int, now: dt.datetime) -> None:
+    get_app(conn, app_id)
+    conn.execute(apps.update().where(apps.c.id == app_id).values(deleted_at=now))
+
+
+def create_form(
+    conn: sa.Connection,
+    app_id: int,
+    *,
+    key: str,
+    name: str,
+    draft: dict[str, Any],
+    now: dt.datetime,
+) -> FormRow:
+    """Raises: NotFoundError (no such app), ConflictError (``form_key_taken``)."""
+    get_app(conn, app_id)
+    taken = conn.execute(
+        sa.select(forms.c.id).where(forms.c.app_id == app_id, forms.c.key == key)
+    ).first()
+    if taken is not None:
+        raise ConflictError(f"the app has a form with key {key!r}", code="form_key_taken")
+    form_id = conn.execute(
+        forms.insert()
+        .values(app_id=app_id, key=key, name=name, draft=draft, created_at=now, updated_at=now)
+        .returning(forms.c.id)
+    ).scalar_one()
+    return get_form(conn, form_id)
+
+
+def get_form(conn: sa.Connection, form_id: int) -> FormRow:
+    """Raises: NotFoundError (also when its app was deleted)."""
+    row = conn.execute(
+        sa.select(forms)
+        .join(apps, apps.c.id == forms.c.app_id)
+        .where(forms.c.id == form_id, apps.c.deleted_at.is_(None))
+    ).first()
+    if row is None:
+        raise NotFoundError("form", form_id)
+    return _form(row)
+
+
+def list_forms(conn: sa.Connection, app_id: int) -> list[FormRow]:
+    get_app(conn, app_id)
+    rows = conn.execute(sa.select(forms).where(forms.c.app_id == app_id).order_by(forms.c.id))
+    return [_form(r) for r in rows]
+
+
+def app_form_ids(conn: sa.Connection, app_id: int) -> dict[str, int]:
+    rows = conn.execute(sa.select(forms.c.key, forms.c.id).where(forms.c.app_id == app_id))
+    return {r.key: r.id for r in rows}
+
+
+def save_draft(
+    conn: sa.Connection,
+    form_id: int,
+    *,
+    key: str,
+    name: str,
+    draft: dict[str, Any],
+    now: dt.datetime,
+) -> FormRow:
+    """Raises: ConflictError (``form_key_changed``) — a form's key is permanent once created."""
+    current = get_form(conn, form_id)
+    if key != current.key:
+        raise ConflictError("a form's key cannot change", code="form_key_changed")
+    conn.execute(
+        forms.update().where(forms.c.id == form_id).values(draft=draft, name=name, updated_at=now)
+    )
+    return get_form(conn, form_id)
+
+
+def add_version(
+    conn: sa.Connection,
+    form_id: int,
+    definition: dict[str, Any],
+    *,
+    actor_id: int | None,
+    now: dt.datetime,
+) -> int:
+    """Store ``definition`` (carrying its ``version``) as the form's newest published version.
+
+    The update of ``published_version`` is conditional on the version read, so two concurrent
+    publishes cannot both win.
+
+    Raises: ConflictError (``publish_conflict``).
+    """
+    version = int(definition["version"])
+    previous = version - 1 if version > 1 else None
+    result = conn.execute(
+        forms.update()
+        .where(
+            forms.c.id == form_id,
+            forms.c.published_version.is_(None)
+            if previous is None
+            else forms.c.published_version == previous,
+        )
+        .values(published_version=version, updated_at=now)
+    )
+    if result.rowcount != 1:
+        raise ConflictError(
+            "the form was published by someone else meanwhile", code="publish_conflict"
+        )
+    conn.execute(
+        form_versions.insert().values(
+            form_id=form_id,
+            version=version,
+            definition=definition,
+            published_at=now,
+            published_by=actor_id,
+        )
+    )
+    return version
+
+
+def get_version(conn: sa.Connection, form_id: int, version: int) -> dict[str, Any]:
+    """Raises: NotFoundError."""
+    row = conn.execute(
+        sa.select(form_versions.c.definition).where(
+            form_versions.c.form_id == form_id, form_versions.c.version == version
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError("form version", f"{form_id}/{version}")
+    data: dict[str, Any] = row.definition
+    return data
+
+
+def all_versions(conn: sa.Connection, form_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(form_versions.c.definition)
+        .where(form_versions.c.form_id == form_id)
+        .order_by(form_versions.c.version)
+    )
+    return [r.definition for r in rows]

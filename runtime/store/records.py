@@ -1,0 +1,535 @@
+"""Records: the write side of the pipeline (insert, update, delete, restore, purge), their
+history and comments, and :class:`AppStoreAccess`, the pipeline's window on the database.
+
+Every write here runs inside the caller's transaction and writes the record, its history entry,
+its unique-value claims and its outbox event together: all or nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Collection, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from builder.i18n import translate
+from runtime.compiled import CompiledForm
+from runtime.errors import (
+    ConflictError,
+    FieldError,
+    NotFoundError,
+    RecordValidationError,
+    StaleVersionError,
+)
+from runtime.pipeline import Prepared
+from runtime.search_text import search_text
+from runtime.store.tables import (
+    outbox,
+    record_comments,
+    record_history,
+    record_unique,
+    records,
+    serial_counters,
+)
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    id: int
+    form_id: int
+    schema_version: int
+    version: int
+    stage: str | None
+    data: dict[str, Any]
+    hidden: dict[str, Any] | None
+    owner_id: int | None
+    assignee_id: int | None
+    created_at: dt.datetime
+    created_by: int | None
+    updated_at: dt.datetime
+    updated_by: int | None
+    deleted_at: dt.datetime | None
+
+    def as_api(self) -> dict[str, Any]:
+        """The record as the API shows it (DESIGN.md, "A record is …")."""
+        return {
+            "id": self.id,
+            "form_id": self.form_id,
+            "version": self.version,
+            "stage": self.stage,
+            "data": self.data,
+            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
+            "created_by": self.created_by,
+            "updated_at": self.updated_at.isoformat().replace("+00:00", "Z"),
+            "updated_by": self.updated_by,
+        }
+
+
+_COLUMNS = [records.c[name] for name in RecordRow.__dataclass_fields__]
+
+
+def _row(r: Any) -> RecordRow:
+    return RecordRow(**{name: getattr(r, name) for name in RecordRow.__dataclass_fields__})
+
+
+def get_record(conn: sa.Connection, record_id: int, *, deleted: bool = False) -> RecordRow:
+    """The record, live (or, with ``deleted=True``, in the recycle bin).
+
+    Raises: NotFoundError.
+    """
+    cond = records.c.deleted_at.is_not(None) if deleted else records.c.deleted_at.is_(None)
+    r = conn.execute(sa.select(*_COLUMNS).where(records.c.id == record_id, cond)).first()
+    if r is None:
+        raise NotFoundError("record", record_id)
+    return _row(r)
+
+
+def _value_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _claim(
+    conn: sa.Connection, cf: CompiledForm, record_id: int, values: Mapping[str, Any], lang: str
+) -> None:
+    """Claim unique values for ``record_id``. The table's primary key refuses a value another
+    record holds (``ON CONFLICT DO NOTHING`` tells us without aborting the transaction).
+
+    Raises: RecordValidationError (``not_unique`` for each taken value).
+    """
+    errors: list[FieldError] = []
+    for key, value in values.items():
+        conn.execute(
+            record_unique.delete().where(
+                record_unique.c.record_id == record_id, record_unique.c.field_key == key
+            )
+        )
+        row = {
+            "form_id": cf.form_id,
+            "field_key": key,
+            "value_key": _value_key(value),
+            "record_id": record_id,
+        }
+        stmt: Any = (
+            postgresql.insert(record_unique)
+            if conn.dialect.name == "postgresql"
+            else sqlite.insert(record_unique)
+        )
+        claimed = conn.execute(
+            stmt.values(**row).on_conflict_do_nothing().returning(record_unique.c.record_id)
+        ).first()
+        if claimed is None:
+            label = cf.label(key)
+            errors.append(
+                FieldError(
+                    key,
+                    "not_unique",
+                    translate("not_unique", lang, label=label, value=value),
+                    {"label": label, "value": value},
+                )
+            )
+    if errors:
+        raise RecordValidationError(errors)
+
+
+def _history(
+    conn: sa.Connection,
+    row_id: int,
+    form_id: int,
+    version: int,
+    action: str,
+    actor_id: int | None,
+    now: dt.datetime,
+    diff: Mapping[str, Any],
+) -> None:
+    conn.execute(
+        record_history.insert().values(
+            record_id=row_id,
+            form_id=form_id,
+            version=version,
+            action=action,
+            actor_id=actor_id,
+            at=now,
+            diff=dict(diff),
+        )
+    )
+
+
+def _event(conn: sa.Connection, topic: str, payload: dict[str, Any], now: dt.datetime) -> None:
+    conn.execute(
+        outbox.insert().values(topic=topic, payload=payload, created_at=now, available_at=now)
+    )
+
+
+def insert_record(
+    conn: sa.Connection,
+    cf: CompiledForm,
+    prepared: Prepared,
+    *,
+    actor_id: int | None,
+    owner_id: int | None,
+    stage: str | None,
+    now: dt.datetime,
+    lang: str = "zh",
+) -> RecordRow:
+    """Write a new record with its history entry, unique claims and ``record.created`` event.
+
+    Raises: RecordValidationError (``not_unique``); then nothing of this record was written.
+    """
+    with _atomic(conn, bool(prepared.unique)):
+        record_id = _insert_row(
+            conn, cf, prepared, actor_id=actor_id, owner_id=owner_id, stage=stage, now=now
+        )
+        if prepared.unique:
+            _claim(conn, cf, record_id, prepared.unique, lang)
+    _history(conn, record_id, cf.form_id, 1, "create", actor_id, now, prepared.changes)
+    _event(
+        conn,
+        "record.created",
+        {"record_id": record_id, "form_id": cf.form_id, "version": 1, "actor_id": actor_id},
+        now,
+    )
+    return get_record(conn, record_id)
+
+
+def _atomic(conn: sa.Connection, needed: bool) -> AbstractContextManager[Any]:
+    """A savepoint when a step may refuse after an earlier one wrote (a taken unique value), so
+    that the refusal leaves nothing behind even inside a caller's larger transaction."""
+    return conn.begin_nested() if needed else nullcontext()
+
+
+def _insert_row(
+    conn: sa.Connection,
+    cf: CompiledForm,
+    prepared: Prepared,
+    *,
+    actor_id: int | None,
+    owner_id: int | None,
+    stage: str | None,
+    now: dt.datetime,
+) -> int:
+    record_id: int = conn.execute(
+        records.insert()
+        .values(
+            form_id=cf.form_id,
+            schema_version=cf.version,
+            stage=stage,
+            data=prepared.data,
+            search_text=search_text(cf, prepared.data),
+            owner_id=owner_id,
+            created_at=now,
+            created_by=actor_id,
+            updated_at=now,
+            updated_by=actor_id,
+            version=1,
+        )
+        .returning(records.c.id)
+    ).scalar_one()
+    return record_id
+
+
+def update_record(
+    conn: sa.Connection,
+    cf: CompiledForm,
+    current: RecordRow,
+    prepared: Prepared,
+    *,
+    expected_version: int,
+    actor_id: int | None,
+    now: dt.datetime,
+    lang: str = "zh",
+    hidden: dict[str, Any] | None = None,
+) -> RecordRow:
+    """Write ``prepared`` over ``current`` if it is still at ``expected_version``.
+
+    ``hidden`` replaces the record's hidden data (after a form change moved values there).
+
+    A write that changes nothing leaves the record (and its version) as it is.
+
+    Raises: StaleVersionError, RecordValidationError (``not_unique``).
+    """
+    if current.version != expected_version:
+        raise StaleVersionError(expected_version, current.as_api())
+    if not prepared.changes and current.schema_version == cf.version:
+        return current
+    with _atomic(conn, bool(prepared.unique)):
+        result = conn.execute(
+            records.update()
+            .where(
+                records.c.id == current.id,
+                records.c.version == expected_version,
+                records.c.deleted_at.is_(None),
+            )
+            .values(
+                data=prepared.data,
+                search_text=search_text(cf, prepared.data),
+                schema_version=cf.version,
+                version=expected_version + 1,
+                updated_at=now,
+                updated_by=actor_id,
+                hidden=hidden if hidden is not None else current.hidden,
+            )
+        )
+        if result.rowcount != 1:
+            raise StaleVersionError(expected_version, get_record(conn, current.id).as_api())
+        if prepared.unique:
+            _claim(conn, cf, current.id, prepared.unique, lang)
+    released = [
+        k
+        for k, (old, new) in prepared.changes.items()
+        if new is None and cf.fields.get(k) is not None and cf.fields[k].unique
+    ]
+    if released:
+        conn.execute(
+            record_unique.delete().where(
+                record_unique.c.record_id == current.id, record_unique.c.field_key.in_(released)
+            )
+        )
+    _history(
+        conn,
+        current.id,
+        cf.form_id,
+        expected_version + 1,
+        "update",
+        actor_id,
+        now,
+        prepared.changes,
+    )
+    _event(
+        conn,
+        "record.updated",
+        {
+            "record_id": current.id,
+            "form_id": cf.form_id,
+            "version": expected_version + 1,
+            "actor_id": actor_id,
+            "fields": sorted(prepared.changes),
+        },
+        now,
+    )
+    return get_record(conn, current.id)
+
+
+def delete_record(
+    conn: sa.Connection,
+    current: RecordRow,
+    *,
+    expected_version: int,
+    actor_id: int | None,
+    now: dt.datetime,
+) -> None:
+    """Move the record to the recycle bin (its unique values become free).
+
+    Raises: StaleVersionError.
+    """
+    result = conn.execute(
+        records.update()
+        .where(
+            records.c.id == current.id,
+            records.c.version == expected_version,
+            records.c.deleted_at.is_(None),
+        )
+        .values(
+            deleted_at=now,
+            deleted_by=actor_id,
+            version=expected_version + 1,
+            updated_at=now,
+            updated_by=actor_id,
+        )
+    )
+    if result.rowcount != 1:
+        raise StaleVersionError(expected_version, get_record(conn, current.id).as_api())
+    conn.execute(record_unique.delete().where(record_unique.c.record_id == current.id))
+    _history(conn, current.id, current.form_id, expected_version + 1, "delete", actor_id, now, {})
+    _event(
+        conn,
+        "record.deleted",
+        {"record_id": current.id, "form_id": current.form_id, "actor_id": actor_id},
+        now,
+    )
+
+
+def restore_record(
+    conn: sa.Connection,
+    cf: CompiledForm,
+    record_id: int,
+    *,
+    actor_id: int | None,
+    now: dt.datetime,
+    lang: str = "zh",
+) -> RecordRow:
+    """Bring a record back from the recycle bin, re-claiming its unique values.
+
+    Raises: NotFoundError (not in the bin), ConflictError (``unique_taken``: another record
+    took one of its unique values meanwhile).
+    """
+    with _atomic(conn, True):
+        row = get_record(conn, record_id, deleted=True)
+        conn.execute(
+            records.update()
+            .where(records.c.id == record_id)
+            .values(
+                deleted_at=None,
+                deleted_by=None,
+                version=row.version + 1,
+                updated_at=now,
+                updated_by=actor_id,
+            )
+        )
+        unique = {k: row.data[k] for k, f in cf.fields.items() if f.unique and k in row.data}
+        try:
+            _claim(conn, cf, record_id, unique, lang)
+        except RecordValidationError as exc:
+            raise ConflictError(
+                "; ".join(e.message for e in exc.errors), code="unique_taken"
+            ) from exc
+    _history(conn, record_id, row.form_id, row.version + 1, "restore", actor_id, now, {})
+    _event(
+        conn,
+        "record.restored",
+        {"record_id": record_id, "form_id": row.form_id, "actor_id": actor_id},
+        now,
+    )
+    return get_record(conn, record_id)
+
+
+def purge_record(conn: sa.Connection, record_id: int) -> None:
+    """Delete a record from the recycle bin for good (history and comments go with it).
+
+    Raises: NotFoundError (not in the bin).
+    """
+    get_record(conn, record_id, deleted=True)
+    conn.execute(records.delete().where(records.c.id == record_id))
+
+
+def history(conn: sa.Connection, record_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(record_history)
+        .where(record_history.c.record_id == record_id)
+        .order_by(record_history.c.version, record_history.c.id)
+    )
+    return [
+        {
+            "version": r.version,
+            "action": r.action,
+            "actor_id": r.actor_id,
+            "at": r.at.isoformat().replace("+00:00", "Z"),
+            "diff": r.diff,
+        }
+        for r in rows
+    ]
+
+
+def add_comment(
+    conn: sa.Connection, record_id: int, *, author_id: int | None, body: str, now: dt.datetime
+) -> dict[str, Any]:
+    comment_id = conn.execute(
+        record_comments.insert()
+        .values(
+            record_id=record_id,
+            author_id=author_id,
+            body=body,
+            created_at=now,
+        )
+        .returning(record_comments.c.id)
+    ).scalar_one()
+    return {
+        "id": comment_id,
+        "record_id": record_id,
+        "author_id": author_id,
+        "body": body,
+        "created_at": now.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def list_comments(conn: sa.Connection, record_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(record_comments)
+        .where(record_comments.c.record_id == record_id, record_comments.c.deleted_at.is_(None))
+        .order_by(record_comments.c.created_at, record_comments.c.id)
+    )
+    return [
+        {
+            "id": r.id,
+            "record_id": r.record_id,
+            "author_id": r.author_id,
+            "body": r.body,
+            "created_at": r.created_at.isoformat().replace("+00:00", "Z"),
+        }
+        for r in rows
+    ]
+
+
+class AppStoreAccess:
+    """The pipeline's :class:`~runtime.pipeline.StoreAccess` for a form of one app, inside the
+    caller's transaction."""
+
+    def __init__(self, conn: sa.Connection, form_id: int, form_ids: Mapping[str, int]) -> None:
+        self.conn = conn
+        self.form_id = form_id
+        self.form_ids = form_ids
+
+    def _target(self, form_key: str) -> int | None:
+        return self.form_ids.get(form_key)
+
+    def existing_ids(self, form_key: str, ids: Collection[int]) -> set[int]:
+        target = self._target(form_key)
+        if target is None or not ids:
+            return set()
+        rows = self.conn.execute(
+            sa.select(records.c.id).where(
+                records.c.form_id == target,
+                records.c.id.in_(list(ids)),
+                records.c.deleted_at.is_(None),
+            )
+        )
+        return {r.id for r in rows}
+
+    def related_value(self, form_key: str, record_id: int, field_key: str) -> Any:
+        target = self._target(form_key)
+        if target is None:
+            return None
+        row = self.conn.execute(
+            sa.select(records.c.data).where(
+                records.c.form_id == target,
+                records.c.id == record_id,
+                records.c.deleted_at.is_(None),
+            )
+        ).first()
+        return None if row is None else row.data.get(field_key)
+
+    def link_value(self, form_key: str, where: Mapping[str, Any], field_key: str) -> Any:
+        target = self._target(form_key)
+        if target is None:
+            return None
+        conds = [records.c.form_id == target, records.c.deleted_at.is_(None)]
+        for key, value in where.items():
+            conds.append(_json_equals(self.conn, key, value))
+        row = self.conn.execute(
+            sa.select(records.c.data).where(*conds).order_by(records.c.id).limit(1)
+        ).first()
+        return None if row is None else row.data.get(field_key)
+
+    def next_serial(self, field_key: str, period: str) -> int:
+        values = {"form_id": self.form_id, "field_key": field_key, "period": period, "value": 1}
+        stmt: Any
+        if self.conn.dialect.name == "postgresql":
+            stmt = postgresql.insert(serial_counters).values(**values)
+        else:
+            stmt = sqlite.insert(serial_counters).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["form_id", "field_key", "period"],
+            set_={"value": serial_counters.c.value + 1},
+        ).returning(serial_counters.c.value)
+        return int(self.conn.execute(stmt).scalar_one())
+
+
+def _json_equals(conn: sa.Connection, key: str, value: Any) -> sa.ColumnElement[bool]:
+    """``data[key] = value`` comparing JSON values (so 5 ≠ "5"), on either dialect."""
+    if conn.dialect.name == "postgresql":
+        return records.c.data[key] == sa.cast(sa.literal(json.dumps(value)), postgresql.JSONB)
+    return sa.func.json_extract(records.c.data, sa.literal(f"$.{key}")) == sa.literal(value)

@@ -1,0 +1,190 @@
+"""The apps, forms and records API end to end over HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runtime.store.database import Database
+from tests.app.factories import TestClient, assert_error, make_token, make_user
+from tests.builder.factories import customer_form, followup_form
+
+
+@pytest.fixture
+def admin(client: TestClient, database: Database) -> TestClient:
+    user = make_user(database, "admin@example.com", is_admin=True)
+    token, _ = make_token(database, user)
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def _crm(api: TestClient) -> dict[str, int]:
+    app = api.post("/api/v1/apps", json={"key": "crm", "name": "客户管理"})
+    assert app.status_code == 201, app.text
+    ids = {}
+    for definition in (customer_form(), followup_form()):
+        form = api.post(f"/api/v1/apps/{app.json()['id']}/forms", json=definition)
+        assert form.status_code == 201, form.text
+        ids[definition["key"]] = form.json()["id"]
+    for form_id in ids.values():
+        published = api.post(f"/api/v1/forms/{form_id}/publish")
+        assert published.status_code == 200, published.text
+        assert published.json()["published_version"] == 1
+    return ids
+
+
+def test_record_lifecycle(admin: TestClient) -> None:
+    ids = _crm(admin)
+    created = admin.post(
+        f"/api/v1/forms/{ids['customer']}/records",
+        json={"data": {"name": "华为", "budget": "¥200,000", "grade": "A"}},
+    )
+    assert created.status_code == 201, created.text
+    record: dict[str, Any] = created.json()
+    assert set(record) == {
+        "id",
+        "form_id",
+        "version",
+        "stage",
+        "data",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+    }
+    assert record["stage"] == "new" and record["data"]["score"] == 120
+    rid = record["id"]
+    got = admin.get(f"/api/v1/records/{rid}")
+    assert got.json() == record and got.headers["ETag"] == '"1"'
+    # PATCH needs a version: body or If-Match
+    assert_error(
+        admin.patch(f"/api/v1/records/{rid}", json={"data": {"grade": "B"}}),
+        428,
+        "version_required",
+    )
+    patched = admin.patch(
+        f"/api/v1/records/{rid}", json={"data": {"grade": "B"}}, headers={"If-Match": '"1"'}
+    )
+    assert patched.status_code == 200 and patched.json()["version"] == 2
+    stale = admin.patch(f"/api/v1/records/{rid}", json={"version": 1, "data": {"grade": "C"}})
+    body = assert_error(stale, 409, "stale_version")
+    assert body["current"]["version"] == 2 and body["current"]["data"]["grade"] == "B"
+    history = admin.get(f"/api/v1/records/{rid}/history").json()
+    assert [h["action"] for h in history] == ["create", "update"]
+    assert history[1]["diff"]["grade"] == ["A", "B"]
+    comment = admin.post(f"/api/v1/records/{rid}/comments", json={"body": "已联系"})
+    assert comment.status_code == 201
+    assert [c["body"] for c in admin.get(f"/api/v1/records/{rid}/comments").json()] == ["已联系"]
+    assert admin.request("DELETE", f"/api/v1/records/{rid}", json={"version": 2}).status_code == 204
+    assert_error(admin.get(f"/api/v1/records/{rid}"), 404, "not_found")
+    restored = admin.post(f"/api/v1/records/{rid}/restore")
+    assert restored.status_code == 200 and restored.json()["version"] == 4
+
+
+def test_invalid_data_is_422_with_every_field(admin: TestClient) -> None:
+    ids = _crm(admin)
+    response = admin.post(
+        f"/api/v1/forms/{ids['customer']}/records",
+        json={"data": {"grade": "Z", "nope": 1, "stage": "won"}},
+    )
+    assert response.status_code == 422
+    fields = {(d["field"], d["code"]) for d in response.json()["detail"]}
+    assert fields == {
+        ("grade", "invalid_option"),
+        ("nope", "unknown_field"),
+        ("stage", "stage_not_writable"),
+    }
+
+
+def test_bulk_is_all_or_nothing(admin: TestClient) -> None:
+    ids = _crm(admin)
+    url = f"/api/v1/forms/{ids['customer']}/records"
+    rows = [{"data": {"name": f"客户{i}"}} for i in range(3)] + [{"data": {"name": "客户0"}}]
+    response = admin.post(f"{url}/bulk", json={"records": rows})
+    assert_error(response, 422, "not_unique", "records[3].name")
+    query = admin.post(f"{url}/query", json={})
+    assert query.status_code == 200, query.text
+    assert query.json()["count"] == 0
+    ok = admin.post(f"{url}/bulk", json={"records": rows[:3]})
+    assert ok.status_code == 201 and len(ok.json()["records"]) == 3
+
+
+def test_query_and_aggregate(admin: TestClient) -> None:
+    ids = _crm(admin)
+    url = f"/api/v1/forms/{ids['customer']}/records"
+    for i, grade in enumerate("AABCD"):
+        admin.post(url, json={"data": {"name": f"华东客户{i}", "grade": grade, "budget": 1000 * i}})
+    page = admin.post(
+        f"{url}/query",
+        json={
+            "filter": {"and": [{"field": "grade", "op": "in", "value": ["A", "B"]}]},
+            "sort": [{"field": "budget", "dir": "desc"}],
+            "limit": 2,
+            "search": "华东",
+            "fields": ["name", "grade"],
+        },
+    )
+    assert page.status_code == 200, page.text
+    body = page.json()
+    assert body["count"] == 3 and body["next_cursor"]
+    assert [r["data"] for r in body["items"]] == [
+        {"name": "华东客户2", "grade": "B"},
+        {"name": "华东客户1", "grade": "A"},
+    ]
+    rest = admin.post(
+        f"{url}/query",
+        json={
+            "filter": {"and": [{"field": "grade", "op": "in", "value": ["A", "B"]}]},
+            "sort": [{"field": "budget", "dir": "desc"}],
+            "limit": 2,
+            "search": "华东",
+            "cursor": body["next_cursor"],
+        },
+    ).json()
+    assert [r["data"]["name"] for r in rest["items"]] == ["华东客户0"] and rest[
+        "next_cursor"
+    ] is None
+    assert_error(
+        admin.post(
+            f"{url}/query", json={"filter": {"field": "budget", "op": "contains", "value": 1}}
+        ),
+        422,
+        "operator_not_supported",
+        "filter.conditions[0].op",
+    )
+    agg = admin.post(
+        f"{url}/aggregate",
+        json={
+            "group_by": [{"field": "grade"}],
+            "metrics": [{"op": "count"}, {"op": "sum", "field": "budget"}],
+        },
+    )
+    assert agg.status_code == 200, agg.text
+    groups = {g["keys"]["grade"]: g["values"] for g in agg.json()["groups"]}
+    assert groups["A"] == {"count": 2, "sum_budget": 1000}
+
+
+def test_definitions_are_validated_over_http(admin: TestClient) -> None:
+    app = admin.post("/api/v1/apps", json={"key": "crm", "name": "客户管理"}).json()
+    bad = customer_form()
+    bad["fields"][0]["type"] = "colour"
+    response = admin.post(f"/api/v1/apps/{app['id']}/forms", json=bad)
+    assert_error(response, 422, "unknown_field_type", "fields[0]")
+    form = admin.post(f"/api/v1/apps/{app['id']}/forms", json=customer_form()).json()
+    assert_error(
+        admin.post(f"/api/v1/forms/{form['id']}/records", json={"data": {}}),
+        409,
+        "form_not_published",
+    )
+    schema = admin.get(f"/api/v1/forms/{form['id']}/schema")
+    assert_error(schema, 409, "form_not_published")
+    admin.post(f"/api/v1/forms/{form['id']}/publish")
+    schema = admin.get(f"/api/v1/forms/{form['id']}/schema").json()
+    assert schema["$schema"].endswith("2020-12/schema")
+
+
+def test_unknown_ids_are_404(admin: TestClient) -> None:
+    assert_error(admin.get("/api/v1/records/999999"), 404, "not_found")
+    assert_error(admin.post("/api/v1/forms/999999/records", json={"data": {}}), 404, "not_found")
+    assert_error(admin.get("/api/v1/apps/999999"), 404, "not_found")

@@ -1,0 +1,330 @@
+"""Apps, forms and records through the service layer, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from runtime.actor import Actor
+from runtime.errors import (
+    ConflictError,
+    DefinitionRejectedError,
+    NotFoundError,
+    RecordValidationError,
+    StaleVersionError,
+    VersionRequiredError,
+)
+from runtime.service import Services
+from runtime.store.tables import outbox, record_history, records, users
+from tests.builder.factories import customer_form, followup_form, order_form
+
+NOW = dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.UTC)
+
+
+def make_user(conn: sa.Connection, *, admin: bool = False) -> Actor:
+    uid = conn.execute(
+        users.insert()
+        .values(
+            email=f"u{uuid.uuid4().hex[:10]}@example.com",
+            name="测试用户",
+            is_admin=admin,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        .returning(users.c.id)
+    ).scalar_one()
+    return Actor(user_id=uid, is_admin=admin)
+
+
+@pytest.fixture
+def svc() -> Services:
+    return Services(clock=lambda: NOW)
+
+
+def crm(conn: sa.Connection, svc: Services, actor: Actor) -> dict[str, int]:
+    """An app with the customer, followup and order forms, published."""
+    app = svc.create_app(conn, actor, key=f"crm_{uuid.uuid4().hex[:8]}", name="客户管理")
+    ids = {}
+    for definition in (customer_form(), followup_form(), order_form()):
+        ids[definition["key"]] = svc.create_form(conn, actor, app.id, definition).id
+    for form_id in ids.values():
+        svc.publish_form(conn, actor, form_id)
+    return ids
+
+
+def test_create_publish_and_write_a_record(conn: sa.Connection, svc: Services) -> None:
+    actor = make_user(conn)
+    ids = crm(conn, svc, actor)
+    record = svc.create_record(conn, actor, ids["customer"], {"name": "华为", "budget": 50000})
+    assert record["stage"] == "new"
+    assert record["version"] == 1
+    assert record["data"]["code"] == "C202611-0001"
+    assert record["data"]["owner"] == actor.user_id
+    assert record["data"]["score"] == 25
+    assert record["created_by"] == actor.user_id
+    (entry,) = svc.record_history(conn, actor, record["id"])
+    assert entry["action"] == "create" and entry["diff"]["name"] == [None, "华为"]
+    topics = conn.execute(sa.select(outbox.c.topic, outbox.c.payload)).all()
+    assert ("record.created", record["id"]) in [(t, p["record_id"]) for t, p in topics]
+    assert svc.form_schema(conn, actor, ids["customer"])["required"] == ["name"]
+
+
+def test_unpublished_form_and_invalid_definitions(conn: sa.Connection, svc: Services) -> None:
+    actor = make_user(conn)
+    app = svc.create_app(conn, actor, key=f"a{uuid.uuid4().hex[:8]}", name="应用")
+    form = svc.create_form(conn, actor, app.id, customer_form())
+    with pytest.raises(ConflictError) as exc:
+        svc.create_record(conn, actor, form.id, {"name": "x"})
+    assert exc.value.code == "form_not_published"
+    bad = customer_form()
+    bad["title_field"] = "nope"
+    with pytest.raises(DefinitionRejectedError) as rejected:
+        svc.save_draft(conn, actor, form.id, bad)
+    assert rejected.value.problems[0]["code"] == "title_field_missing"
+    # a relation to a form the app does not have is refused at publish time
+    other = svc.create_app(conn, actor, key=f"b{uuid.uuid4().hex[:8]}", name="另一个应用")
+    order = svc.create_form(conn, actor, other.id, order_form())
+    with pytest.raises(DefinitionRejectedError) as rejected:
+        svc.publish_form(conn, actor, order.id)
+    assert {p["code"] for p in rejected.value.problems} == {"unknown_relation_target"}
+    # the same form publishes in an app that has the related form (even as a draft)
+    order = svc.create_form(conn, actor, app.id, order_form())
+    assert svc.publish_form(conn, actor, order.id).published_version == 1
+    with pytest.raises(ConflictError):
+        svc.create_form(conn, actor, app.id, customer_form())
+
+
+def test_unique_values_are_claimed_released_and_reclaimed(
+    conn: sa.Connection, svc: Services
+) -> None:
+    actor = make_user(conn, admin=True)
+    ids = crm(conn, svc, actor)
+    first = svc.create_record(conn, actor, ids["customer"], {"name": "华为"})
+    with pytest.raises(RecordValidationError) as exc:
+        svc.create_record(conn, actor, ids["customer"], {"name": "华为"})
+    assert [(e.field, e.code) for e in exc.value.errors] == [("name", "not_unique")]
+    svc.delete_record(conn, actor, first["id"], 1)
+    with pytest.raises(NotFoundError):
+        svc.get_record(conn, actor, first["id"])
+    second = svc.create_record(conn, actor, ids["customer"], {"name": "华为"})
+    with pytest.raises(ConflictError) as taken:
+        svc.restore_record(conn, actor, first["id"])
+    assert taken.value.code == "unique_taken"
+    svc.update_record(conn, actor, second["id"], 1, {"name": "华为技术"})
+    restored = svc.restore_record(conn, actor, first["id"])
+    assert restored["data"]["name"] == "华为" and restored["version"] == 3
+
+
+def test_optimistic_concurrency(conn: sa.Connection, svc: Services) -> None:
+    actor = make_user(conn)
+    ids = crm(conn, svc, actor)
+    rec = svc.create_record(conn, actor, ids["customer"], {"name": "腾讯"})
+    with pytest.raises(VersionRequiredError):
+        svc.update_record(conn, actor, rec["id"], None, {"grade": "A"})
+    updated = svc.update_record(conn, actor, rec["id"], 1, {"grade": "A"})
+    assert updated["version"] == 2 and updated["data"]["score"] == 100
+    with pytest.raises(StaleVersionError) as stale:
+        svc.update_record(conn, actor, rec["id"], 1, {"grade": "B"})
+    assert stale.value.current["version"] == 2
+    assert stale.value.current["data"]["grade"] == "A"
+    same = svc.update_record(conn, actor, rec["id"], 2, {"grade": "A"})
+    assert same["version"] == 2  # nothing changed: no new version
+    with pytest.raises(StaleVersionError):
+        svc.delete_record(conn, actor, rec["id"], 1)
+    svc.delete_record(conn, actor, rec["id"], 2)
+    svc.purge_record(conn, actor, rec["id"])
+    with pytest.raises(NotFoundError):
+        svc.restore_record(conn, actor, rec["id"])
+
+
+def test_stage_is_only_changed_by_transitions(conn: sa.Connection, svc: Services) -> None:
+    actor = make_user(conn)
+    ids = crm(conn, svc, actor)
+    with pytest.raises(RecordValidationError) as exc:
+        svc.create_record(conn, actor, ids["customer"], {"name": "A", "stage": "won"})
+    assert exc.value.errors[0].code == "stage_not_writable"
+    rec = svc.create_record(conn, actor, ids["customer"], {"name": "A"})
+    with pytest.raises(RecordValidationError):
+        svc.update_record(conn, actor, rec["id"], 1, {"stage": "won"})
+    with pytest.raises(RecordValidationError):
+        svc.bulk_create(conn, actor, ids["customer"], [{"data": {"name": "B", "stage": "won"}}])
+
+
+def test_bulk_is_all_or_nothing_and_names_the_row(conn: sa.Connection, svc: Services) -> None:
+    actor = make_user(conn)
+    ids = crm(conn, svc, actor)
+    rows = [{"data": {"name": f"客户{i}", "budget": 1000 * i}} for i in range(5)]
+    rows[3]["data"]["budget"] = "很多"
+    before = conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one()
+    with pytest.raises(RecordValidationError) as exc:
+        svc.bulk_create(conn, actor, ids["customer"], rows)
+    assert [(e.field, e.code) for e in exc.value.errors] == [
+        ("records[3].budget", "invalid_number")
+    ]
+    assert conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one() == before
+    rows[3]["data"]["budget"] = 3000
+    created = svc.bulk_create(conn, actor, ids["customer"], rows)
+    assert [r["data"]["code"] for r in created] == [f"C202611-{i:04d}" for i in range(1, 6)]
+
+
+def test_relations_and_lookups_across_forms(conn: sa.Connection, svc: Services) -> None:
+    actor = make_user(conn)
+    ids = crm(conn, svc, actor)
+    customer = svc.create_record(conn, actor, ids["customer"], {"name": "华为", "grade": "A"})
+    order = svc.create_record(
+        conn,
+        actor,
+        ids["order"],
+        {
+            "order_no": "SO-1",
+            "customer": customer["id"],
+            "qty": 2,
+            "items": [{"sku": "X", "price": 10}],
+        },
+    )
+    assert order["data"]["customer_grade"] == "A"
+    assert order["data"]["total"] == 20
+    with pytest.raises(RecordValidationError) as exc:
+        svc.create_record(conn, actor, ids["order"], {"order_no": "SO-2", "customer": order["id"]})
+    assert exc.value.errors[0].code == "relation_not_found"  # an id of another form
+
+
+def test_history_rebuilds_every_past_state(conn: sa.Connection, svc: Services) -> None:
+    actor = make_user(conn)
+    ids = crm(conn, svc, actor)
+    rec = svc.create_record(conn, actor, ids["customer"], {"name": "华为", "budget": 10000})
+    states = [rec["data"]]
+    for version, patch in enumerate(
+        [{"grade": "B"}, {"budget": None, "phone": "13812345678"}, {"grade": "A"}], start=1
+    ):
+        rec = svc.update_record(conn, actor, rec["id"], version, patch)
+        states.append(rec["data"])
+    rebuilt: dict[str, Any] = {}
+    for entry, expected in zip(svc.record_history(conn, actor, rec["id"]), states, strict=True):
+        for key, (_old, new) in entry["diff"].items():
+            if new is None:
+                rebuilt.pop(key, None)
+            else:
+                rebuilt[key] = new
+        assert rebuilt == expected
+
+
+def test_new_form_version_upgrades_records_without_losing_data(
+    conn: sa.Connection, svc: Services
+) -> None:
+    actor = make_user(conn)
+    ids = crm(conn, svc, actor)
+    rec = svc.create_record(conn, actor, ids["customer"], {"name": "华为", "email": "a@b.cn"})
+    v2 = customer_form()
+    v2["fields"] = [f for f in v2["fields"] if f["key"] != "email"]
+    svc.save_draft(conn, actor, ids["customer"], v2)
+    assert svc.publish_form(conn, actor, ids["customer"]).published_version == 2
+    read = svc.get_record(conn, actor, rec["id"])
+    assert "email" not in read["data"]
+    updated = svc.update_record(conn, actor, rec["id"], 1, {"grade": "B"})
+    row = conn.execute(
+        sa.select(records.c.hidden, records.c.schema_version).where(records.c.id == rec["id"])
+    ).one()
+    assert row.schema_version == 2
+    assert row.hidden == {"email": {"type": "email", "value": "a@b.cn"}}
+    svc.save_draft(conn, actor, ids["customer"], customer_form())
+    svc.publish_form(conn, actor, ids["customer"])
+    back = svc.update_record(conn, actor, rec["id"], updated["version"], {"grade": "C"})
+    assert back["data"]["email"] == "a@b.cn"
+    # a removed key cannot come back with another type
+    v4 = customer_form()
+    v4["fields"] = [f for f in v4["fields"] if f["key"] != "email"]
+    svc.save_draft(conn, actor, ids["customer"], v4)
+    svc.publish_form(conn, actor, ids["customer"])
+    v4["fields"].append({"key": "email", "type": "number", "label": "邮箱"})
+    svc.save_draft(conn, actor, ids["customer"], v4)
+    with pytest.raises(DefinitionRejectedError) as exc:
+        svc.publish_form(conn, actor, ids["customer"])
+    assert [p["code"] for p in exc.value.problems] == ["key_reused"]
+
+
+def test_comments(conn: sa.Connection, svc: Services) -> None:
+    actor = make_user(conn)
+    ids = crm(conn, svc, actor)
+    rec = svc.create_record(conn, actor, ids["customer"], {"name": "华为"})
+    svc.add_comment(conn, actor, rec["id"], " 已电话沟通 ")
+    assert [c["body"] for c in svc.list_comments(conn, actor, rec["id"])] == ["已电话沟通"]
+    with pytest.raises(RecordValidationError):
+        svc.add_comment(conn, actor, rec["id"], "  ")
+
+
+def test_twenty_writers_on_one_record(fresh_engine: sa.Engine) -> None:
+    """20 threads update one record with the version they read: each version is won exactly
+    once, the rest get a stale-version error, and nothing else reaches them."""
+    svc = Services()
+    with fresh_engine.begin() as conn:
+        actor = make_user(conn)
+        ids = crm(conn, svc, actor)
+        rec = svc.create_record(conn, actor, ids["customer"], {"name": "并发客户", "budget": 0})
+    results: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(20)
+
+    def writer(i: int) -> None:
+        barrier.wait()
+        try:
+            with fresh_engine.begin() as conn:
+                current = svc.get_record(conn, actor, rec["id"])
+                svc.update_record(conn, actor, rec["id"], current["version"], {"budget": i + 1})
+            outcome = "ok"
+        except StaleVersionError:
+            outcome = "stale"
+        except Exception as exc:  # anything else is a failure of the test
+            outcome = f"error: {type(exc).__name__}: {exc}"
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not [r for r in results if r.startswith("error")], results
+    assert len(results) == 20
+    wins = results.count("ok")
+    assert wins >= 1
+    with fresh_engine.begin() as conn:
+        final = svc.get_record(conn, actor, rec["id"])
+        versions = (
+            conn.execute(
+                sa.select(record_history.c.version).where(record_history.c.record_id == rec["id"])
+            )
+            .scalars()
+            .all()
+        )
+    assert final["version"] == wins + 1
+    assert sorted(versions) == list(range(1, wins + 2))  # each version written exactly once
+
+
+def test_nul_characters_are_refused_as_bad_input(conn: sa.Connection, svc: Services) -> None:
+    # PostgreSQL cannot store NUL in text or jsonb: it must be a 422, never a database error
+    actor = make_user(conn)
+    ids = crm(conn, svc, actor)
+    with pytest.raises(RecordValidationError) as exc:
+        svc.create_record(
+            conn,
+            actor,
+            ids["customer"],
+            {"name": "华\x00为", "contacts": [{"contact_name": "a\x00"}]},
+        )
+    assert {(e.field, e.code) for e in exc.value.errors} == {
+        ("name", "invalid_character"),
+        ("contacts", "invalid_character"),
+    }
+    bad = customer_form()
+    bad["name"] = "客\x00户"
+    with pytest.raises(DefinitionRejectedError):
+        svc.save_draft(conn, actor, ids["customer"], bad)
+    rec = svc.create_record(conn, actor, ids["customer"], {"name": "华为"})
+    with pytest.raises(RecordValidationError):
+        svc.add_comment(conn, actor, rec["id"], "好\x00")
