@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -328,3 +329,46 @@ def test_nul_characters_are_refused_as_bad_input(conn: sa.Connection, svc: Servi
     rec = svc.create_record(conn, actor, ids["customer"], {"name": "华为"})
     with pytest.raises(RecordValidationError):
         svc.add_comment(conn, actor, rec["id"], "好\x00")
+
+
+def test_serial_numbers_are_unique_and_increasing_under_concurrent_writers(
+    fresh_engine: sa.Engine,
+) -> None:
+    svc = Services()
+    with fresh_engine.begin() as conn:
+        actor = make_user(conn)
+        ids = crm(conn, svc, actor)
+    codes: list[str] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(12)
+
+    def writer(i: int) -> None:
+        barrier.wait()
+        for j in range(5):
+            try:
+                with fresh_engine.begin() as conn:
+                    rec = svc.create_record(conn, actor, ids["customer"], {"name": f"客户{i}-{j}"})
+                with lock:
+                    codes.append(rec["data"]["code"])
+            except Exception as exc:
+                with lock:
+                    failures.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert failures == []
+    month = dt.datetime.now(dt.UTC).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y%m")
+    assert sorted(codes) == [f"C{month}-{n:04d}" for n in range(1, 61)]
+    with fresh_engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(records.c.id, records.c.data)
+            .where(records.c.form_id == ids["customer"])
+            .order_by(records.c.id)
+        ).all()
+    # numbers follow commit order: a later record never has a smaller number
+    numbers = [int(r.data["code"].rsplit("-", 1)[1]) for r in rows]
+    assert numbers == sorted(numbers)
