@@ -26,6 +26,7 @@ from builder import (
 from builder.diff import upgrade_data
 from builder.fields.base import CoerceContext
 from builder.form import FORMAT_FORM
+from runtime import workflow
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm, CompiledForms
 from runtime.errors import (
@@ -33,6 +34,7 @@ from runtime.errors import (
     DefinitionRejectedError,
     FieldError,
     RecordValidationError,
+    StaleVersionError,
     VersionRequiredError,
 )
 from runtime.pipeline import WriteContext, prepare_create, prepare_update
@@ -272,6 +274,7 @@ class Services:
             now=ctx.now,
             lang=actor.lang,
         )
+        self._enter_initial_stage(conn, cf, row, actor)
         return row.as_api()
 
     def bulk_create(
@@ -313,6 +316,7 @@ class Services:
                 except RecordValidationError as exc:
                     errors.extend(_in_row(i, exc))
                     continue
+                self._enter_initial_stage(conn, cf, row, actor)
                 created.append(row.as_api())
             if errors:
                 raise RecordValidationError(errors)
@@ -370,6 +374,110 @@ class Services:
             actor=QueryActor(user_id=actor.user_id, department_ids=actor.department_ids),
         )
         return {"groups": groups}
+
+    def _enter_initial_stage(
+        self, conn: Any, cf: CompiledForm, row: RecordRow, actor: Actor
+    ) -> None:
+        wf = cf.definition.workflow
+        stage = wf.stage(row.stage) if wf is not None and row.stage else None
+        if stage is None:
+            return
+        record_store.enter_stage(
+            conn,
+            record_id=row.id,
+            form_id=cf.form_id,
+            from_stage=None,
+            to_stage=stage.key,
+            transition=None,
+            actor_id=actor.user_id,
+            comment=None,
+            now=row.created_at,
+            due_at=workflow.stage_deadline(stage, row.data, row.created_at),
+        )
+
+    def fire_transition(
+        self,
+        conn: Any,
+        actor: Actor,
+        record_id: int,
+        key: str,
+        *,
+        comment: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """Fire transition ``key`` on the record: checks in order (stage, actor, guard on the
+        data as it will be, required fields, comment), then moves the stage, writes the stage
+        log, sets the new stage's assignee and deadline and emits ``record.stage_changed`` —
+        all in the caller's transaction.
+
+        Raises: TransitionRefusedError (422), PermissionDeniedError (403), StaleVersionError,
+        RecordValidationError (the transition's ``data``), NotFoundError.
+        """
+        _authorize(actor, "record:transition")
+        row = record_store.get_record(conn, record_id)
+        cf = self.compiled_form(conn, row.form_id)
+        wf, t = workflow.transition_for(cf, key, actor.lang)
+        current, hidden = self._current_data(conn, row)
+        state = workflow.RecordState(row.stage, current, row.owner_id, row.assignee_id, row.id)
+        workflow.check_can_start(cf, t, state, actor)
+        if version is not None and version != row.version:
+            raise StaleVersionError(version, row.as_api())
+        ctx = self._context(actor)
+        prepared = None
+        if data:
+            stage = wf.stage(row.stage) if row.stage else None
+            prepared = prepare_update(
+                cf,
+                current,
+                data,
+                ctx,
+                self._access(conn, cf),
+                record_id=row.id,
+                stage=row.stage,
+                editable=stage.editable if stage else None,
+            )
+        after = workflow.RecordState(
+            row.stage, prepared.data if prepared else current, row.owner_id, row.assignee_id, row.id
+        )
+        workflow.check_can_finish(cf, t, after, actor, comment, ctx.now)
+        to = wf.stage(t.to)
+        assert to is not None  # validation guarantees transitions name known stages
+        moved = record_store.transition_record(
+            conn,
+            cf,
+            row,
+            prepared,
+            transition=t.key,
+            to_stage=to.key,
+            assignee_id=workflow.stage_assignee(to, after),
+            due_at=workflow.stage_deadline(to, after.data, ctx.now),
+            comment=(comment or "").strip() or None,
+            actor_id=actor.user_id,
+            now=ctx.now,
+            lang=actor.lang,
+            hidden=hidden or None,
+        )
+        return moved.as_api()
+
+    def available_transitions(
+        self, conn: Any, actor: Actor, record_id: int
+    ) -> list[dict[str, Any]]:
+        """The transitions the actor could fire on the record now: ``[{key, label, to}]``."""
+        _authorize(actor, "record:view")
+        row = record_store.get_record(conn, record_id)
+        cf = self.compiled_form(conn, row.form_id)
+        current, _ = self._current_data(conn, row)
+        state = workflow.RecordState(row.stage, current, row.owner_id, row.assignee_id, row.id)
+        return [
+            {"key": t.key, "label": t.label, "to": t.to}
+            for t in workflow.available_transitions(cf, state, actor, self.clock())
+        ]
+
+    def stage_log(self, conn: Any, actor: Actor, record_id: int) -> list[dict[str, Any]]:
+        _authorize(actor, "record:view")
+        record_store.get_record(conn, record_id)
+        return record_store.stage_log_entries(conn, record_id)
 
     def get_record(self, conn: Any, actor: Actor, record_id: int) -> dict[str, Any]:
         """The record, its data moved to the form's newest version if it was written with an

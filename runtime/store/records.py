@@ -35,6 +35,7 @@ from runtime.store.tables import (
     record_unique,
     records,
     serial_counters,
+    stage_log,
 )
 
 
@@ -533,3 +534,144 @@ def _json_equals(conn: sa.Connection, key: str, value: Any) -> sa.ColumnElement[
     if conn.dialect.name == "postgresql":
         return records.c.data[key] == sa.cast(sa.literal(json.dumps(value)), postgresql.JSONB)
     return sa.func.json_extract(records.c.data, sa.literal(f"$.{key}")) == sa.literal(value)
+
+
+def enter_stage(
+    conn: sa.Connection,
+    *,
+    record_id: int,
+    form_id: int,
+    from_stage: str | None,
+    to_stage: str,
+    transition: str | None,
+    actor_id: int | None,
+    comment: str | None,
+    now: dt.datetime,
+    due_at: dt.datetime | None,
+) -> None:
+    """Close the record's open stay in a stage (if any) and open one in ``to_stage``."""
+    conn.execute(
+        stage_log.update()
+        .where(stage_log.c.record_id == record_id, stage_log.c.left_at.is_(None))
+        .values(left_at=now)
+    )
+    conn.execute(
+        stage_log.insert().values(
+            record_id=record_id,
+            form_id=form_id,
+            from_stage=from_stage,
+            to_stage=to_stage,
+            transition=transition,
+            actor_id=actor_id,
+            comment=comment,
+            at=now,
+            due_at=due_at,
+        )
+    )
+
+
+def transition_record(
+    conn: sa.Connection,
+    cf: CompiledForm,
+    current: RecordRow,
+    prepared: Prepared | None,
+    *,
+    transition: str,
+    to_stage: str,
+    assignee_id: int | None,
+    due_at: dt.datetime | None,
+    comment: str | None,
+    actor_id: int | None,
+    now: dt.datetime,
+    lang: str = "zh",
+    hidden: dict[str, Any] | None = None,
+) -> RecordRow:
+    """Move the record to ``to_stage`` (with the transition's data, if any) as one versioned
+    write: record, history (``stage`` in the diff), stage log, unique claims and a
+    ``record.stage_changed`` event.
+
+    Raises: StaleVersionError, RecordValidationError (``not_unique``).
+    """
+    data = prepared.data if prepared is not None else current.data
+    changes: dict[str, Any] = dict(prepared.changes) if prepared is not None else {}
+    changes["stage"] = [current.stage, to_stage]
+    unique = prepared.unique if prepared is not None else {}
+    with _atomic(conn, bool(unique)):
+        result = conn.execute(
+            records.update()
+            .where(
+                records.c.id == current.id,
+                records.c.version == current.version,
+                records.c.deleted_at.is_(None),
+            )
+            .values(
+                stage=to_stage,
+                assignee_id=assignee_id,
+                data=data,
+                search_text=search_text(cf, data),
+                schema_version=cf.version,
+                version=current.version + 1,
+                updated_at=now,
+                updated_by=actor_id,
+                hidden=hidden if hidden is not None else current.hidden,
+            )
+        )
+        if result.rowcount != 1:
+            raise StaleVersionError(current.version, get_record(conn, current.id).as_api())
+        if unique:
+            _claim(conn, cf, current.id, unique, lang)
+    _history(
+        conn, current.id, cf.form_id, current.version + 1, "transition", actor_id, now, changes
+    )
+    enter_stage(
+        conn,
+        record_id=current.id,
+        form_id=cf.form_id,
+        from_stage=current.stage,
+        to_stage=to_stage,
+        transition=transition,
+        actor_id=actor_id,
+        comment=comment,
+        now=now,
+        due_at=due_at,
+    )
+    _event(
+        conn,
+        "record.stage_changed",
+        {
+            "record_id": current.id,
+            "form_id": cf.form_id,
+            "from": current.stage,
+            "to": to_stage,
+            "transition": transition,
+            "actor_id": actor_id,
+            "version": current.version + 1,
+        },
+        now,
+    )
+    return get_record(conn, current.id)
+
+
+def stage_log_entries(conn: sa.Connection, record_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(stage_log)
+        .where(stage_log.c.record_id == record_id)
+        .order_by(stage_log.c.at, stage_log.c.id)
+    )
+
+    def iso(value: dt.datetime | None) -> str | None:
+        return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+    return [
+        {
+            "from": r.from_stage,
+            "to": r.to_stage,
+            "transition": r.transition,
+            "actor_id": r.actor_id,
+            "comment": r.comment,
+            "at": iso(r.at),
+            "due_at": iso(r.due_at),
+            "left_at": iso(r.left_at),
+        }
+        for r in rows
+    ]
