@@ -392,7 +392,9 @@ class Services:
             actor_id=actor.user_id,
             comment=None,
             now=row.created_at,
-            due_at=workflow.stage_deadline(stage, row.data, row.created_at),
+            due_at=workflow.stage_deadline(
+                stage, row.data, row.created_at, self.coerce_context.timezone
+            ),
         )
 
     def fire_transition(
@@ -451,7 +453,7 @@ class Services:
             transition=t.key,
             to_stage=to.key,
             assignee_id=workflow.stage_assignee(to, after),
-            due_at=workflow.stage_deadline(to, after.data, ctx.now),
+            due_at=workflow.stage_deadline(to, after.data, ctx.now, ctx.coerce.timezone),
             comment=(comment or "").strip() or None,
             actor_id=actor.user_id,
             now=ctx.now,

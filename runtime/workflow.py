@@ -227,10 +227,11 @@ def check_can_finish(
 
 
 def stage_deadline(
-    stage: Stage, data: Mapping[str, Any], entered: dt.datetime
+    stage: Stage, data: Mapping[str, Any], entered: dt.datetime, tz: dt.tzinfo = dt.UTC
 ) -> dt.datetime | None:
-    """When a stay in ``stage`` is due: ``sla_hours`` after entering it, or the date in its
-    ``due_field`` (a date is due at the end of that day, UTC). Working calendars: issue 4."""
+    """When a stay in ``stage`` is due: ``sla_hours`` after entering it, or the value of its
+    ``due_field`` (a date field is due at the end of that day in ``tz``). Working-hours
+    calendars come with the SLA part of issue 4."""
     if stage.sla_hours is not None:
         return entered + dt.timedelta(hours=stage.sla_hours)
     if stage.due_field is not None:
@@ -242,7 +243,7 @@ def stage_deadline(
                 day = dt.date.fromisoformat(value)
             except ValueError:
                 return None
-            return dt.datetime.combine(day, dt.time(23, 59, 59), dt.UTC)
+            return dt.datetime.combine(day, dt.time(23, 59, 59), tz).astimezone(dt.UTC)
     return None
 
 
