@@ -40,6 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--save", action="store_true", help="also write the rows as JSON under bench/results/"
     )
+    # A benchmark module may add options of its own (``add_arguments(parser)``).
+    for name in available():
+        module = importlib.import_module(f"bench.{name}")
+        if hasattr(module, "add_arguments"):
+            module.add_arguments(parser)
     args = parser.parse_args(argv)
     names = args.names or available()
     unknown = [n for n in names if n not in available()]

@@ -95,20 +95,28 @@ def _value_key(value: Any) -> str:
 
 
 def _claim(
-    conn: sa.Connection, cf: CompiledForm, record_id: int, values: Mapping[str, Any], lang: str
+    conn: sa.Connection,
+    cf: CompiledForm,
+    record_id: int,
+    values: Mapping[str, Any],
+    lang: str,
+    *,
+    fresh: bool = False,
 ) -> None:
     """Claim unique values for ``record_id``. The table's primary key refuses a value another
     record holds (``ON CONFLICT DO NOTHING`` tells us without aborting the transaction).
+    ``fresh``: the record was just inserted, so it holds no claims to release first.
 
     Raises: RecordValidationError (``not_unique`` for each taken value).
     """
     errors: list[FieldError] = []
     for key, value in values.items():
-        conn.execute(
-            record_unique.delete().where(
-                record_unique.c.record_id == record_id, record_unique.c.field_key == key
+        if not fresh:
+            conn.execute(
+                record_unique.delete().where(
+                    record_unique.c.record_id == record_id, record_unique.c.field_key == key
+                )
             )
-        )
         row = {
             "form_id": cf.form_id,
             "field_key": key,
@@ -182,11 +190,12 @@ def insert_record(
     Raises: RecordValidationError (``not_unique``); then nothing of this record was written.
     """
     with _atomic(conn, bool(prepared.unique)):
-        record_id = _insert_row(
+        row = _insert_row(
             conn, cf, prepared, actor_id=actor_id, owner_id=owner_id, stage=stage, now=now
         )
+        record_id = row.id
         if prepared.unique:
-            _claim(conn, cf, record_id, prepared.unique, lang)
+            _claim(conn, cf, record_id, prepared.unique, lang, fresh=True)
     _history(conn, record_id, cf.form_id, 1, "create", actor_id, now, prepared.changes)
     _event(
         conn,
@@ -194,7 +203,7 @@ def insert_record(
         {"record_id": record_id, "form_id": cf.form_id, "version": 1, "actor_id": actor_id},
         now,
     )
-    return get_record(conn, record_id)
+    return row
 
 
 def _atomic(conn: sa.Connection, needed: bool) -> AbstractContextManager[Any]:
@@ -212,8 +221,9 @@ def _insert_row(
     owner_id: int | None,
     stage: str | None,
     now: dt.datetime,
-) -> int:
-    record_id: int = conn.execute(
+) -> RecordRow:
+    """Insert the record; the row as stored (RETURNING, no second read)."""
+    inserted = conn.execute(
         records.insert()
         .values(
             form_id=cf.form_id,
@@ -228,9 +238,9 @@ def _insert_row(
             updated_by=actor_id,
             version=1,
         )
-        .returning(records.c.id)
-    ).scalar_one()
-    return record_id
+        .returning(*_COLUMNS)
+    ).one()
+    return _row(inserted)
 
 
 def update_record(
