@@ -205,15 +205,41 @@ def install_error_handlers(app: FastAPI) -> None:
     # Anything else is answered by app.middleware.CatchAllMiddleware (a 500, logged once).
 
 
-def _described(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
+class ConflictBody(ErrorBody):
+    """A 409; on a stale ``version`` it adds ``current``, the record as it is now."""
+
+    current: dict[str, Any] | None = None
+
+
+# Every error status the API answers, with what it means: the OpenAPI document is built from
+# this table (:func:`error_responses`), so each status is described once, in the one shape.
+ERROR_STATUSES: dict[int, tuple[type[ErrorBody], str]] = {
+    400: (ErrorBody, "Malformed request: a body that is not UTF-8, an invalid Content-Length"),
+    401: (ErrorBody, "Not authenticated"),
+    403: (ErrorBody, "Not allowed, or the CSRF token is missing"),
+    404: (ErrorBody, "No such object"),
+    409: (
+        ConflictBody,
+        "Conflict: a key or unique value is taken, the form is not published, or the "
+        "`version` sent is stale (`current` is then the record as it is now)",
+    ),
+    413: (ErrorBody, "Request body too large"),
+    422: (ErrorBody, "Invalid request"),
+    428: (ErrorBody, "The version read is required: `version` in the body or `If-Match`"),
+    429: (ErrorBody, "Too many failed logins; `Retry-After` says when to try again"),
+    503: (ErrorBody, "The database is busy (retry after `Retry-After`) or not migrated"),
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: the given error statuses, from :data:`ERROR_STATUSES`."""
+    return {
+        status: {"model": ERROR_STATUSES[status][0], "description": ERROR_STATUSES[status][1]}
+        for status in statuses
+    }
 
 
 # Declared on every /api/v1 route, so the OpenAPI document describes the error shape
-# (and FastAPI does not add its own 422 schema, which is not ours).
-COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: _described("Not authenticated"),
-    403: _described("Not allowed, or the CSRF token is missing"),
-    413: _described("Request body too large"),
-    422: _described("Invalid request"),
-}
+# (and FastAPI does not add its own 422 schema, which is not ours). Routes add the statuses
+# only some of them answer (404, 409, 428, 429) with ``responses=error_responses(…)``.
+COMMON_RESPONSES = error_responses(400, 401, 403, 413, 422, 503)

@@ -44,6 +44,7 @@ ACTIONS = frozenset(
         "record.edit",
         "record.delete",
         "record.restore",
+        "record.transition",
         "record.purge",
         "record.export",
         "record.import",

@@ -3,7 +3,9 @@
 Each domain has a module with a ``router``; add it to :data:`ROUTERS` (tests walk these for
 the authentication and permission checks, so keep routes directly on them, no nested
 includes). Every route declares the common error responses
-(:data:`app.errors.COMMON_RESPONSES`), so the OpenAPI document describes the one error shape.
+(:data:`app.errors.COMMON_RESPONSES`, and its own with ``responses=error_responses(…)``), so
+the OpenAPI document describes the one error shape; every router is made with
+``route_class=JSONRoute`` (:mod:`app.api.common`), so JSON bodies are read strictly.
 """
 
 from __future__ import annotations

@@ -8,28 +8,41 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.common import ServicesDep
+from app.api.common import AppId, JSONRoute, ServicesDep
 from app.auth import Actor
 from app.deps import ReadConn, WriteConn
+from app.errors import error_responses
 from app.permissions import require
 from builder.fields.base import KEY_PATTERN
 
-router = APIRouter(tags=["apps"])
+router = APIRouter(tags=["apps"], route_class=JSONRoute)
+
+
+# PostgreSQL text cannot hold NUL; no name or description needs one.
+NO_NUL = r"^[^\x00]*$"
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]
+Description = Annotated[str, Field(max_length=5000, pattern=NO_NUL)]
+Icon = Annotated[str, Field(max_length=100, pattern=NO_NUL)]
 
 
 class AppCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str = Field(pattern=KEY_PATTERN)
-    name: str = Field(min_length=1, max_length=100)
-    description: str = Field("", max_length=5000)
-    icon: str | None = Field(None, max_length=100)
+    name: Name
+    description: Description = ""
+    icon: Icon | None = None
 
 
 class AppUpdate(BaseModel):
+    """Only the keys sent change. ``name`` and ``description`` cannot be ``null`` (send ``""``
+    to clear a description); ``icon`` can."""
+
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, min_length=1, max_length=100)
-    description: str | None = Field(None, max_length=5000)
-    icon: str | None = Field(None, max_length=100)
+    # Optional but not nullable: `None` is only the "not sent" default (never validated, and
+    # dropped by `exclude_unset`); a `null` sent is a 422.
+    name: Annotated[Name, Field(default=None)]
+    description: Annotated[Description, Field(default=None)]
+    icon: Icon | None = None
 
 
 class AppRead(BaseModel):
@@ -53,7 +66,13 @@ def list_apps(
     return [_read(a) for a in services.list_apps(conn, actor)]
 
 
-@router.post("/apps", response_model=AppRead, status_code=201, name="app:create")
+@router.post(
+    "/apps",
+    response_model=AppRead,
+    status_code=201,
+    name="app:create",
+    responses=error_responses(409),
+)
 def create_app(
     body: AppCreate,
     actor: Annotated[Actor, Depends(require("app.create"))],
@@ -72,9 +91,11 @@ def create_app(
     )
 
 
-@router.get("/apps/{app_id}", response_model=AppRead, name="app:detail")
+@router.get(
+    "/apps/{app_id}", response_model=AppRead, name="app:detail", responses=error_responses(404)
+)
 def get_app(
-    app_id: int,
+    app_id: AppId,
     actor: Annotated[Actor, Depends(require("app.view"))],
     conn: ReadConn,
     services: ServicesDep,
@@ -82,9 +103,11 @@ def get_app(
     return _read(services.get_app(conn, actor, app_id))
 
 
-@router.patch("/apps/{app_id}", response_model=AppRead, name="app:update")
+@router.patch(
+    "/apps/{app_id}", response_model=AppRead, name="app:update", responses=error_responses(404)
+)
 def update_app(
-    app_id: int,
+    app_id: AppId,
     body: AppUpdate,
     actor: Annotated[Actor, Depends(require("app.manage"))],
     conn: WriteConn,
@@ -94,9 +117,9 @@ def update_app(
     return _read(services.update_app(conn, actor, app_id, changes))
 
 
-@router.delete("/apps/{app_id}", status_code=204, name="app:delete")
+@router.delete("/apps/{app_id}", status_code=204, name="app:delete", responses=error_responses(404))
 def delete_app(
-    app_id: int,
+    app_id: AppId,
     actor: Annotated[Actor, Depends(require("app.delete"))],
     conn: WriteConn,
     services: ServicesDep,

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from app import auth
+from app.api.common import JSONRoute
 from app.deps import Actor, DatabaseDep, ReadConn, SettingsDep, require
-from app.errors import ApiError, ErrorBody
+from app.errors import ApiError, error_responses
 from app.state import LoginLimiterDep
 from runtime.store import users
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=JSONRoute)
 
 
 class LoginRequest(BaseModel):
@@ -51,7 +52,7 @@ class SessionRead(UserRead):
     "/login",
     name="auth:login",
     response_model=SessionRead,
-    responses={429: {"model": ErrorBody, "description": "Too many failed logins"}},
+    responses=error_responses(429),
 )
 def login(
     body: LoginRequest,

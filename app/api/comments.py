@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.common import ServicesDep
+from app.api.common import JSONRoute, RecordId, ServicesDep
 from app.auth import Actor
 from app.deps import ReadConn, WriteConn
+from app.errors import error_responses
 from app.permissions import require
 
-router = APIRouter(tags=["comments"])
+router = APIRouter(tags=["comments"], route_class=JSONRoute)
 
 
 class CommentCreate(BaseModel):
@@ -28,9 +29,14 @@ class CommentRead(BaseModel):
     created_at: str
 
 
-@router.get("/records/{record_id}/comments", response_model=list[CommentRead], name="comment:list")
+@router.get(
+    "/records/{record_id}/comments",
+    response_model=list[CommentRead],
+    name="comment:list",
+    responses=error_responses(404),
+)
 def list_comments(
-    record_id: int,
+    record_id: RecordId,
     actor: Annotated[Actor, Depends(require("comment.view"))],
     conn: ReadConn,
     services: ServicesDep,
@@ -43,9 +49,10 @@ def list_comments(
     response_model=CommentRead,
     status_code=201,
     name="comment:create",
+    responses=error_responses(404),
 )
 def add_comment(
-    record_id: int,
+    record_id: RecordId,
     body: CommentCreate,
     actor: Annotated[Actor, Depends(require("comment.create"))],
     conn: WriteConn,

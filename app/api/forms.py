@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel
 
-from app.api.common import ServicesDep
+from app.api.common import AppId, FormId, JSONRoute, ServicesDep
 from app.auth import Actor
 from app.deps import ReadConn, WriteConn
+from app.errors import error_responses
 from app.permissions import require
 
-router = APIRouter(tags=["forms"])
+router = APIRouter(tags=["forms"], route_class=JSONRoute)
 
 # The body of POST /apps/{id}/forms and PUT /forms/{id}: a form definition
 # (docs/definition-format.md; tests/contract/customer.json). The builder validates it and
@@ -37,9 +38,14 @@ def _read(row: object) -> FormRead:
     return FormRead.model_validate(row, from_attributes=True)
 
 
-@router.get("/apps/{app_id}/forms", response_model=list[FormRead], name="form:list")
+@router.get(
+    "/apps/{app_id}/forms",
+    response_model=list[FormRead],
+    name="form:list",
+    responses=error_responses(404),
+)
 def list_forms(
-    app_id: int,
+    app_id: AppId,
     actor: Annotated[Actor, Depends(require("form.view"))],
     conn: ReadConn,
     services: ServicesDep,
@@ -47,9 +53,15 @@ def list_forms(
     return [_read(f) for f in services.list_forms(conn, actor, app_id)]
 
 
-@router.post("/apps/{app_id}/forms", response_model=FormRead, status_code=201, name="form:create")
+@router.post(
+    "/apps/{app_id}/forms",
+    response_model=FormRead,
+    status_code=201,
+    name="form:create",
+    responses=error_responses(404, 409),
+)
 def create_form(
-    app_id: int,
+    app_id: AppId,
     definition: Definition,
     actor: Annotated[Actor, Depends(require("form.manage"))],
     conn: WriteConn,
@@ -58,9 +70,11 @@ def create_form(
     return _read(services.create_form(conn, actor, app_id, definition))
 
 
-@router.get("/forms/{form_id}", response_model=FormRead, name="form:detail")
+@router.get(
+    "/forms/{form_id}", response_model=FormRead, name="form:detail", responses=error_responses(404)
+)
 def get_form(
-    form_id: int,
+    form_id: FormId,
     actor: Annotated[Actor, Depends(require("form.view"))],
     conn: ReadConn,
     services: ServicesDep,
@@ -68,9 +82,14 @@ def get_form(
     return _read(services.get_form(conn, actor, form_id))
 
 
-@router.put("/forms/{form_id}", response_model=FormRead, name="form:save")
+@router.put(
+    "/forms/{form_id}",
+    response_model=FormRead,
+    name="form:save",
+    responses=error_responses(404, 409),
+)
 def save_draft(
-    form_id: int,
+    form_id: FormId,
     definition: Definition,
     actor: Annotated[Actor, Depends(require("form.manage"))],
     conn: WriteConn,
@@ -79,9 +98,14 @@ def save_draft(
     return _read(services.save_draft(conn, actor, form_id, definition))
 
 
-@router.post("/forms/{form_id}/publish", response_model=FormRead, name="form:publish")
+@router.post(
+    "/forms/{form_id}/publish",
+    response_model=FormRead,
+    name="form:publish",
+    responses=error_responses(404, 409),
+)
 def publish_form(
-    form_id: int,
+    form_id: FormId,
     actor: Annotated[Actor, Depends(require("form.manage"))],
     conn: WriteConn,
     services: ServicesDep,
@@ -89,9 +113,14 @@ def publish_form(
     return _read(services.publish_form(conn, actor, form_id))
 
 
-@router.get("/forms/{form_id}/schema", response_model=dict[str, Any], name="form:schema")
+@router.get(
+    "/forms/{form_id}/schema",
+    response_model=dict[str, Any],
+    name="form:schema",
+    responses=error_responses(404, 409),
+)
 def form_schema(
-    form_id: int,
+    form_id: FormId,
     actor: Annotated[Actor, Depends(require("form.view"))],
     conn: ReadConn,
     services: ServicesDep,

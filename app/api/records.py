@@ -7,13 +7,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.common import IfMatch, ServicesDep, version_from
+from app.api.common import (
+    MAX_VERSION,
+    FormId,
+    IfMatch,
+    JSONRoute,
+    RecordId,
+    ServicesDep,
+    version_from,
+)
 from app.auth import Actor
 from app.deps import ReadConn, WriteConn
+from app.errors import error_responses
 from app.permissions import require
 from builder.query import Filter, GroupBy, Metric, Sort
 
-router = APIRouter(tags=["records"])
+router = APIRouter(tags=["records"], route_class=JSONRoute)
 
 MAX_BULK = 1000
 
@@ -25,13 +34,15 @@ class RecordCreate(BaseModel):
 
 class RecordUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int | None = Field(None, ge=1, description="the version read; or send If-Match")
+    version: int | None = Field(
+        None, ge=1, le=MAX_VERSION, description="the version read; or send If-Match"
+    )
     data: dict[str, Any]
 
 
 class RecordDelete(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=MAX_VERSION)
 
 
 class BulkCreate(BaseModel):
@@ -104,54 +115,125 @@ Viewer = Annotated[Actor, Depends(require("record.view"))]
 
 
 @router.post(
-    "/forms/{form_id}/records", response_model=RecordRead, status_code=201, name="record:create"
+    "/forms/{form_id}/records",
+    response_model=RecordRead,
+    status_code=201,
+    name="record:create",
+    responses=error_responses(404, 409),
 )
 def create_record(
-    form_id: int, body: RecordCreate, actor: Creator, conn: WriteConn, services: ServicesDep
+    form_id: FormId, body: RecordCreate, actor: Creator, conn: WriteConn, services: ServicesDep
 ) -> dict[str, Any]:
     return services.create_record(conn, actor, form_id, body.data)
 
 
 @router.post(
-    "/forms/{form_id}/records/bulk", response_model=BulkRead, status_code=201, name="record:bulk"
+    "/forms/{form_id}/records/bulk",
+    response_model=BulkRead,
+    status_code=201,
+    name="record:bulk",
+    responses=error_responses(404, 409),
 )
 def bulk_create(
-    form_id: int, body: BulkCreate, actor: Creator, conn: WriteConn, services: ServicesDep
+    form_id: FormId, body: BulkCreate, actor: Creator, conn: WriteConn, services: ServicesDep
 ) -> dict[str, Any]:
     rows = [r.model_dump() for r in body.records]
     return {"records": services.bulk_create(conn, actor, form_id, rows)}
 
 
-@router.post("/forms/{form_id}/records/query", response_model=QueryPage, name="record:query")
+@router.post(
+    "/forms/{form_id}/records/query",
+    response_model=QueryPage,
+    name="record:query",
+    responses=error_responses(404, 409),
+)
 def query_records(
-    form_id: int, body: QueryBody, actor: Viewer, conn: ReadConn, services: ServicesDep
+    form_id: FormId, body: QueryBody, actor: Viewer, conn: ReadConn, services: ServicesDep
 ) -> dict[str, Any]:
     return services.query(conn, actor, form_id, body.model_dump(by_alias=True, exclude_unset=True))
 
 
 @router.post(
-    "/forms/{form_id}/records/aggregate", response_model=AggregateResult, name="record:aggregate"
+    "/forms/{form_id}/records/aggregate",
+    response_model=AggregateResult,
+    name="record:aggregate",
+    responses=error_responses(404, 409),
 )
 def aggregate_records(
-    form_id: int, body: AggregateBody, actor: Viewer, conn: ReadConn, services: ServicesDep
+    form_id: FormId, body: AggregateBody, actor: Viewer, conn: ReadConn, services: ServicesDep
 ) -> dict[str, Any]:
     return services.aggregate(
         conn, actor, form_id, body.model_dump(by_alias=True, exclude_unset=True)
     )
 
 
-@router.get("/records/{record_id}", response_model=RecordRead, name="record:detail")
+class TransitionOption(BaseModel):
+    key: str
+    label: str
+    to: str
+
+
+class RecordDetail(RecordRead):
+    available_transitions: list[TransitionOption]
+
+
+class TransitionFire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    transition: str = Field(min_length=1, max_length=63)
+    comment: str | None = Field(None, max_length=10000)
+    data: dict[str, Any] | None = None
+    version: int | None = Field(
+        None, ge=1, le=MAX_VERSION, description="the version read (optional)"
+    )
+
+
+@router.get(
+    "/records/{record_id}",
+    response_model=RecordDetail,
+    name="record:detail",
+    responses=error_responses(404),
+)
 def get_record(
-    record_id: int, actor: Viewer, conn: ReadConn, services: ServicesDep, response: Response
+    record_id: RecordId, actor: Viewer, conn: ReadConn, services: ServicesDep, response: Response
 ) -> dict[str, Any]:
     record = services.get_record(conn, actor, record_id)
+    record["available_transitions"] = services.available_transitions(conn, actor, record_id)
     response.headers["ETag"] = f'"{record["version"]}"'
     return record
 
 
-@router.patch("/records/{record_id}", response_model=RecordRead, name="record:update")
+@router.post(
+    "/records/{record_id}/transitions",
+    response_model=RecordRead,
+    name="record:transition",
+    responses=error_responses(404, 409),
+)
+def fire_transition(
+    record_id: RecordId,
+    body: TransitionFire,
+    actor: Annotated[Actor, Depends(require("record.transition"))],
+    conn: WriteConn,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    return services.fire_transition(
+        conn,
+        actor,
+        record_id,
+        body.transition,
+        comment=body.comment,
+        data=body.data,
+        version=body.version,
+    )
+
+
+@router.patch(
+    "/records/{record_id}",
+    response_model=RecordRead,
+    name="record:update",
+    responses=error_responses(404, 409, 428),
+)
 def update_record(
-    record_id: int,
+    record_id: RecordId,
     body: RecordUpdate,
     actor: Annotated[Actor, Depends(require("record.edit"))],
     conn: WriteConn,
@@ -162,9 +244,14 @@ def update_record(
     return services.update_record(conn, actor, record_id, version, body.data)
 
 
-@router.delete("/records/{record_id}", status_code=204, name="record:delete")
+@router.delete(
+    "/records/{record_id}",
+    status_code=204,
+    name="record:delete",
+    responses=error_responses(404, 409, 428),
+)
 def delete_record(
-    record_id: int,
+    record_id: RecordId,
     actor: Annotated[Actor, Depends(require("record.delete"))],
     conn: WriteConn,
     services: ServicesDep,
@@ -176,9 +263,14 @@ def delete_record(
     return Response(status_code=204)
 
 
-@router.post("/records/{record_id}/restore", response_model=RecordRead, name="record:restore")
+@router.post(
+    "/records/{record_id}/restore",
+    response_model=RecordRead,
+    name="record:restore",
+    responses=error_responses(404, 409),
+)
 def restore_record(
-    record_id: int,
+    record_id: RecordId,
     actor: Annotated[Actor, Depends(require("record.restore"))],
     conn: WriteConn,
     services: ServicesDep,
@@ -186,10 +278,30 @@ def restore_record(
     return services.restore_record(conn, actor, record_id)
 
 
+@router.post(
+    "/records/{record_id}/purge",
+    status_code=204,
+    name="record:purge",
+    responses=error_responses(404),
+)
+def purge_record(
+    record_id: RecordId,
+    actor: Annotated[Actor, Depends(require("record.purge"))],
+    conn: WriteConn,
+    services: ServicesDep,
+) -> Response:
+    """Delete a record in the recycle bin for good, with its history and comments (admins)."""
+    services.purge_record(conn, actor, record_id)
+    return Response(status_code=204)
+
+
 @router.get(
-    "/records/{record_id}/history", response_model=list[HistoryEntry], name="record:history"
+    "/records/{record_id}/history",
+    response_model=list[HistoryEntry],
+    name="record:history",
+    responses=error_responses(404),
 )
 def record_history(
-    record_id: int, actor: Viewer, conn: ReadConn, services: ServicesDep
+    record_id: RecordId, actor: Viewer, conn: ReadConn, services: ServicesDep
 ) -> list[dict[str, Any]]:
     return services.record_history(conn, actor, record_id)

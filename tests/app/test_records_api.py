@@ -56,7 +56,12 @@ def test_record_lifecycle(admin: TestClient) -> None:
     assert record["stage"] == "new" and record["data"]["score"] == 120
     rid = record["id"]
     got = admin.get(f"/api/v1/records/{rid}")
-    assert got.json() == record and got.headers["ETag"] == '"1"'
+    detail = got.json()
+    assert detail.pop("available_transitions") == [
+        {"key": "first_contact", "label": "完成首次沟通", "to": "contacted"},
+        {"key": "lose", "label": "流失", "to": "lost"},
+    ]
+    assert detail == record and got.headers["ETag"] == '"1"'
     # PATCH needs a version: body or If-Match
     assert_error(
         admin.patch(f"/api/v1/records/{rid}", json={"data": {"grade": "B"}}),
@@ -188,3 +193,68 @@ def test_unknown_ids_are_404(admin: TestClient) -> None:
     assert_error(admin.get("/api/v1/records/999999"), 404, "not_found")
     assert_error(admin.post("/api/v1/forms/999999/records", json={"data": {}}), 404, "not_found")
     assert_error(admin.get("/api/v1/apps/999999"), 404, "not_found")
+
+
+def test_transitions_over_http(admin: TestClient, database: Database) -> None:
+    ids = _crm(admin)
+    rec = admin.post(
+        f"/api/v1/forms/{ids['customer']}/records", json={"data": {"name": "华为"}}
+    ).json()
+    detail = admin.get(f"/api/v1/records/{rec['id']}").json()
+    assert [t["key"] for t in detail["available_transitions"]] == ["first_contact", "lose"]
+    url = f"/api/v1/records/{rec['id']}/transitions"
+    assert_error(
+        admin.post(url, json={"transition": "first_contact"}),
+        422,
+        "required_for_transition",
+        "phone",
+    )
+    assert_error(admin.post(url, json={"transition": "win"}), 422, "wrong_stage", "transition")
+    moved = admin.post(
+        url,
+        json={
+            "transition": "first_contact",
+            "data": {"phone": "13812345678"},
+            "comment": "已电话联系",
+        },
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["stage"] == "contacted" and moved.json()["version"] == 2
+    # the stage cannot be PATCHed
+    assert_error(
+        admin.patch(f"/api/v1/records/{rec['id']}", json={"version": 2, "data": {"stage": "won"}}),
+        422,
+        "stage_not_writable",
+        "stage",
+    )
+    # a user without the role may not close the deal (403), whatever the page shows
+    from tests.app.factories import make_token as token_for
+
+    seller = make_user(database, "seller@example.com")
+    token, _ = token_for(database, seller)
+    other = {"Authorization": f"Bearer {token}"}
+    admin.post(url, json={"transition": "negotiate", "data": {"budget": 1}})
+    assert_error(
+        admin.post(url, json={"transition": "win"}, headers=other), 403, "permission_denied"
+    )
+
+
+def test_purge_is_for_admins_and_only_from_the_recycle_bin(
+    admin: TestClient, database: Database
+) -> None:
+    ids = _crm(admin)
+    rec = admin.post(
+        f"/api/v1/forms/{ids['customer']}/records", json={"data": {"name": "华为"}}
+    ).json()
+    url = f"/api/v1/records/{rec['id']}"
+    assert_error(admin.post(f"{url}/purge"), 404, "not_found")  # still live
+    admin.request("DELETE", url, json={"version": 1})
+    user = make_user(database, "user@example.com")
+    token, _ = make_token(database, user)
+    assert_error(
+        admin.post(f"{url}/purge", headers={"Authorization": f"Bearer {token}"}),
+        403,
+        "permission_denied",
+    )
+    assert admin.post(f"{url}/purge").status_code == 204
+    assert_error(admin.post(f"{url}/restore"), 404, "not_found")  # gone for good
