@@ -87,7 +87,7 @@ def parse_id(raw: Any, code: str) -> int | None:
         raw = int(text)
     if isinstance(raw, int):
         if raw < 1 or raw >= 2**63:
-            raise CoercionError(code)
+            raise CoercionError(code, value=raw)
         return raw
     return None
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import builder  # (registers every builder catalog)
 import builder.diff  # noqa: F401
-import runtime.messages  # noqa: F401
+import runtime.messages
+import runtime.workflow  # noqa: F401  (registers the workflow messages)
 from builder.i18n import _CATALOG, LANGUAGES
 
 TESTS = Path(__file__).resolve().parents[1]

@@ -86,3 +86,10 @@ def test_conversion_codes() -> None:
     with pytest.raises(CoercionError) as exc:
         convert_value(users, user, [1, 2])
     assert exc.value.code == "too_many_values"
+
+
+def test_out_of_range_ids_name_the_value() -> None:
+    with pytest.raises(CoercionError) as exc:
+        _coerce({"type": "relation", "target": "customer"}, 0)
+    assert "{value}" not in exc.value.localized("zh")
+    assert "0" in exc.value.localized("zh")

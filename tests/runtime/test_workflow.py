@@ -132,3 +132,14 @@ def test_unknown_transition_and_invalid_transition_data(conn: sa.Connection, svc
         svc.fire_transition(conn, actor, rec["id"], "first_contact", data={"phone": "12"})
     assert _codes(bad)[0] == ("phone", "invalid_phone")
     assert svc.get_record(conn, actor, rec["id"])["stage"] == "new"
+
+
+def test_a_form_without_a_workflow_has_no_transitions(conn: sa.Connection, svc: Services) -> None:
+    actor = make_user(conn)
+    ids = crm(conn, svc, actor)
+    rec = svc.create_record(conn, actor, ids["followup"], {"content": "电话沟通"})
+    assert rec["stage"] is None
+    assert svc.available_transitions(conn, actor, rec["id"]) == []
+    with pytest.raises(TransitionRefusedError) as exc:
+        svc.fire_transition(conn, actor, rec["id"], "anything")
+    assert _codes(exc) == [("transition", "no_workflow")]
