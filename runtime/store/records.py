@@ -243,6 +243,63 @@ def _insert_row(
     return _row(inserted)
 
 
+def _write_version(
+    conn: sa.Connection,
+    cf: CompiledForm,
+    current: RecordRow,
+    data: dict[str, Any],
+    changes: Mapping[str, Any],
+    unique: Mapping[str, Any],
+    *,
+    expected_version: int,
+    actor_id: int | None,
+    now: dt.datetime,
+    lang: str,
+    hidden: dict[str, Any] | None,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Write the record's next version if it is still at ``expected_version``: its data (and
+    ``extra`` columns such as the stage), claims for new unique values, releases for cleared
+    ones — the one versioned write that updates and transitions share.
+
+    Raises: StaleVersionError, RecordValidationError (``not_unique``).
+    """
+    with _atomic(conn, bool(unique)):
+        result = conn.execute(
+            records.update()
+            .where(
+                records.c.id == current.id,
+                records.c.version == expected_version,
+                records.c.deleted_at.is_(None),
+            )
+            .values(
+                data=data,
+                search_text=search_text(cf, data),
+                schema_version=cf.version,
+                version=expected_version + 1,
+                updated_at=now,
+                updated_by=actor_id,
+                hidden=hidden if hidden is not None else current.hidden,
+                **(extra or {}),
+            )
+        )
+        if result.rowcount != 1:
+            raise StaleVersionError(expected_version, get_record(conn, current.id).as_api())
+        if unique:
+            _claim(conn, cf, current.id, unique, lang)
+    released = [
+        k
+        for k, change in changes.items()
+        if k in cf.fields and cf.fields[k].unique and change[1] is None
+    ]
+    if released:
+        conn.execute(
+            record_unique.delete().where(
+                record_unique.c.record_id == current.id, record_unique.c.field_key.in_(released)
+            )
+        )
+
+
 def update_record(
     conn: sa.Connection,
     cf: CompiledForm,
@@ -267,39 +324,19 @@ def update_record(
         raise StaleVersionError(expected_version, current.as_api())
     if not prepared.changes and current.schema_version == cf.version:
         return current
-    with _atomic(conn, bool(prepared.unique)):
-        result = conn.execute(
-            records.update()
-            .where(
-                records.c.id == current.id,
-                records.c.version == expected_version,
-                records.c.deleted_at.is_(None),
-            )
-            .values(
-                data=prepared.data,
-                search_text=search_text(cf, prepared.data),
-                schema_version=cf.version,
-                version=expected_version + 1,
-                updated_at=now,
-                updated_by=actor_id,
-                hidden=hidden if hidden is not None else current.hidden,
-            )
-        )
-        if result.rowcount != 1:
-            raise StaleVersionError(expected_version, get_record(conn, current.id).as_api())
-        if prepared.unique:
-            _claim(conn, cf, current.id, prepared.unique, lang)
-    released = [
-        k
-        for k, (old, new) in prepared.changes.items()
-        if new is None and cf.fields.get(k) is not None and cf.fields[k].unique
-    ]
-    if released:
-        conn.execute(
-            record_unique.delete().where(
-                record_unique.c.record_id == current.id, record_unique.c.field_key.in_(released)
-            )
-        )
+    _write_version(
+        conn,
+        cf,
+        current,
+        prepared.data,
+        prepared.changes,
+        prepared.unique,
+        expected_version=expected_version,
+        actor_id=actor_id,
+        now=now,
+        lang=lang,
+        hidden=hidden,
+    )
     _history(
         conn,
         current.id,
@@ -606,30 +643,20 @@ def transition_record(
     changes: dict[str, Any] = dict(prepared.changes) if prepared is not None else {}
     changes["stage"] = [current.stage, to_stage]
     unique = prepared.unique if prepared is not None else {}
-    with _atomic(conn, bool(unique)):
-        result = conn.execute(
-            records.update()
-            .where(
-                records.c.id == current.id,
-                records.c.version == current.version,
-                records.c.deleted_at.is_(None),
-            )
-            .values(
-                stage=to_stage,
-                assignee_id=assignee_id,
-                data=data,
-                search_text=search_text(cf, data),
-                schema_version=cf.version,
-                version=current.version + 1,
-                updated_at=now,
-                updated_by=actor_id,
-                hidden=hidden if hidden is not None else current.hidden,
-            )
-        )
-        if result.rowcount != 1:
-            raise StaleVersionError(current.version, get_record(conn, current.id).as_api())
-        if unique:
-            _claim(conn, cf, current.id, unique, lang)
+    _write_version(
+        conn,
+        cf,
+        current,
+        data,
+        changes,
+        unique,
+        expected_version=current.version,
+        actor_id=actor_id,
+        now=now,
+        lang=lang,
+        hidden=hidden,
+        extra={"stage": to_stage, "assignee_id": assignee_id},
+    )
     _history(
         conn, current.id, cf.form_id, current.version + 1, "transition", actor_id, now, changes
     )

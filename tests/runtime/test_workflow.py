@@ -143,3 +143,37 @@ def test_a_form_without_a_workflow_has_no_transitions(conn: sa.Connection, svc: 
     with pytest.raises(TransitionRefusedError) as exc:
         svc.fire_transition(conn, actor, rec["id"], "anything")
     assert _codes(exc) == [("transition", "no_workflow")]
+
+
+def test_a_transition_that_clears_a_unique_value_frees_it(
+    conn: sa.Connection, svc: Services
+) -> None:
+    actor = make_user(conn)
+    app = svc.create_app(conn, actor, key="tickets", name="工单")
+    form = svc.create_form(
+        conn,
+        actor,
+        app.id,
+        {
+            "key": "ticket",
+            "name": "工单",
+            "fields": [
+                {"key": "title", "type": "text", "label": "标题", "required": True},
+                {"key": "slot", "type": "text", "label": "工位", "unique": True},
+            ],
+            "workflow": {
+                "stages": [
+                    {"key": "open", "name": "处理中", "initial": True},
+                    {"key": "done", "name": "完成", "kind": "done"},
+                ],
+                "transitions": [{"key": "finish", "label": "完成", "from": ["open"], "to": "done"}],
+            },
+        },
+    )
+    svc.publish_form(conn, actor, form.id)
+    first = svc.create_record(conn, actor, form.id, {"title": "A", "slot": "S1"})
+    with pytest.raises(RecordValidationError):
+        svc.create_record(conn, actor, form.id, {"title": "B", "slot": "S1"})
+    svc.fire_transition(conn, actor, first["id"], "finish", data={"slot": None})
+    second = svc.create_record(conn, actor, form.id, {"title": "B", "slot": "S1"})
+    assert second["data"]["slot"] == "S1"
