@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from builder.errors import CoercionError
 from builder.fields import Source, field_adapter, get_type
 from builder.fields.subform import SubformConfig
 from builder.fields.text import TextConfig
+from tests.builder.factories import example
 
 CONTACTS = [
     {"key": "contact_name", "type": "text", "label": "姓名", "required": True},
@@ -40,10 +40,7 @@ def test_columns_are_typed_definitions() -> None:
 
 
 def test_example_subform_loads() -> None:
-    path = Path(__file__).resolve().parents[3] / "shared" / "examples" / "customer.json"
-    if not path.exists():
-        pytest.skip("shared examples not present")
-    definition = json.loads(path.read_text(encoding="utf-8"))
+    definition = example("customer.json")  # the in-repo copy of the contract example
     contacts = next(f for f in definition["fields"] if f["key"] == "contacts")
     field = field_adapter.validate_python(contacts)
     assert get_type("subform").check_config(field) == []
