@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import Field, StringConstraints
 
 from builder.errors import CoercionError, Problem
-from builder.fields._common import is_blank
-from builder.fields.base import FieldConfig, Source
+from builder.fields._common import default_problems, is_blank
+from builder.fields.base import (
+    DEFAULT_CONTEXT,
+    PRESENCE_OPERATORS,
+    CoerceContext,
+    FieldConfig,
+    FieldType,
+    Source,
+)
+from builder.value_types import ExprType, StorageKind
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
@@ -148,3 +156,40 @@ def display_files(value: Any, lang: str) -> str:
     return ("、" if lang == "zh" else ", ").join(
         str(f.get("name", "")) for f in value if isinstance(f, dict)
     )
+
+
+FC = TypeVar("FC", bound=FilesConfig)
+
+
+class FilesFieldType(FieldType[FC]):
+    """What ``attachment`` and ``image`` share; they differ in ``mime_pattern`` and
+    ``image_only``, their sample and (for images) extra config checks."""
+
+    storage = StorageKind.JSON
+    expr_type = ExprType.LIST
+    operators = PRESENCE_OPERATORS
+    mime_pattern: ClassVar[str] = MIME_PATTERN
+    image_only: ClassVar[bool] = False
+
+    def json_schema(self, field: FC) -> dict[str, Any]:
+        return files_schema(field, self.mime_pattern)
+
+    def coerce(
+        self,
+        field: FC,
+        raw: Any,
+        source: Source = Source.JSON,
+        ctx: CoerceContext = DEFAULT_CONTEXT,
+    ) -> list[dict[str, Any]] | None:
+        return coerce_files(field, raw, source, image_only=self.image_only)
+
+    def display(
+        self, field: FC, value: Any, lang: str = "zh", ctx: CoerceContext = DEFAULT_CONTEXT
+    ) -> str:
+        return display_files(value, lang)
+
+    def export(self, field: FC, value: Any, ctx: CoerceContext = DEFAULT_CONTEXT) -> Any:
+        return display_files(value, "en") or None
+
+    def check_config(self, field: FC) -> list[Problem]:
+        return accept_problems(field) + default_problems(self, field)

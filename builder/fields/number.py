@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, FiniteFloat, StrictInt
 
@@ -23,14 +23,19 @@ from builder.value_types import ExprType, StorageKind
 Bound = StrictInt | FiniteFloat
 
 
-class NumberConfig(FieldConfig):
-    type: Literal["number"]
+class RangedNumberConfig(FieldConfig):
+    """What ``number`` and ``money`` share: bounds, decimal places, a placeholder."""
+
     min: Bound | None = Field(None, ge=-(10**15), le=10**15)
     max: Bound | None = Field(None, ge=-(10**15), le=10**15)
     precision: int | None = Field(None, ge=0, le=10)
+    placeholder: str | None = Field(None, max_length=200)
+
+
+class NumberConfig(RangedNumberConfig):
+    type: Literal["number"]
     percent: bool = False
     unit: str | None = Field(None, max_length=20)
-    placeholder: str | None = Field(None, max_length=200)
 
 
 def number_schema(minimum: float | None, maximum: float | None) -> dict[str, Any]:
@@ -55,15 +60,18 @@ def range_problems(minimum: float | None, maximum: float | None) -> list[Problem
     return []
 
 
-@register
-class NumberFieldType(FieldType[NumberConfig]):
-    kind = "number"
-    config = NumberConfig
+RC = TypeVar("RC", bound=RangedNumberConfig)
+
+
+class RangedNumberFieldType(FieldType[RC]):
+    """Storage, schema, coercion and config checks of ``number`` and ``money``; each adds its
+    own display and sample."""
+
     storage = StorageKind.NUMBER
     expr_type = ExprType.NUMBER
     operators = NUMBER_OPERATORS
 
-    def json_schema(self, field: NumberConfig) -> dict[str, Any]:
+    def json_schema(self, field: RC) -> dict[str, Any]:
         schema = number_schema(field.min, field.max)
         if field.precision == 0:
             schema["type"] = ["integer", "null"]
@@ -71,7 +79,7 @@ class NumberFieldType(FieldType[NumberConfig]):
 
     def coerce(
         self,
-        field: NumberConfig,
+        field: RC,
         raw: Any,
         source: Source = Source.JSON,
         ctx: CoerceContext = DEFAULT_CONTEXT,
@@ -80,6 +88,15 @@ class NumberFieldType(FieldType[NumberConfig]):
         if value is not None:
             check_range(value, field.min, field.max)
         return value
+
+    def check_config(self, field: RC) -> list[Problem]:
+        return range_problems(field.min, field.max) + default_problems(self, field)
+
+
+@register
+class NumberFieldType(RangedNumberFieldType[NumberConfig]):
+    kind = "number"
+    config = NumberConfig
 
     def display(
         self,
@@ -96,9 +113,6 @@ class NumberFieldType(FieldType[NumberConfig]):
         else:
             text = format_number(value, field.precision)
         return f"{text} {field.unit}" if field.unit else text
-
-    def check_config(self, field: NumberConfig) -> list[Problem]:
-        return range_problems(field.min, field.max) + default_problems(self, field)
 
     def sample(self, field: NumberConfig) -> int | float:
         value: float = 0.25 if field.percent else 42
