@@ -17,7 +17,7 @@ from app.security import generate_password, hash_password, new_api_token, passwo
 from app.security import hash_secret as _hash_secret
 from runtime.actor import Actor
 from runtime.errors import EngineError
-from runtime.service import Services
+from runtime.services import Services
 from runtime.store import users
 from runtime.store.database import Database
 from templates_lib.loader import load_template

@@ -22,7 +22,7 @@ from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, CatchAllMiddleware
 from app.ratelimit import LoginRateLimiter
 from app.state import DatabaseDep
-from runtime.service import Services
+from runtime.services import Services
 from runtime.store.database import Database
 
 log = logging.getLogger("stageform")

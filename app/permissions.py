@@ -77,7 +77,7 @@ def authorize(actor: Actor, action: str, target: Mapping[str, Any] | None = None
     """Allow or refuse ``action`` for ``actor``; ``target`` names what it is done to (the route's
     path parameters, e.g. ``{"form_id": 3}``), unused until per-form permissions exist.
     Which *records*, fields and stages an actor may touch is the engine's side
-    (``runtime.service._authorize``).
+    (``runtime.services.base._authorize``).
 
     Raises:
         PermissionDeniedError: the actor may not.

@@ -276,7 +276,7 @@ def _create_structure(url: str, n: int) -> tuple[int, int, int, str, list[int]]:
     (measured form id, other form id, bench user id, API token, owner ids)."""
     from app.security import hash_secret, new_api_token
     from runtime.actor import Actor
-    from runtime.service import Services
+    from runtime.services import Services
     from runtime.store import users
     from runtime.store.database import Database
 
@@ -308,7 +308,7 @@ def _create_structure(url: str, n: int) -> tuple[int, int, int, str, list[int]]:
 
 
 def _compiled(url: str, form_id: int) -> Any:
-    from runtime.service import Services
+    from runtime.services import Services
     from runtime.store.database import Database
 
     db = Database(url)
@@ -702,7 +702,7 @@ class Raw:
 
 def measure_inprocess(setup: Setup) -> list[Row]:
     from runtime.actor import Actor
-    from runtime.service import Services
+    from runtime.services import Services
     from runtime.store.database import Database
 
     rows: list[Row] = []

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Path, Request, Response
 from fastapi.routing import APIRoute
 
-from runtime.service import Services
+from runtime.services import Services
 
 # A \uD800–\uDFFF escape: the only way a lone surrogate gets into a string decoded from UTF-8.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")

@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from app.api import ROUTERS
 from app.api.common import MAX_INT32, MAX_INT64, JSONRoute, loads_json
 from runtime.actor import Actor
-from runtime.service import Services
+from runtime.services import Services
 from runtime.store.database import Database
 from runtime.store.query import _check as cursor_checksum
 from templates_lib.loader import load_template

@@ -38,7 +38,7 @@ from schemathesis.python.asgi import shutdown_lifespans
 from app.config import Settings
 from app.main import create_app
 from runtime.actor import Actor
-from runtime.service import Services
+from runtime.services import Services
 from runtime.store.database import Database
 from runtime.store.engine import make_engine
 from runtime.store.migrate import upgrade

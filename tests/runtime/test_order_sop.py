@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from runtime.actor import Actor
 from runtime.errors import PermissionDeniedError
-from runtime.service import Services
+from runtime.services import Services
 from runtime.workflow import TransitionRefusedError
 from templates_lib.loader import load_template
 from tests.runtime.test_record_service import NOW, make_user

@@ -20,7 +20,7 @@ from runtime.errors import (
     StaleVersionError,
     VersionRequiredError,
 )
-from runtime.service import Services
+from runtime.services import Services
 from runtime.store.tables import outbox, record_history, records, users
 from tests.builder.factories import customer_form, followup_form, order_form
 

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from runtime.errors import PermissionDeniedError, RecordValidationError
-from runtime.service import Services
+from runtime.services import Services
 from runtime.workflow import TransitionRefusedError
 from tests.runtime.test_record_service import NOW, crm, make_user
 

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from builder import dump_app, validate_app
-from runtime.service import Services
+from runtime.services import Services
 from templates_lib.loader import load_template, template_keys
 from tests.runtime.test_record_service import make_user
 

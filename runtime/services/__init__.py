@@ -1,0 +1,64 @@
+"""The operations the API, the pages, the CLI and automations perform on apps, forms and
+records — one method each, over the caller's transaction (``conn``, opened and committed by
+the caller). Definitions are validated by the builder, record data goes through the pipeline,
+the store writes.
+
+One module per area; :class:`Services` combines them. Data-level permission checks slot in at
+:func:`runtime.services.base._authorize`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from builder import AppDefinition, dump_form
+from runtime.actor import Actor
+from runtime.services.base import _authorize
+from runtime.services.definitions import DefinitionServices
+from runtime.services.records import RecordServices
+from runtime.services.workflow import WorkflowServices
+from runtime.store import forms as form_store
+
+
+@dataclass
+class Services(DefinitionServices, RecordServices, WorkflowServices):
+    """Every engine operation; see the modules beside this one."""
+
+    def install_app(
+        self,
+        conn: Any,
+        actor: Actor,
+        app: AppDefinition,
+        sample_data: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    ) -> form_store.AppRow:
+        """Create ``app`` as an ordinary app: every form saved, then published (so relations
+        between them resolve in any order), then the sample records created.
+
+        Automations and dashboards of the definition are not stored yet (their tables arrive
+        with the automations and dashboards issues).
+
+        Raises: ConflictError (key taken), DefinitionRejectedError, RecordValidationError.
+        """
+        _authorize(actor, "app:create")
+        row = self.create_app(
+            conn,
+            actor,
+            key=app.key,
+            name=app.name,
+            description=app.description or "",
+            icon=app.icon,
+        )
+        form_ids = {
+            f.key: self.create_form(conn, actor, row.id, dump_form(f)).id for f in app.forms
+        }
+        for form_id in form_ids.values():
+            self.publish_form(conn, actor, form_id)
+        for form_key, rows in (sample_data or {}).items():
+            if form_key in form_ids:
+                self.bulk_create(conn, actor, form_ids[form_key], [{"data": r} for r in rows])
+        return row
+
+
+__all__ = ["Services"]

@@ -1,0 +1,166 @@
+"""Apps and forms: create, draft, publish (validated against the app's other forms and the
+form's history; indexes created), and installing an app definition."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from builder import DefinitionError, FormDefinition, dump_form, load_form, publish, validate_form
+from builder.form import FORMAT_FORM
+from runtime.actor import Actor
+from runtime.errors import DefinitionRejectedError
+from runtime.safe_text import contains_nul
+from runtime.services.base import ServiceBase, _authorize
+from runtime.store import forms as form_store
+
+
+class DefinitionServices(ServiceBase):
+    # --- apps ---------------------------------------------------------------------------
+
+    def create_app(
+        self,
+        conn: Any,
+        actor: Actor,
+        *,
+        key: str,
+        name: str,
+        description: str = "",
+        icon: str | None = None,
+    ) -> form_store.AppRow:
+        _authorize(actor, "app:create")
+        return form_store.create_app(
+            conn, key=key, name=name, description=description, icon=icon, now=self.clock()
+        )
+
+    def list_apps(self, conn: Any, actor: Actor) -> list[form_store.AppRow]:
+        _authorize(actor, "app:list")
+        return form_store.list_apps(conn)
+
+    def get_app(self, conn: Any, actor: Actor, app_id: int) -> form_store.AppRow:
+        _authorize(actor, "app:view")
+        return form_store.get_app(conn, app_id)
+
+    def update_app(
+        self, conn: Any, actor: Actor, app_id: int, changes: Mapping[str, Any]
+    ) -> form_store.AppRow:
+        _authorize(actor, "app:manage")
+        return form_store.update_app(conn, app_id, dict(changes), self.clock())
+
+    def delete_app(self, conn: Any, actor: Actor, app_id: int) -> None:
+        _authorize(actor, "app:manage")
+        form_store.delete_app(conn, app_id, self.clock())
+
+    # --- forms --------------------------------------------------------------------------
+
+    def create_form(
+        self, conn: Any, actor: Actor, app_id: int, definition: Any
+    ) -> form_store.FormRow:
+        """Save a new form's draft (validated on its own; relations are checked on publish).
+
+        Raises: DefinitionRejectedError, NotFoundError, ConflictError.
+        """
+        _authorize(actor, "form:manage")
+        form = self._validated(definition, lang=actor.lang)
+        return form_store.create_form(
+            conn, app_id, key=form.key, name=form.name, draft=dump_form(form), now=self.clock()
+        )
+
+    def get_form(self, conn: Any, actor: Actor, form_id: int) -> form_store.FormRow:
+        _authorize(actor, "form:view")
+        return form_store.get_form(conn, form_id)
+
+    def list_forms(self, conn: Any, actor: Actor, app_id: int) -> list[form_store.FormRow]:
+        _authorize(actor, "form:view")
+        return form_store.list_forms(conn, app_id)
+
+    def save_draft(
+        self, conn: Any, actor: Actor, form_id: int, definition: Any
+    ) -> form_store.FormRow:
+        """Raises: DefinitionRejectedError, NotFoundError, ConflictError (key changed)."""
+        _authorize(actor, "form:manage")
+        form = self._validated(definition, lang=actor.lang)
+        return form_store.save_draft(
+            conn, form_id, key=form.key, name=form.name, draft=dump_form(form), now=self.clock()
+        )
+
+    def publish_form(self, conn: Any, actor: Actor, form_id: int) -> form_store.FormRow:
+        """Validate the draft against the app's other forms and the form's history, store it
+        as the next version and create its indexes.
+
+        Raises: DefinitionRejectedError, NotFoundError, ConflictError.
+        """
+        from runtime.store.query import create_indexes
+
+        _authorize(actor, "form:manage")
+        row = form_store.get_form(conn, form_id)
+        others = self._app_definitions(conn, row.app_id, exclude=form_id)
+        retired = _retired_fields(form_store.all_versions(conn, form_id))
+        form = self._validated(row.draft, forms=others, retired=retired, lang=actor.lang)
+        version = (row.published_version or 0) + 1
+        published = publish(form, version)
+        form_store.add_version(
+            conn, form_id, dump_form(published), actor_id=actor.user_id, now=self.clock()
+        )
+        create_indexes(conn, self.compiled.get(form_id, published))
+        return form_store.get_form(conn, form_id)
+
+    def form_schema(self, conn: Any, actor: Actor, form_id: int) -> dict[str, Any]:
+        _authorize(actor, "form:view")
+        return self.compiled_form(conn, form_id).validator.schema
+
+    def _validated(
+        self,
+        definition: Any,
+        *,
+        forms: Mapping[str, FormDefinition] | None = None,
+        retired: Mapping[str, str] | None = None,
+        lang: str = "zh",
+    ) -> FormDefinition:
+        if contains_nul(definition):
+            raise DefinitionRejectedError(
+                [
+                    {
+                        "path": "",
+                        "code": "invalid_character",
+                        "message": "the definition contains a NUL character",
+                    }
+                ]
+            )
+        if isinstance(definition, dict):
+            definition = {k: v for k, v in definition.items() if k != "version"}
+            definition.setdefault("format", FORMAT_FORM)
+        try:
+            return validate_form(definition, forms=forms, retired=retired, lang=lang)
+        except DefinitionError as exc:
+            raise DefinitionRejectedError([p.as_dict() for p in exc.problems]) from None
+
+    def _app_definitions(
+        self, conn: Any, app_id: int, exclude: int | None = None
+    ) -> dict[str, FormDefinition]:
+        out: dict[str, FormDefinition] = {}
+        for row in form_store.list_forms(conn, app_id):
+            if row.id == exclude:
+                continue
+            data = (
+                form_store.get_version(conn, row.id, row.published_version)
+                if row.published_version
+                else row.draft
+            )
+            out[row.key] = load_form(data)
+        return out
+
+
+def _retired_fields(versions: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Fields of earlier versions that the newest published version no longer has, with the
+    type they last had. (A field of the newest version may change type: that is a conversion.
+    A retired one coming back with another type would misread its hidden data.)"""
+    if not versions:
+        return {}
+    latest = {f.get("key") for f in versions[-1].get("fields", [])}
+    retired: dict[str, str] = {}
+    for version in versions:
+        for f in version.get("fields", []):
+            if f.get("key") not in latest:
+                retired[f["key"]] = f["type"]
+    return retired
