@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from builder.i18n import translate
 from runtime.errors import InvalidQueryError
 from runtime.escalation import run_escalations
 from runtime.services import Services
@@ -92,12 +93,18 @@ def test_escalation_rules_fire_once_each_as_their_hours_pass(conn: sa.Connection
     assert (report.fired, report.notified, report.reassigned, report.moved) == (1, 3, 0, 0)
     expected = sorted((u.user_id, "stage_overdue") for u in (owner, duty1, duty2))
     assert _notified(conn, rec["id"]) == expected
-    title = (
-        conn.execute(sa.select(notifications.c.title).where(notifications.c.record_id == rec["id"]))
-        .scalars()
-        .first()
+    title, body = conn.execute(
+        sa.select(notifications.c.title, notifications.c.body).where(
+            notifications.c.record_id == rec["id"]
+        )
+    ).first() or (None, None)
+    assert title == "工单“网络中断”在“待处理”阶段已超时"
+    assert title == translate(
+        "escalation_overdue_title", "zh", form="工单", record="网络中断", stage="待处理"
     )
-    assert title == "工单“网络中断”在“待处理”阶段已超时"  # escalation_overdue_title
+    assert body == translate(
+        "escalation_overdue_body", "zh", due_at="2026-11-23T06:00:00Z", hours=0.0
+    )
 
     # the same moment again: nothing fires twice
     assert run_escalations(conn, svc, due).fired == 0

@@ -25,7 +25,7 @@ def test_cycle_times_breaches_and_transitions(conn: sa.Connection) -> None:
     svc = Services(clock=clock)
     actor = make_user(conn)
     form_id = publish_ticket(conn, svc, actor)
-    r1, r2, r3, r4 = (
+    r1, r2, r3, _r4 = (
         svc.create_record(conn, actor, form_id, {"title": f"工单{i}"})["id"] for i in range(4)
     )
     _at(clock, 1)

@@ -54,7 +54,7 @@ def setup(conn: sa.Connection) -> tuple[Services, Clock, Any, int, list[int]]:
 def test_publish_refuses_and_reports_records_in_removed_stages(
     conn: sa.Connection, setup: tuple[Services, Clock, Any, int, list[int]]
 ) -> None:
-    svc, _, admin, form_id, ids = setup
+    svc, _, admin, form_id, _ = setup
     with pytest.raises(StageMappingError) as exc:
         svc.publish_form(conn, admin, form_id)
     assert _codes(exc) == [("stage_mapping.waiting", "stage_in_use")]
