@@ -8,6 +8,7 @@ daylight-saving change is an hour shorter or longer, as it was for the people wo
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from builder.calendar import WEEKDAYS, WorkCalendar, clock_minutes
@@ -22,13 +23,39 @@ def calendar_zone(cal: WorkCalendar, default: dt.tzinfo) -> dt.tzinfo:
     return ZoneInfo(cal.timezone) if cal.timezone else default
 
 
+@dataclass(frozen=True)
+class _Week:
+    """A calendar prepared for day-by-day walking: sets for the date lists, sorted periods."""
+
+    days: frozenset[int]
+    holidays: frozenset[dt.date]
+    workdays: frozenset[dt.date]
+    spans: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def of(cls, cal: WorkCalendar) -> _Week:
+        spans = sorted((clock_minutes(p.start), clock_minutes(p.end)) for p in cal.hours)
+        return cls(
+            frozenset(WEEKDAYS.index(d) for d in cal.days),
+            frozenset(cal.holidays),
+            frozenset(cal.workdays),
+            tuple((s, e) for s, e in spans if e > s),
+        )
+
+    def works(self, day: dt.date) -> bool:
+        if day in self.holidays:
+            return False
+        return day in self.workdays or day.weekday() in self.days
+
+    def periods(self, day: dt.date, tz: dt.tzinfo) -> list[tuple[dt.datetime, dt.datetime]]:
+        if not self.works(day):
+            return []
+        return [(_moment(day, s, tz), _moment(day, e, tz)) for s, e in self.spans]
+
+
 def is_working_day(cal: WorkCalendar, day: dt.date) -> bool:
     """A holiday never is; a make-up working day always is; otherwise its weekday decides."""
-    if day in cal.holidays:
-        return False
-    if day in cal.workdays:
-        return True
-    return WEEKDAYS[day.weekday()] in cal.days
+    return _Week.of(cal).works(day)
 
 
 def _moment(day: dt.date, minutes: int, tz: dt.tzinfo) -> dt.datetime:
@@ -36,16 +63,6 @@ def _moment(day: dt.date, minutes: int, tz: dt.tzinfo) -> dt.datetime:
         day, minutes = day + dt.timedelta(days=1), minutes - 24 * 60
     local = dt.datetime.combine(day, dt.time(minutes // 60, minutes % 60), tz)
     return local.astimezone(dt.UTC)
-
-
-def working_periods(
-    cal: WorkCalendar, day: dt.date, tz: dt.tzinfo
-) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The working periods of local ``day`` as UTC ``(start, end)`` pairs, in order."""
-    if not is_working_day(cal, day):
-        return []
-    spans = sorted((clock_minutes(p.start), clock_minutes(p.end)) for p in cal.hours)
-    return [(_moment(day, s, tz), _moment(day, e, tz)) for s, e in spans if e > s]
 
 
 def add_working_hours(
@@ -61,11 +78,12 @@ def add_working_hours(
     """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
+    week = _Week.of(cal)
     start = start.astimezone(dt.UTC)
     remaining = dt.timedelta(hours=hours)
     day = start.astimezone(tz).date()
     for _ in range(MAX_DAYS):
-        for begin, end in working_periods(cal, day, tz):
+        for begin, end in week.periods(day, tz):
             begin = max(begin, start)
             if end <= begin:
                 continue
@@ -82,11 +100,12 @@ def working_hours_between(
     """Working hours between two moments (0 when ``end`` is not after ``start``)."""
     if end <= start:
         return 0.0
+    week = _Week.of(cal)
     total = dt.timedelta()
     day = start.astimezone(tz).date()
     last = end.astimezone(tz).date()
     while day <= last:
-        for begin, stop in working_periods(cal, day, tz):
+        for begin, stop in week.periods(day, tz):
             lo, hi = max(begin, start), min(stop, end)
             if hi > lo:
                 total += hi - lo
