@@ -17,9 +17,11 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from builder.calendar import WorkCalendar
 from builder.i18n import register, translate
-from builder.workflow import Assignee, Escalation, Stage
+from builder.workflow import Assignee, Escalation, Stage, stage_calendar
 from runtime.actor import SYSTEM
+from runtime.calendar import add_working_hours, calendar_zone
 from runtime.compiled import CompiledForm
 from runtime.errors import EngineError
 from runtime.store import records as record_store
@@ -57,14 +59,28 @@ class EscalationReport:
     moved: int = 0
 
 
-def due_rules(stage: Stage, due_at: dt.datetime, now: dt.datetime) -> list[tuple[int, Escalation]]:
+def due_rules(
+    stage: Stage,
+    due_at: dt.datetime,
+    now: dt.datetime,
+    calendar: WorkCalendar | None = None,
+    tz: dt.tzinfo = dt.UTC,
+) -> list[tuple[int, Escalation]]:
     """The escalation rules of ``stage`` (with their position) due at ``now`` for a stay due at
-    ``due_at``."""
-    return [
-        (i, rule)
-        for i, rule in enumerate(stage.escalation)
-        if due_at + dt.timedelta(hours=rule.after_hours) <= now
-    ]
+    ``due_at``: ``after_hours`` past the deadline, in working hours when the stage has a
+    ``calendar`` (so "2 hours after" a Friday 17:00 deadline is Monday 10:00, not Friday 19:00).
+    """
+    out = []
+    for i, rule in enumerate(stage.escalation):
+        if rule.after_hours and calendar is not None:
+            moment = add_working_hours(
+                calendar, due_at, rule.after_hours, calendar_zone(calendar, tz)
+            )
+        else:
+            moment = due_at + dt.timedelta(hours=rule.after_hours)
+        if moment is not None and moment <= now:
+            out.append((i, rule))
+    return out
 
 
 def run_escalations(
@@ -104,9 +120,11 @@ def _escalate_stay(
     cf = services.compiled_form(conn, stay.form_id)
     wf = cf.definition.workflow
     stage = wf.stage(stay.stage) if wf is not None else None
-    if stage is None:
+    if wf is None or stage is None:
         return
-    for i, rule in due_rules(stage, stay.due_at, now):
+    calendar = stage_calendar(wf, stage)
+    tz = services.coerce_context.timezone
+    for i, rule in due_rules(stage, stay.due_at, now, calendar, tz):
         if (stay.id, i) in claimed or not stage_store.claim_escalation(conn, stay, i, now):
             continue
         report.fired += 1

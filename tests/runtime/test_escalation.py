@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from builder.calendar import WorkCalendar
 from builder.i18n import translate
+from builder.workflow import Stage
 from runtime.errors import InvalidQueryError
-from runtime.escalation import run_escalations
+from runtime.escalation import due_rules, run_escalations
 from runtime.services import Services
 from runtime.store.tables import escalation_runs, notifications, outbox, record_history, records
 from tests.runtime.sla_factories import (
@@ -110,7 +112,7 @@ def test_escalation_rules_fire_once_each_as_their_hours_pass(conn: sa.Connection
     assert run_escalations(conn, svc, due).fired == 0
     assert len(_notified(conn, rec["id"])) == 3
 
-    # two hours later: reassigned to the handler field's user (history, event, version)
+    # two working hours later: reassigned to the handler field's user (history, event, version)
     report = run_escalations(conn, svc, due + dt.timedelta(hours=2))
     assert (report.fired, report.reassigned) == (1, 1)
     row = conn.execute(sa.select(records).where(records.c.id == rec["id"])).one()
@@ -124,8 +126,11 @@ def test_escalation_rules_fire_once_each_as_their_hours_pass(conn: sa.Connection
     )
     assert list(actions) == ["create", "reassign"]
 
-    # eight hours past the deadline: moved by the expire transition, as the system
-    report = run_escalations(conn, svc, due + dt.timedelta(hours=8))
+    # "8 hours after" counts working hours, like the deadline: not at 22:00 the same evening
+    assert run_escalations(conn, svc, due + dt.timedelta(hours=8)).fired == 0
+    # but at 13:00 the next day (4 hours on Monday, 4 on Tuesday): moved by the expire
+    # transition, as the system
+    report = run_escalations(conn, svc, dt.datetime(2026, 11, 24, 13, 0, tzinfo=SH))
     assert (report.fired, report.moved, report.failed) == (1, 1, [])
     assert svc.get_record(conn, owner, rec["id"])["stage"] == "expired"
     log = svc.stage_log(conn, owner, rec["id"])
@@ -251,3 +256,21 @@ def test_two_escalation_runs_at_once_fire_each_rule_once(fresh_engine: sa.Engine
         )
         assert set(stages) == {"expired"}
         assert len(_topics(conn, "record.escalated")) == 18
+
+
+def test_due_rules_count_after_hours_in_the_stages_working_hours() -> None:
+    stage = Stage.model_validate(
+        {
+            "key": "s",
+            "name": "S",
+            "sla_hours": 4,
+            "escalation": [{"after_hours": 0, "notify": [{"role": "a"}]}, {"after_hours": 2}],
+        }
+    )
+    friday_17 = dt.datetime(2026, 11, 27, 17, 0, tzinfo=SH)
+    friday_19 = friday_17 + dt.timedelta(hours=2)
+    monday_10 = dt.datetime(2026, 11, 30, 10, 0, tzinfo=SH)
+    office = WorkCalendar()
+    assert [i for i, _ in due_rules(stage, friday_17, friday_19)] == [0, 1]  # round the clock
+    assert [i for i, _ in due_rules(stage, friday_17, friday_19, office, SH)] == [0]
+    assert [i for i, _ in due_rules(stage, friday_17, monday_10, office, SH)] == [0, 1]
