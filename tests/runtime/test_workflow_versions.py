@@ -116,6 +116,16 @@ def test_mapping_moves_the_records_in_the_same_transaction(
         "open",
     ]
     assert svc.fire_transition(conn, admin, ids[0], "unhold")["stage"] == "working"
+    # process data counts the move, marked as a migration
+    clock.advance(minutes=1)
+    moves = svc.process_stats(conn, admin, form_id)["transitions"]
+    assert {
+        "transition": None,
+        "from": "waiting",
+        "to": "hold",
+        "action": "migrated",
+        "count": 1,
+    } in moves
     # no live record remains in a stage the workflow does not have
     stranded = conn.execute(
         sa.select(sa.func.count())
