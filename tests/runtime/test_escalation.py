@@ -73,6 +73,23 @@ def test_deadline_counts_working_hours_and_flags_overdue(conn: sa.Connection) ->
     assert svc.record_deadline(conn, actor, rec["id"]) == {"due_at": None, "overdue": False}
 
 
+def test_deadline_across_a_weekend_with_the_working_calendar(conn: sa.Connection) -> None:
+    clock = Clock(dt.datetime(2026, 11, 20, 16, 0, tzinfo=SH))  # Friday 16:00
+    svc = Services(clock=clock)
+    actor = make_user(conn)
+    form_id = publish_ticket(conn, svc, actor)
+    rec = svc.create_record(conn, actor, form_id, {"title": "周五下午"})
+    sla = svc.record_deadline(conn, actor, rec["id"])
+    # 2 hours on Friday, none on the weekend, 2 on Monday
+    assert _local(sla["due_at"]) == dt.datetime(2026, 11, 23, 11, 0, tzinfo=SH)
+    clock.now = dt.datetime(2026, 11, 22, 23, 0, tzinfo=SH)  # Sunday night: not yet
+    assert svc.overdue(conn, actor, form_id)["count"] == 0
+    assert run_escalations(conn, svc, clock.now).fired == 0
+    clock.now = dt.datetime(2026, 11, 23, 11, 1, tzinfo=SH)
+    assert svc.record_deadline(conn, actor, rec["id"])["overdue"] is True
+    assert svc.overdue(conn, actor, form_id)["count"] == 1
+
+
 def test_escalation_rules_fire_once_each_as_their_hours_pass(conn: sa.Connection) -> None:
     clock = Clock(MONDAY_10)
     svc = Services(clock=clock)
