@@ -1,4 +1,4 @@
-"""The ``stageform`` command: init, serve, createuser, token, demo.
+"""The ``stageform`` command: init, serve, createuser, token, demo, escalate.
 
 Settings come from ``STAGEFORM_*`` environment variables (:mod:`app.config`). Failures print
 one line to stderr and exit 1; none prints a traceback for a situation a user can fix.
@@ -17,6 +17,7 @@ from app.security import generate_password, hash_password, new_api_token, passwo
 from app.security import hash_secret as _hash_secret
 from runtime.actor import Actor
 from runtime.errors import EngineError
+from runtime.escalation import run_escalations
 from runtime.services import Services
 from runtime.store import users
 from runtime.store.database import Database
@@ -285,6 +286,31 @@ def demo(
     typer.echo("")
     if serve_after:
         run_server(settings, host=host, port=port, workers=1)
+
+
+@cli.command()
+def escalate() -> None:
+    """Run the escalation rules of every overdue stage once (notify, reassign, move on).
+
+    Each rule of each stay in a stage fires once, so running this from cron every few minutes,
+    or from two machines, is safe. (The job runner will schedule it when it exists.)"""
+    settings = Settings()
+    with open_database(settings) as database:
+        services = Services(timezone=settings.timezone)
+        try:
+            with database.begin() as conn:
+                report = run_escalations(conn, services, services.clock())
+        except EngineError as error:
+            raise fail(error.message) from error
+    typer.echo(
+        f"escalations fired: {report.fired} (notified {report.notified}, reassigned "
+        f"{report.reassigned}, moved {report.moved}, failed {len(report.failed)})"
+    )
+    for failure in report.failed:
+        typer.echo(
+            f"  record {failure['record_id']} rule {failure['rule']}: {failure['error']}",
+            err=True,
+        )
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from builder.automation import Action
+from builder.calendar import WorkCalendar
 from builder.fields.base import Key
 
 StageKind = Literal["start", "normal", "done", "cancelled"]
@@ -92,6 +93,8 @@ class Stage(_Strict):
     assignee: Assignee | None = None
     approval: Approval | None = None
     escalation: list[Escalation] = Field(default_factory=list, max_length=10)
+    # Working hours for ``sla_hours`` in this stage (else the workflow's; else round the clock).
+    calendar: WorkCalendar | None = None
 
     @property
     def is_final(self) -> bool:
@@ -128,6 +131,8 @@ class Transition(_Strict):
 class Workflow(_Strict):
     stages: list[Stage] = Field(min_length=1, max_length=100)
     transitions: list[Transition] = Field(default_factory=list, max_length=500)
+    # Working hours for every stage's ``sla_hours`` unless the stage names its own.
+    calendar: WorkCalendar | None = None
 
     def stage(self, key: str) -> Stage | None:
         return next((s for s in self.stages if s.key == key), None)
@@ -147,3 +152,8 @@ def approval_exit(wf: Workflow, stage_key: str) -> Transition | None:
     cancelled = {s.key for s in wf.stages if s.kind == "cancelled"}
     ways = [t for t in wf.transitions if stage_key in t.from_ and t.to not in cancelled]
     return ways[0] if len(ways) == 1 else None
+
+
+def stage_calendar(wf: Workflow, stage: Stage) -> WorkCalendar | None:
+    """The calendar ``stage``'s ``sla_hours`` count in: its own, else the workflow's."""
+    return stage.calendar if stage.calendar is not None else wf.calendar

@@ -175,6 +175,8 @@ class TransitionOption(BaseModel):
 
 class RecordDetail(RecordRead):
     available_transitions: list[TransitionOption]
+    due_at: str | None = Field(None, description="the current stage's deadline")
+    overdue: bool = False
 
 
 class TransitionFire(BaseModel):
@@ -198,6 +200,7 @@ def get_record(
 ) -> dict[str, Any]:
     record = services.get_record(conn, actor, record_id)
     record["available_transitions"] = services.available_transitions(conn, actor, record_id)
+    record.update(services.record_deadline(conn, actor, record_id))
     response.headers["ETag"] = f'"{record["version"]}"'
     return record
 

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 from builder.expr import NameInfo
 from builder.form import FormDefinition
+from builder.validation.calendar import check_calendars
+from builder.validation.escalation import check_escalations
 from builder.validation.expressions import check_expression
 from builder.validation.report import Report
 from builder.workflow import Assignee, Workflow, approval_exit
@@ -97,6 +99,8 @@ def check_workflow(
                 report.add(f"{path}.approval", "approval_without_exit")
 
     _check_graph(report, wf, outgoing)
+    check_calendars(report, form)
+    check_escalations(report, wf)
 
 
 def _check_stage_keys(report: Report, wf: Workflow) -> set[str]:

@@ -18,12 +18,13 @@ from runtime.actor import Actor
 from runtime.services.base import _authorize
 from runtime.services.definitions import DefinitionServices
 from runtime.services.records import RecordServices
+from runtime.services.stages import StageServices
 from runtime.services.workflow import WorkflowServices
 from runtime.store import forms as form_store
 
 
 @dataclass
-class Services(DefinitionServices, RecordServices, WorkflowServices):
+class Services(DefinitionServices, RecordServices, WorkflowServices, StageServices):
     """Every engine operation; see the modules beside this one."""
 
     def install_app(

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from builder import load_form
 from builder.diff import upgrade_data
 from builder.fields.base import CoerceContext
+from builder.workflow import stage_calendar
 from runtime import workflow
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm, CompiledForms
@@ -84,7 +85,7 @@ class ServiceBase:
     ) -> None:
         wf = cf.definition.workflow
         stage = wf.stage(row.stage) if wf is not None and row.stage else None
-        if stage is None:
+        if wf is None or stage is None:
             return
         record_store.enter_stage(
             conn,
@@ -97,7 +98,11 @@ class ServiceBase:
             comment=None,
             now=row.created_at,
             due_at=workflow.stage_deadline(
-                stage, row.data, row.created_at, self.coerce_context.timezone
+                stage,
+                row.data,
+                row.created_at,
+                self.coerce_context.timezone,
+                stage_calendar(wf, stage),
             ),
         )
 

@@ -12,6 +12,7 @@ from runtime.actor import Actor
 from runtime.errors import DefinitionRejectedError
 from runtime.safe_text import contains_nul
 from runtime.services.base import ServiceBase, _authorize
+from runtime.services.stages import move_records, plan_stage_moves
 from runtime.store import forms as form_store
 
 
@@ -84,11 +85,21 @@ class DefinitionServices(ServiceBase):
             conn, form_id, key=form.key, name=form.name, draft=dump_form(form), now=self.clock()
         )
 
-    def publish_form(self, conn: Any, actor: Actor, form_id: int) -> form_store.FormRow:
+    def publish_form(
+        self,
+        conn: Any,
+        actor: Actor,
+        form_id: int,
+        *,
+        stage_mapping: Mapping[str, str] | None = None,
+    ) -> form_store.FormRow:
         """Validate the draft against the app's other forms and the form's history, store it
-        as the next version and create its indexes.
+        as the next version and create its indexes. Records in stages the new workflow no
+        longer has are moved by ``stage_mapping`` (``{old_stage: new_stage}``) in the same
+        transaction; without a mapping for each such stage the publish is refused.
 
-        Raises: DefinitionRejectedError, NotFoundError, ConflictError.
+        Raises: DefinitionRejectedError, StageMappingError (records in removed stages, with
+        their count per stage), NotFoundError, ConflictError.
         """
         from runtime.store.query import create_indexes
 
@@ -97,12 +108,15 @@ class DefinitionServices(ServiceBase):
         others = self._app_definitions(conn, row.app_id, exclude=form_id)
         retired = _retired_fields(form_store.all_versions(conn, form_id))
         form = self._validated(row.draft, forms=others, retired=retired, lang=actor.lang)
+        moves = plan_stage_moves(conn, form_id, form, stage_mapping, actor.lang)
         version = (row.published_version or 0) + 1
         published = publish(form, version)
         form_store.add_version(
             conn, form_id, dump_form(published), actor_id=actor.user_id, now=self.clock()
         )
-        create_indexes(conn, self.compiled.get(form_id, published))
+        compiled = self.compiled.get(form_id, published)
+        move_records(self, conn, actor, compiled, moves)
+        create_indexes(conn, compiled)
         return form_store.get_form(conn, form_id)
 
     def form_schema(self, conn: Any, actor: Actor, form_id: int) -> dict[str, Any]:

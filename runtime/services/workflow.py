@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from builder.workflow import stage_calendar
 from runtime import workflow
 from runtime.actor import Actor
 from runtime.errors import StaleVersionError
@@ -71,7 +72,9 @@ class WorkflowServices(ServiceBase):
             transition=t.key,
             to_stage=to.key,
             assignee_id=workflow.stage_assignee(to, after),
-            due_at=workflow.stage_deadline(to, after.data, ctx.now, ctx.coerce.timezone),
+            due_at=workflow.stage_deadline(
+                to, after.data, ctx.now, ctx.coerce.timezone, stage_calendar(wf, to)
+            ),
             comment=(comment or "").strip() or None,
             actor_id=actor.user_id,
             now=ctx.now,

@@ -595,8 +595,10 @@ def enter_stage(
     comment: str | None,
     now: dt.datetime,
     due_at: dt.datetime | None,
+    action: str | None = None,
 ) -> None:
-    """Close the record's open stay in a stage (if any) and open one in ``to_stage``."""
+    """Close the record's open stay in a stage (if any) and open one in ``to_stage``;
+    ``action`` marks entries not made by a transition (``"migrated"``)."""
     conn.execute(
         stage_log.update()
         .where(stage_log.c.record_id == record_id, stage_log.c.left_at.is_(None))
@@ -613,6 +615,7 @@ def enter_stage(
             comment=comment,
             at=now,
             due_at=due_at,
+            action=action,
         )
     )
 
@@ -709,6 +712,7 @@ def stage_log_entries(conn: sa.Connection, record_id: int) -> list[dict[str, Any
             "at": iso(r.at),
             "due_at": iso(r.due_at),
             "left_at": iso(r.left_at),
+            "action": r.action,
         }
         for r in rows
     ]

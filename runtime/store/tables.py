@@ -301,7 +301,20 @@ stage_log = sa.Table(
     _created_at("at"),
     _maybe_at("due_at"),
     _maybe_at("left_at"),
+    # NULL for entries made by a transition or on create; "migrated" when publishing a new
+    # workflow version moved the record out of a removed stage.
+    sa.Column("action", sa.Text, nullable=True),
     sa.Index("ix_stage_log_record_id_at", "record_id", "at"),
+    # Process data of a form over a period (transition counts, breach rates).
+    sa.Index("ix_stage_log_form_id_at", "form_id", "at"),
+    # Overdue records of a form, most overdue first.
+    sa.Index(
+        "ix_stage_log_form_id_open_due_at",
+        "form_id",
+        "due_at",
+        sqlite_where=sa.text("left_at IS NULL"),
+        postgresql_where=sa.text("left_at IS NULL"),
+    ),
     # Cycle time and throughput per stage of a form over a period.
     sa.Index("ix_stage_log_form_id_to_stage_at", "form_id", "to_stage", "at"),
     # SLA scan: open stays with a deadline.
@@ -311,6 +324,26 @@ stage_log = sa.Table(
         sqlite_where=sa.text("left_at IS NULL"),
         postgresql_where=sa.text("left_at IS NULL"),
     ),
+)
+
+# One row per escalation rule that fired for one stay in a stage (stage_log row): the primary
+# key makes every escalation fire once, however many workers run the scan at the same moment.
+escalation_runs = sa.Table(
+    "escalation_runs",
+    metadata,
+    sa.Column(
+        "stage_log_id",
+        BigIntId,
+        sa.ForeignKey("stage_log.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # Position of the rule in the stage's ``escalation`` list.
+    sa.Column("rule", sa.Integer, primary_key=True),
+    sa.Column("record_id", sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False),
+    _created_at("fired_at"),
+    # "done", or why an action could not run ("transition_refused: …").
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Index("ix_escalation_runs_record_id", "record_id"),
 )
 
 approvals = sa.Table(
