@@ -192,6 +192,35 @@ FORM_CASES: list[tuple[str, Mutation, str]] = [
         "workflow.stages[2].approval.n",
     ),
     (
+        "approval_n_too_large",
+        lambda f: _stage(f, "review")["approval"].update(
+            policy="n_of_m", n=3, approvers=[{"users": [1, 1]}, {"field": "sales"}]
+        ),
+        "workflow.stages[2].approval.n",
+    ),
+    (
+        "not_department_field",
+        _set(lambda f: _stage(f, "contract"), assignee={"department_head": {"field": "qty"}}),
+        "workflow.stages[1].assignee.department_head.field",
+    ),
+    (
+        "unknown_field",
+        lambda f: _stage(f, "review")["approval"].update(
+            approvers=[{"users": [1]}, {"department_head": {"field": "ghost"}}]
+        ),
+        "workflow.stages[2].approval.approvers[1].department_head.field",
+    ),
+    (
+        "reject_to_not_earlier",
+        lambda f: _stage(f, "review")["approval"].update(reject_to="done"),
+        "workflow.stages[2].approval.reject_to",
+    ),
+    (
+        "reject_to_not_earlier",
+        lambda f: _stage(f, "review")["approval"].update(reject_to="review"),
+        "workflow.stages[2].approval.reject_to",
+    ),
+    (
         "approval_without_exit",
         lambda f: f["workflow"]["transitions"].append(
             {"key": "back", "label": "退回", "from": ["review"], "to": "contract"}
