@@ -15,6 +15,7 @@ from typing import Any
 
 from builder import AppDefinition, dump_form
 from runtime.actor import Actor
+from runtime.services.approvals import ApprovalServices
 from runtime.services.base import _authorize
 from runtime.services.definitions import DefinitionServices
 from runtime.services.records import RecordServices
@@ -23,7 +24,7 @@ from runtime.store import forms as form_store
 
 
 @dataclass
-class Services(DefinitionServices, RecordServices, WorkflowServices):
+class Services(DefinitionServices, RecordServices, WorkflowServices, ApprovalServices):
     """Every engine operation; see the modules beside this one."""
 
     def install_app(

@@ -22,6 +22,7 @@ from runtime.actor import Actor
 from runtime.compiled import CompiledForm, CompiledForms
 from runtime.errors import ConflictError
 from runtime.pipeline import WriteContext
+from runtime.services import assignees
 from runtime.store import forms as form_store
 from runtime.store import records as record_store
 from runtime.store.records import AppStoreAccess, RecordRow
@@ -100,6 +101,11 @@ class ServiceBase:
                 stage, row.data, row.created_at, self.coerce_context.timezone
             ),
         )
+        state = workflow.RecordState(stage.key, row.data, row.owner_id, None, row.id)
+        assignee_id = assignees.stage_assignee(conn, cf, stage, state)
+        if assignee_id is not None:
+            record_store.set_stage_assignee(conn, row.id, assignee_id)
+        assignees.stage_entered(conn, cf, stage, state, row.created_at, actor.lang)
 
 
 def _authorize(actor: Actor, action: str) -> None:

@@ -188,7 +188,7 @@ FORM_CASES: list[tuple[str, Mutation, str]] = [
     ),
     (
         "approval_n_too_large",
-        lambda f: _stage(f, "review")["approval"].update(n=4),
+        lambda f: _stage(f, "review")["approval"].update(n=4, approvers={"users": [1, 2, 3]}),
         "workflow.stages[2].approval.n",
     ),
     (
