@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import apps, auth, comments, forms, records
+from app.api import apps, auth, comments, forms, records, workflow
 from app.errors import COMMON_RESPONSES
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -21,6 +21,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     forms.router,
     records.router,
     comments.router,
+    workflow.router,
 )
 
 

@@ -19,12 +19,15 @@ from runtime.services.approvals import ApprovalServices
 from runtime.services.base import _authorize
 from runtime.services.definitions import DefinitionServices
 from runtime.services.records import RecordServices
+from runtime.services.tasks import TaskServices
 from runtime.services.workflow import WorkflowServices
 from runtime.store import forms as form_store
 
 
 @dataclass
-class Services(DefinitionServices, RecordServices, WorkflowServices, ApprovalServices):
+class Services(
+    DefinitionServices, RecordServices, WorkflowServices, ApprovalServices, TaskServices
+):
     """Every engine operation; see the modules beside this one."""
 
     def install_app(
