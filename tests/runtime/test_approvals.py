@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from builder.i18n import translate
 from runtime.actor import Actor
 from runtime.errors import ConflictError, PermissionDeniedError, RecordValidationError
 from runtime.services import Services
@@ -81,8 +82,9 @@ def test_all_needs_everyone_from_a_role(conn: sa.Connection, svc: Services) -> N
     a, b, stranger = make_user(conn), make_user(conn), make_user(conn)
     make_role(conn, "finance", [a.user_id, b.user_id])
     owner, rec = _submitted(conn, svc, {"policy": "all", "approvers": {"role": "finance"}})
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError) as denied:
         svc.vote(conn, stranger, rec["id"], "approve")
+    assert denied.value.action == translate("not_an_approver", "zh")
     half = svc.vote(conn, a, rec["id"], "approve", "可以")
     assert half["stage"] == "review"
     assert half["approval"]["outcome"] == "pending" and half["approval"]["required"] == 2

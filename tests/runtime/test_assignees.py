@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from builder.i18n import translate
 from runtime.actor import Actor
 from runtime.errors import ConflictError, PermissionDeniedError, RecordValidationError
 from runtime.services import Services
@@ -137,8 +138,9 @@ def test_reassign(conn: sa.Connection, svc: Services) -> None:
     owner, other, third = make_user(conn), make_user(conn), make_user(conn)
     admin, form_id = _form(conn, svc, {"record_owner": True})
     rec = svc.create_record(conn, owner, form_id, {"title": "x"})
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError) as denied:
         svc.reassign(conn, other, rec["id"], other.user_id)
+    assert denied.value.action == translate("not_assignee", "zh")
     with pytest.raises(RecordValidationError) as exc:
         svc.reassign(conn, owner, rec["id"], 999_999)
     assert [(e.field, e.code) for e in exc.value.errors] == [("user_id", "unknown_user")]
