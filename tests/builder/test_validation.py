@@ -211,6 +211,11 @@ FORM_CASES: list[tuple[str, Mutation, str]] = [
         "workflow.stages[2].approval.approvers[1].department_head.field",
     ),
     (
+        "unknown_stage",
+        lambda f: _stage(f, "review")["approval"].update(reject_to="limbo"),
+        "workflow.stages[2].approval.reject_to",
+    ),
+    (
         "reject_to_not_earlier",
         lambda f: _stage(f, "review")["approval"].update(reject_to="done"),
         "workflow.stages[2].approval.reject_to",
