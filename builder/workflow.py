@@ -107,6 +107,8 @@ class Stage(_Strict):
     assignee: Assignee | None = None
     approval: Approval | None = None
     escalation: list[Escalation] = Field(default_factory=list, max_length=10)
+    # Who is copied (抄送) when a record enters the stage: it shows in their "cc" work list.
+    cc: list[Assignee] = Field(default_factory=list, max_length=20)
 
     @property
     def is_final(self) -> bool:

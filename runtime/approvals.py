@@ -68,6 +68,10 @@ register(
             "zh": "审批意见只能是 approve 或 reject",
             "en": "the decision is approve or reject",
         },
+        "cc_title": {
+            "zh": "抄送：{form}进入“{stage}”",
+            "en": "For your information: {form} entered '{stage}'",
+        },
         "same_assignee": {
             "zh": "该用户已是当前负责人",
             "en": "that user is already the assignee",

@@ -124,7 +124,7 @@ def my_tasks(
     actor: Annotated[Actor, Depends(require("me"))],
     conn: ReadConn,
     services: ServicesDep,
-    box: Literal["todo", "approvals", "started", "handled"] = "todo",
+    box: Literal["todo", "approvals", "started", "handled", "cc"] = "todo",
     app_id: Annotated[int | None, Query(ge=1, le=MAX_INT32)] = None,
     overdue: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -132,7 +132,7 @@ def my_tasks(
 ) -> dict[str, Any]:
     """One of my work lists, newest record first: ``todo`` (stages I must act on),
     ``approvals`` (my pending votes), ``started`` (records I own), ``handled`` (records I moved
-    or decided on). ``app_id`` and ``overdue`` narrow it; ``cursor`` is the previous page's
+    or decided on), ``cc`` (records copied to me). ``app_id`` and ``overdue`` narrow it; ``cursor`` is the previous page's
     ``next_cursor``."""
     return services.my_tasks(
         conn, actor, box, app_id=app_id, overdue=overdue, limit=limit, cursor=cursor

@@ -62,6 +62,8 @@ def check_workflow(
                 report.add(f"{path}.due_field", "due_field_not_date", key=s.due_field)
         if s.assignee is not None:
             _check_assignee(report, f"{path}.assignee", s.assignee, form)
+        for j, who in enumerate(s.cc):
+            _check_assignee(report, f"{path}.cc[{j}]", who, form)
         for j, esc in enumerate(s.escalation):
             if s.sla_hours is None and s.due_field is None:
                 report.add(f"{path}.escalation[{j}]", "escalation_without_deadline", name=s.name)

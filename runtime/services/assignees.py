@@ -82,13 +82,24 @@ def stage_entered(
     now: dt.datetime,
     lang: str,
 ) -> None:
-    """What entering ``stage`` starts besides the move itself: the approval round of an
-    approval stage, with its approvers resolved now.
+    """What entering ``stage`` starts besides the move itself: copies to the people its ``cc``
+    names (抄送, in-app notifications of kind ``cc``), and the approval round of an approval
+    stage, with its approvers resolved now.
 
     Raises: TransitionRefusedError (``no_approvers``, ``not_enough_approvers``): nobody could
     ever approve, so the move is refused rather than stranding the record.
     """
-    if stage.approval is None or state.record_id is None:
+    if state.record_id is None:
+        return
+    if stage.cc:
+        copied: dict[int, None] = {}
+        for rule in stage.cc:
+            copied.update(dict.fromkeys(_people(conn, cf, stage, rule, state)))
+        title = translate("cc_title", lang, form=cf.definition.name, stage=stage.name)
+        approval_store.copy_to(
+            conn, sorted(directory.active_user_ids(conn, set(copied))), state.record_id, title, now
+        )
+    if stage.approval is None:
         return
     people = approvers(conn, cf, stage, state)
     need = approvals.required(stage, len(people))

@@ -37,7 +37,8 @@ class TaskServices(ServiceBase):
         ``box``: ``todo`` (the record's current stage is theirs: they are its assignee, or it
         belongs to a role of theirs and nobody in particular), ``approvals`` (their vote is
         pending in a live round), ``started`` (they own the record), ``handled`` (they moved
-        it on, or decided in one of its approval rounds). ``app_id`` narrows to one app,
+        it on, or decided in one of its approval rounds), ``cc`` (copied to them when it
+        entered a stage with ``cc``). ``app_id`` narrows to one app,
         ``overdue`` to stages past their deadline.
 
         Raises: InvalidQueryError (unknown box, bad limit or cursor), NotFoundError (app).

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from runtime.store.tables import approvals, round_robin_counters, stage_log
+from runtime.store.tables import approvals, notifications, round_robin_counters, stage_log
 
 
 @dataclass(frozen=True)
@@ -164,6 +164,26 @@ def add_approver(
             created_at=now,
         )
     )
+
+
+def copy_to(
+    conn: sa.Connection, user_ids: Sequence[int], record_id: int, title: str, now: dt.datetime
+) -> None:
+    """Copy the record to ``user_ids`` (抄送): one in-app notification of kind ``cc`` each."""
+    if user_ids:
+        conn.execute(
+            notifications.insert(),
+            [
+                {
+                    "user_id": u,
+                    "kind": "cc",
+                    "title": title,
+                    "record_id": record_id,
+                    "created_at": now,
+                }
+                for u in user_ids
+            ],
+        )
 
 
 def next_turn(conn: sa.Connection, form_id: int, stage: str) -> int:

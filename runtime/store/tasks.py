@@ -10,7 +10,9 @@ stage's deadline:
   whose stay is still open;
 - ``started``: ``records.owner_id`` (ix_records_owner_id);
 - ``handled``: stage moves by the user (ix_stage_log_actor_id_record_id) and decisions they
-  made (ix_approvals_approver_id_decided_at).
+  made (ix_approvals_approver_id_decided_at);
+- ``cc``: records copied to the user (notifications of kind ``cc``,
+  ix_notifications_user_id_created_at).
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from runtime.store.tables import approvals, apps, forms, records, stage_log
+from runtime.store.tables import approvals, apps, forms, notifications, records, stage_log
 
-Box = Literal["todo", "approvals", "started", "handled"]
-BOXES: tuple[Box, ...] = ("todo", "approvals", "started", "handled")
+Box = Literal["todo", "approvals", "started", "handled", "cc"]
+BOXES: tuple[Box, ...] = ("todo", "approvals", "started", "handled", "cc")
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,11 @@ def _in_box(
         return records.c.id.in_(pending)
     if box == "started":
         return records.c.owner_id == user_id
+    if box == "cc":
+        copied = sa.select(notifications.c.record_id).where(
+            notifications.c.user_id == user_id, notifications.c.kind == "cc"
+        )
+        return records.c.id.in_(copied)
     moved = sa.select(stage_log.c.record_id).where(
         stage_log.c.actor_id == user_id, stage_log.c.from_stage.is_not(None)
     )

@@ -199,6 +199,11 @@ FORM_CASES: list[tuple[str, Mutation, str]] = [
         "workflow.stages[2].approval.n",
     ),
     (
+        "not_user_field",
+        _set(lambda f: _stage(f, "review"), cc=[{"role": "sales"}, {"field": "qty"}]),
+        "workflow.stages[2].cc[1].field",
+    ),
+    (
         "not_department_field",
         _set(lambda f: _stage(f, "contract"), assignee={"department_head": {"field": "qty"}}),
         "workflow.stages[1].assignee.department_head.field",

@@ -14,7 +14,7 @@ from builder.i18n import translate
 from runtime.actor import Actor
 from runtime.errors import ConflictError, PermissionDeniedError, RecordValidationError
 from runtime.services import Services
-from runtime.store.tables import outbox, records
+from runtime.store.tables import notifications, outbox, records
 from tests.runtime.org import deactivate, make_department, make_role
 from tests.runtime.test_record_service import NOW, make_user
 from tests.runtime.workflow_forms import expense_form, publish
@@ -191,3 +191,30 @@ def test_role_members_may_hand_a_shared_stage_to_one_person(
     with pytest.raises(ConflictError) as exc:
         svc.reassign(conn, admin, rec["id"], a.user_id)
     assert exc.value.code == "no_workflow"
+
+
+def test_cc_copies_the_record_to_the_people_named(conn: sa.Connection, svc: Services) -> None:
+    owner, manager, auditor, gone = (make_user(conn) for _ in range(4))
+    make_role(conn, "auditors", [auditor.user_id, gone.user_id, manager.user_id])
+    deactivate(conn, gone.user_id)
+    admin = make_user(conn, admin=True)
+    definition = expense_form(review={"cc": [{"role": "auditors"}, {"field": "manager"}]})
+    form_id = publish(conn, svc, admin, definition)
+    rec = svc.create_record(conn, owner, form_id, {"title": "x", "manager": manager.user_id})
+    assert svc.my_tasks(conn, auditor, "cc")["items"] == []  # 填写 copies nobody
+    svc.fire_transition(conn, owner, rec["id"], "submit")
+    copies = conn.execute(
+        sa.select(notifications.c.user_id, notifications.c.title)
+        .where(notifications.c.record_id == rec["id"], notifications.c.kind == "cc")
+        .order_by(notifications.c.user_id)
+    ).all()
+    title = translate("cc_title", "zh", form="报销", stage="审批")
+    # each person once, active users only
+    assert [tuple(c) for c in copies] == sorted(
+        [(auditor.user_id, title), (manager.user_id, title)]
+    )
+    page = svc.my_tasks(conn, auditor, "cc")
+    assert [(t["record_id"], t["stage"], t["title"]) for t in page["items"]] == [
+        (rec["id"], "review", "x")
+    ]
+    assert svc.my_tasks(conn, owner, "cc")["items"] == []
