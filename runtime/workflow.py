@@ -254,20 +254,3 @@ def stage_deadline(
                 return None
             return dt.datetime.combine(day, dt.time(23, 59, 59), tz).astimezone(dt.UTC)
     return None
-
-
-def stage_assignee(stage: Stage, state: RecordState) -> int | None:
-    """The owner of ``stage`` for the record, for the rules decidable from the record alone
-    (record owner, a user field, named users); role-based rules are resolved by the service
-    with the directory."""
-    rule = stage.assignee
-    if rule is None:
-        return None
-    if rule.record_owner:
-        return state.owner_id
-    if rule.field is not None:
-        ids = sorted(_user_ids(state.data.get(rule.field)))
-        return ids[0] if ids else None
-    if rule.users:
-        return rule.users[0]
-    return None

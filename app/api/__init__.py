@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import apps, auth, comments, forms, process, records
+from app.api import apps, auth, comments, forms, process, records, workflow
 from app.errors import COMMON_RESPONSES
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -22,6 +22,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     records.router,
     comments.router,
     process.router,
+    workflow.router,
 )
 
 

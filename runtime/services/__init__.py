@@ -15,16 +15,25 @@ from typing import Any
 
 from builder import AppDefinition, dump_form
 from runtime.actor import Actor
+from runtime.services.approvals import ApprovalServices
 from runtime.services.base import _authorize
 from runtime.services.definitions import DefinitionServices
 from runtime.services.records import RecordServices
 from runtime.services.stages import StageServices
+from runtime.services.tasks import TaskServices
 from runtime.services.workflow import WorkflowServices
 from runtime.store import forms as form_store
 
 
 @dataclass
-class Services(DefinitionServices, RecordServices, WorkflowServices, StageServices):
+class Services(
+    DefinitionServices,
+    RecordServices,
+    WorkflowServices,
+    StageServices,
+    ApprovalServices,
+    TaskServices,
+):
     """Every engine operation; see the modules beside this one."""
 
     def install_app(

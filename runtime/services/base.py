@@ -9,7 +9,7 @@ over the caller's transaction (``conn``, opened and committed by the caller).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,12 +17,13 @@ from zoneinfo import ZoneInfo
 from builder import load_form
 from builder.diff import upgrade_data
 from builder.fields.base import CoerceContext
-from builder.workflow import stage_calendar
+from builder.workflow import Stage, stage_calendar
 from runtime import workflow
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm, CompiledForms
 from runtime.errors import ConflictError
 from runtime.pipeline import WriteContext
+from runtime.services import assignees
 from runtime.store import forms as form_store
 from runtime.store import records as record_store
 from runtime.store.records import AppStoreAccess, RecordRow
@@ -80,6 +81,15 @@ class ServiceBase:
         up = upgrade_data(old, cf.definition, row.data, row.hidden, self.coerce_context)
         return up.data, up.hidden
 
+    def _deadline(
+        self, cf: CompiledForm, stage: Stage, data: Mapping[str, Any], entered: dt.datetime
+    ) -> dt.datetime | None:
+        """When a stay in ``stage`` entered at ``entered`` is due: its SLA counted in the
+        stage's (or workflow's) working calendar, or its due-date field."""
+        wf = cf.definition.workflow
+        calendar = stage_calendar(wf, stage) if wf is not None else None
+        return workflow.stage_deadline(stage, data, entered, self.coerce_context.timezone, calendar)
+
     def _enter_initial_stage(
         self, conn: Any, cf: CompiledForm, row: RecordRow, actor: Actor
     ) -> None:
@@ -97,14 +107,13 @@ class ServiceBase:
             actor_id=actor.user_id,
             comment=None,
             now=row.created_at,
-            due_at=workflow.stage_deadline(
-                stage,
-                row.data,
-                row.created_at,
-                self.coerce_context.timezone,
-                stage_calendar(wf, stage),
-            ),
+            due_at=self._deadline(cf, stage, row.data, row.created_at),
         )
+        state = workflow.RecordState(stage.key, row.data, row.owner_id, None, row.id)
+        assignee_id = assignees.stage_assignee(conn, cf, stage, state)
+        if assignee_id is not None:
+            record_store.set_stage_assignee(conn, row.id, assignee_id)
+        assignees.stage_entered(conn, cf, stage, state, row.created_at, actor.lang)
 
 
 def _authorize(actor: Actor, action: str) -> None:

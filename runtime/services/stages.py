@@ -12,11 +12,11 @@ from typing import Any
 
 from builder.form import FormDefinition
 from builder.i18n import register, translate
-from builder.workflow import stage_calendar
 from runtime import workflow
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import FieldError, InvalidQueryError
+from runtime.services import assignees
 from runtime.services.base import ServiceBase, _authorize
 from runtime.store import process as process_store
 from runtime.store import records as record_store
@@ -171,7 +171,6 @@ def move_records(
     if not moves or wf is None:
         return 0
     now = svc.clock()
-    tz = svc.coerce_context.timezone
     moved = 0
     for old, new in moves.items():
         to = wf.stage(new)
@@ -183,8 +182,8 @@ def move_records(
                 svc._version(conn, cf.form_id, row.schema_version),
                 row,
                 to_stage=to.key,
-                assignee_id=workflow.stage_assignee(to, state),
-                due_at=workflow.stage_deadline(to, row.data, now, tz, stage_calendar(wf, to)),
+                assignee_id=assignees.stage_assignee(conn, cf, to, state),
+                due_at=svc._deadline(cf, to, row.data, now),
                 actor_id=actor.user_id,
                 now=now,
             )

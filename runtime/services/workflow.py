@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from builder.workflow import stage_calendar
-from runtime import workflow
+from runtime import approvals, workflow
 from runtime.actor import Actor
 from runtime.errors import StaleVersionError
 from runtime.pipeline import prepare_update
+from runtime.services import assignees
 from runtime.services.base import ServiceBase, _authorize
 from runtime.store import records as record_store
 
@@ -42,6 +42,7 @@ class WorkflowServices(ServiceBase):
         current, hidden = self._current_data(conn, row)
         state = workflow.RecordState(row.stage, current, row.owner_id, row.assignee_id, row.id)
         workflow.check_can_start(cf, t, state, actor)
+        approvals.check_not_decided_by_approval(wf, row.stage, t, actor.lang)
         if version is not None and version != row.version:
             raise StaleVersionError(version, row.as_api())
         ctx = self._context(actor)
@@ -71,16 +72,15 @@ class WorkflowServices(ServiceBase):
             prepared,
             transition=t.key,
             to_stage=to.key,
-            assignee_id=workflow.stage_assignee(to, after),
-            due_at=workflow.stage_deadline(
-                to, after.data, ctx.now, ctx.coerce.timezone, stage_calendar(wf, to)
-            ),
+            assignee_id=assignees.stage_assignee(conn, cf, to, after),
+            due_at=self._deadline(cf, to, after.data, ctx.now),
             comment=(comment or "").strip() or None,
             actor_id=actor.user_id,
             now=ctx.now,
             lang=actor.lang,
             hidden=hidden or None,
         )
+        assignees.stage_entered(conn, cf, to, after, ctx.now, actor.lang)
         return moved.as_api()
 
     def available_transitions(
@@ -92,9 +92,12 @@ class WorkflowServices(ServiceBase):
         cf = self.compiled_form(conn, row.form_id)
         current, _ = self._current_data(conn, row)
         state = workflow.RecordState(row.stage, current, row.owner_id, row.assignee_id, row.id)
+        wf = cf.definition.workflow
+        stage = wf.stage(row.stage) if wf is not None and row.stage else None
         return [
             {"key": t.key, "label": t.label, "to": t.to}
             for t in workflow.available_transitions(cf, state, actor, self.clock())
+            if wf is None or not approvals.decided_by_approval(wf, stage, t)
         ]
 
     def stage_log(self, conn: Any, actor: Actor, record_id: int) -> list[dict[str, Any]]:

@@ -247,6 +247,8 @@ record_history = sa.Table(
     _created_at("at"),
     # Per field: {"key": [old, new]}; replaying diffs rebuilds any past state.
     sa.Column("diff", JSONType, nullable=False),
+    # Why, when the action carries a comment (a reassignment's 转交 note).
+    sa.Column("comment", sa.Text, nullable=True),
     sa.Index("ix_record_history_record_id_version", "record_id", "version"),
     sa.Index("ix_record_history_form_id_at", "form_id", "at"),
 )
@@ -317,6 +319,8 @@ stage_log = sa.Table(
     ),
     # Cycle time and throughput per stage of a form over a period.
     sa.Index("ix_stage_log_form_id_to_stage_at", "form_id", "to_stage", "at"),
+    # Work lists: the records a user moved ("handled").
+    sa.Index("ix_stage_log_actor_id_record_id", "actor_id", "record_id"),
     # SLA scan: open stays with a deadline.
     sa.Index(
         "ix_stage_log_open_due_at",
@@ -360,8 +364,25 @@ approvals = sa.Table(
     sa.Column("comment", sa.Text, nullable=True),
     _created_at(),
     _maybe_at("decided_at"),
+    # The stay in the stage this round belongs to: the round is live while the stay is open.
+    sa.Column(
+        "stay_id", BigIntId, sa.ForeignKey("stage_log.id", ondelete="CASCADE"), nullable=True
+    ),
+    # Who added this approver (加签); NULL for approvers the definition names.
+    _user_fk("added_by"),
     sa.Index("ix_approvals_record_id_stage_round", "record_id", "stage", "round"),
     sa.Index("ix_approvals_approver_id_decided_at", "approver_id", "decided_at"),
+    sa.Index("ix_approvals_stay_id", "stay_id"),
+)
+
+# Round-robin assignment: the number of records given out so far per stage. Incremented by an
+# upsert in the record's transaction, so concurrent writers never pick the same turn.
+round_robin_counters = sa.Table(
+    "round_robin_counters",
+    metadata,
+    sa.Column("form_id", sa.ForeignKey("forms.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("stage", sa.Text, primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
 )
 
 # --- notifications, events, audit --------------------------------------------------------------

@@ -62,6 +62,7 @@ def test_record_lifecycle(admin: TestClient) -> None:
         {"key": "lose", "label": "流失", "to": "lost"},
     ]
     assert detail.pop("due_at") is None and detail.pop("overdue") is False  # 新客户: no SLA
+    assert (detail.pop("assignee_id"), detail.pop("approval")) == (None, None)
     assert detail == record and got.headers["ETag"] == '"1"'
     # PATCH needs a version: body or If-Match
     assert_error(

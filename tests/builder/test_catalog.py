@@ -7,6 +7,7 @@ from pathlib import Path
 
 import builder  # (registers every builder catalog)
 import builder.diff  # noqa: F401
+import runtime.approvals  # (registers the approval messages)
 import runtime.escalation  # (registers the escalation messages)
 import runtime.messages
 import runtime.services  # (registers the services' messages)

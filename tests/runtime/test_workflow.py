@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from runtime.errors import PermissionDeniedError, RecordValidationError
 from runtime.services import Services
 from runtime.workflow import TransitionRefusedError
+from tests.runtime.org import make_role
 from tests.runtime.test_record_service import NOW, crm, make_user
 
 
@@ -115,6 +116,8 @@ def test_order_stage_assignee_and_allowed_people(conn: sa.Connection, svc: Servi
         ("transition", "guard_failed"),
         ("contract_no", "required_for_transition"),
     ]
+    # 审批 needs two of the sales managers
+    make_role(conn, "sales_manager", [stranger.user_id, actor.user_id])
     signed = svc.fire_transition(
         conn, seller, order["id"], "sign", data={"amount": 5000, "contract_no": "HT-2026-001"}
     )
