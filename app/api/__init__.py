@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import apps, auth, comments, forms, records
+from app.api import apps, audit, auth, comments, forms, links, public, records
 from app.errors import COMMON_RESPONSES
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -21,6 +21,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     forms.router,
     records.router,
     comments.router,
+    links.router,
+    audit.router,
+    # No authentication: a public link's token is its only key (see app/api/public.py).
+    public.router,
 )
 
 

@@ -17,13 +17,14 @@ from builder import AppDefinition, dump_form
 from runtime.actor import Actor
 from runtime.services.base import _authorize
 from runtime.services.definitions import DefinitionServices
+from runtime.services.links import LinkServices
 from runtime.services.records import RecordServices
 from runtime.services.workflow import WorkflowServices
 from runtime.store import forms as form_store
 
 
 @dataclass
-class Services(DefinitionServices, RecordServices, WorkflowServices):
+class Services(DefinitionServices, LinkServices, RecordServices, WorkflowServices):
     """Every engine operation; see the modules beside this one."""
 
     def install_app(

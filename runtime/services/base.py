@@ -1,4 +1,4 @@
-"""What every service shares: the compiled-form cache, the clock, the time zone, reading a
+"""What every service shares: the compiled-form cache, the clock, the time zone, the audit log, reading a
 record's data at the form's newest version, and the one data-permission slot.
 
 The operations themselves live beside this module, one module per area (definitions,
@@ -9,7 +9,7 @@ over the caller's transaction (``conn``, opened and committed by the caller).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from runtime.actor import Actor
 from runtime.compiled import CompiledForm, CompiledForms
 from runtime.errors import ConflictError
 from runtime.pipeline import WriteContext
+from runtime.store import audit
 from runtime.store import forms as form_store
 from runtime.store import records as record_store
 from runtime.store.records import AppStoreAccess, RecordRow
@@ -78,6 +79,20 @@ class ServiceBase:
         old = self._version(conn, row.form_id, row.schema_version).definition
         up = upgrade_data(old, cf.definition, row.data, row.hidden, self.coerce_context)
         return up.data, up.hidden
+
+    def _audit(
+        self, conn: Any, actor: Actor, action: str, target: str, detail: Mapping[str, Any]
+    ) -> None:
+        """Append an admin action to the audit log, in the caller's transaction."""
+        audit.record(
+            conn,
+            actor_id=actor.user_id,
+            action=action,
+            target=target,
+            detail=detail,
+            ip=actor.ip,
+            now=self.clock(),
+        )
 
     def _enter_initial_stage(
         self, conn: Any, cf: CompiledForm, row: RecordRow, actor: Actor
