@@ -2,7 +2,7 @@
 
 Read-only by design: there is no route (and no store function) that changes or deletes an
 entry. Page with ``before`` (the ``next_before`` of the previous page); filter with ``action``
-(exact, or a prefix ending in ``.`` such as ``link.``) and ``actor_id``.
+(exact, or a prefix ending in ``.`` such as ``link.``) and ``actor`` (a user id).
 """
 
 from __future__ import annotations
@@ -40,16 +40,18 @@ class AuditPage(BaseModel):
 
 @router.get("/audit", response_model=AuditPage, name="audit:list")
 def list_audit(
-    actor: Annotated[Actor, Depends(require("audit.view"))],
+    user: Annotated[Actor, Depends(require("audit.view"))],
     conn: ReadConn,
     action: Annotated[
         str | None, Query(min_length=1, max_length=100, pattern=r"^[a-z_.]+$")
     ] = None,
-    actor_id: Annotated[int | None, Query(ge=1, le=MAX_INT32)] = None,
+    actor: Annotated[
+        int | None, Query(ge=1, le=MAX_INT32, description="an actor's user id")
+    ] = None,
     before: Annotated[int | None, Query(ge=1, le=MAX_INT64)] = None,
     limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 50,
 ) -> AuditPage:
-    rows = audit.entries(conn, action=action, actor_id=actor_id, before_id=before, limit=limit + 1)
+    rows = audit.entries(conn, action=action, actor_id=actor, before_id=before, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return AuditPage(

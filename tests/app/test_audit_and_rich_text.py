@@ -87,7 +87,7 @@ def test_the_audit_log_pages_and_filters(client: TestClient, database: Database)
             break
     assert len(seen) == 6 and seen == sorted(seen, reverse=True)
 
-    bobs = client.get(f"{API}/audit", params={"actor_id": bob_id}, headers=ann).json()["items"]
+    bobs = client.get(f"{API}/audit", params={"actor": bob_id}, headers=ann).json()["items"]
     assert len(bobs) == 3 and {e["actor_id"] for e in bobs} == {bob_id}
     publishes = client.get(f"{API}/audit", params={"action": "form.publish"}, headers=ann)
     assert [e["action"] for e in publishes.json()["items"]] == ["form.publish"] * 2
