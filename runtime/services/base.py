@@ -22,6 +22,7 @@ from runtime.actor import Actor
 from runtime.compiled import CompiledForm, CompiledForms
 from runtime.errors import ConflictError
 from runtime.pipeline import WriteContext
+from runtime.sanitize import sanitize_rich_text
 from runtime.store import audit
 from runtime.store import forms as form_store
 from runtime.store import records as record_store
@@ -78,7 +79,9 @@ class ServiceBase:
             return row.data, row.hidden or {}
         old = self._version(conn, row.form_id, row.schema_version).definition
         up = upgrade_data(old, cf.definition, row.data, row.hidden, self.coerce_context)
-        return up.data, up.hidden
+        # A field that became rich_text (or came back from hidden) holds HTML no pipeline has
+        # cleaned yet.
+        return sanitize_rich_text(cf, up.data), up.hidden
 
     def _audit(
         self, conn: Any, actor: Actor, action: str, target: str, detail: Mapping[str, Any]

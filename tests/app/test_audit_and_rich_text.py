@@ -207,3 +207,21 @@ def test_no_api_output_carries_script_from_rich_text(
     with database.read() as conn:
         stored = conn.execute(sa.select(tables.records.c.data)).scalars().all()
     assert all(_clean(str(data)) for data in stored)
+
+
+def test_a_text_field_turned_rich_text_is_cleaned_when_read_and_written(
+    client: TestClient, database: Database
+) -> None:
+    ann = _bearer(database, "ann@example.com", is_admin=True)
+    form_id = _form(client, ann, "notes", SIMPLE)
+    payload = "<p>x</p><img src=x onerror=alert(1)><script>alert(2)</script>"
+    created = client.post(
+        f"{API}/forms/{form_id}/records", json={"data": {"t": payload}}, headers=ann
+    )
+    assert created.status_code == 201 and created.json()["data"]["t"] == payload  # plain text
+    changed = {**SIMPLE, "fields": [{"key": "t", "type": "rich_text", "label": "T"}]}
+    assert client.put(f"{API}/forms/{form_id}", json=changed, headers=ann).status_code == 200
+    assert client.post(f"{API}/forms/{form_id}/publish", headers=ann).status_code == 200
+    read = client.get(f"{API}/records/{created.json()['id']}", headers=ann)
+    assert read.status_code == 200, read.text
+    assert _clean(read.text) and "<p>x</p>" in read.json()["data"]["t"]
