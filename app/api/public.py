@@ -30,6 +30,8 @@ from app.deps import DatabaseDep, SettingsDep
 from app.errors import ApiError, error_responses
 from app.security import hash_secret, verify_password
 from app.state import LinkLimiterDep
+from runtime.errors import NotFoundError
+from runtime.store import forms as form_store
 from runtime.store import links as link_store
 from runtime.store.links import LinkRow
 
@@ -98,6 +100,14 @@ def _not_found() -> ApiError:
     return ApiError(404, "not_found", NOT_FOUND)
 
 
+def _form_exists(conn: Any, form_id: int) -> bool:
+    try:
+        form_store.get_form(conn, form_id)
+    except NotFoundError:
+        return False
+    return True
+
+
 def _open(
     database: DatabaseDep,
     limiter: LinkLimiterDep,
@@ -113,7 +123,9 @@ def _open(
     """
     with database.read() as conn:
         link = link_store.find_live_link(conn, hash_secret(token), now=_now())
-    if link is None or (kind is not None and link.kind != kind):
+        # A link of a deleted app's form is dead too.
+        alive = link is not None and _form_exists(conn, link.form_id)
+    if link is None or not alive or (kind is not None and link.kind != kind):
         raise ApiError(404, "not_found", NOT_FOUND)
     wait = limiter.check_and_count(link.id, client_ip(request))
     if wait is not None:

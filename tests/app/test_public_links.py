@@ -482,3 +482,22 @@ def _ask_with(visitor: TestClient, link: dict[str, Any], headers: dict[str, str]
     return visitor.post(
         f"{link['path']}/query", json={"values": {"order_no": "a", "phone": "1"}}, headers=headers
     )
+
+
+def test_a_link_dies_with_its_app(admin: TestClient, visitor: TestClient, form_id: int) -> None:
+    link = _link(admin, form_id, kind="fill")
+    app_id = admin.get(f"{API}/forms/{form_id}").json()["app_id"]
+    assert admin.delete(f"{API}/apps/{app_id}").status_code == 204
+    gone = visitor.get(link["path"])
+    assert gone.json() == {
+        "detail": [
+            {
+                "field": "",
+                "code": "not_found",
+                "message": "no such link, or it was revoked or has expired",
+            }
+        ]
+    }
+    assert (
+        visitor.post(f"{link['path']}/records", json={"data": {"order_no": "x"}}).status_code == 404
+    )
