@@ -81,10 +81,6 @@ class LinkCreated(LinkRead):
     path: str
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 @router.post(
     "/forms/{form_id}/links",
     response_model=LinkCreated,
@@ -115,7 +111,7 @@ def create_link(
         expires_at=body.expires_at,
         config=body.config,
     )
-    read = LinkRead.of(row, _now())
+    read = LinkRead.of(row, services.clock())
     return LinkCreated(**read.model_dump(), token=token, path=f"/api/v1/public/links/{token}")
 
 
@@ -131,7 +127,7 @@ def list_links(
     conn: ReadConn,
     services: ServicesDep,
 ) -> list[LinkRead]:
-    now = _now()
+    now = services.clock()
     return [LinkRead.of(row, now) for row in services.list_links(conn, actor, form_id)]
 
 
@@ -147,4 +143,4 @@ def revoke_link(
     conn: WriteConn,
     services: ServicesDep,
 ) -> LinkRead:
-    return LinkRead.of(services.revoke_link(conn, actor, link_id), _now())
+    return LinkRead.of(services.revoke_link(conn, actor, link_id), services.clock())

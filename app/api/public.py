@@ -18,7 +18,6 @@ link and IP (then 429 with ``Retry-After``).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Request
@@ -30,9 +29,6 @@ from app.deps import DatabaseDep, SettingsDep
 from app.errors import ApiError, error_responses
 from app.security import hash_secret, verify_password
 from app.state import LinkLimiterDep
-from runtime.errors import NotFoundError
-from runtime.store import forms as form_store
-from runtime.store import links as link_store
 from runtime.store.links import LinkRow
 
 router = APIRouter(prefix="/public/links", tags=["public"], route_class=JSONRoute)
@@ -92,24 +88,9 @@ class QueryAnswer(BaseModel):
     stages: list[StageRead] | None = None
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _not_found() -> ApiError:
-    return ApiError(404, "not_found", NOT_FOUND)
-
-
-def _form_exists(conn: Any, form_id: int) -> bool:
-    try:
-        form_store.get_form(conn, form_id)
-    except NotFoundError:
-        return False
-    return True
-
-
 def _open(
     database: DatabaseDep,
+    services: ServicesDep,
     limiter: LinkLimiterDep,
     request: Request,
     token: str,
@@ -122,10 +103,8 @@ def _open(
     Raises: ApiError 404 (no such live link), 429, 401 (password missing or wrong).
     """
     with database.read() as conn:
-        link = link_store.find_live_link(conn, hash_secret(token), now=_now())
-        # A link of a deleted app's form is dead too.
-        alive = link is not None and _form_exists(conn, link.form_id)
-    if link is None or not alive or (kind is not None and link.kind != kind):
+        link = services.find_public_link(conn, hash_secret(token))
+    if link is None or (kind is not None and link.kind != kind):
         raise ApiError(404, "not_found", NOT_FOUND)
     wait = limiter.check_and_count(link.id, client_ip(request))
     if wait is not None:
@@ -158,7 +137,7 @@ def link_info(
     services: ServicesDep,
     password: LinkPassword = None,
 ) -> LinkInfo:
-    link = _open(database, limiter, request, token, None, password)
+    link = _open(database, services, limiter, request, token, None, password)
     with database.read() as conn:
         cf = services.compiled_form(conn, link.form_id)
     if link.kind == "query":
@@ -194,7 +173,7 @@ def fill(
     services: ServicesDep,
     password: LinkPassword = None,
 ) -> Accepted:
-    link = _open(database, limiter, request, token, "fill", password)
+    link = _open(database, services, limiter, request, token, "fill", password)
     if body.website:
         return Accepted()  # the honeypot was filled: look accepted, write nothing
     lang = pick_language(request, settings.default_language)
@@ -219,7 +198,7 @@ def query(
     services: ServicesDep,
     password: LinkPassword = None,
 ) -> QueryAnswer:
-    link = _open(database, limiter, request, token, "query", password)
+    link = _open(database, services, limiter, request, token, "query", password)
     lang = pick_language(request, settings.default_language)
     with database.read() as conn:
         answer = services.public_query(conn, link, body.values, lang)

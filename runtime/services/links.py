@@ -33,7 +33,7 @@ from builder.fields.base import Source
 from builder.value_types import StorageKind
 from runtime.actor import PUBLIC, Actor
 from runtime.compiled import CompiledForm
-from runtime.errors import DefinitionRejectedError
+from runtime.errors import DefinitionRejectedError, NotFoundError
 from runtime.safe_text import contains_nul
 from runtime.services.base import _authorize
 from runtime.services.records import RecordServices
@@ -175,6 +175,18 @@ class LinkServices(RecordServices):
         return parsed.model_dump(exclude_none=True)
 
     # --- visitors ---------------------------------------------------------------------------
+
+    def find_public_link(self, conn: Any, token_hash: str) -> link_store.LinkRow | None:
+        """The live link whose token has this hash: not revoked, not expired, and its form
+        still there (a deleted app's links are dead too)."""
+        link = link_store.find_live_link(conn, token_hash, now=self.clock())
+        if link is None:
+            return None
+        try:
+            form_store.get_form(conn, link.form_id)
+        except NotFoundError:
+            return None
+        return link
 
     def public_fill(
         self, conn: Any, link: link_store.LinkRow, data: Any, lang: str
