@@ -194,7 +194,9 @@ def test_trusted_origins_are_accepted(settings: Settings, database: Database) ->
 
 
 def test_the_lockout_holds_across_app_processes(settings: Settings, database: Database) -> None:
-    # Two apps over one database stand for two server processes.
+    # Two apps over one database stand for two server processes. A long window: a slow
+    # machine must not let the first failure expire before the check.
+    settings = settings.model_copy(update={"login_window_seconds": 3600})
     make_user(database)
     first = make_client(create_app(settings, database=database))
     second = make_client(create_app(settings, database=database))
@@ -207,8 +209,9 @@ def test_the_lockout_holds_across_app_processes(settings: Settings, database: Da
 
 
 def test_an_account_is_locked_whatever_address_the_guesses_come_from(
-    app: FastAPI, database: Database
+    settings: Settings, database: Database
 ) -> None:
+    app = create_app(settings.model_copy(update={"login_window_seconds": 3600}), database=database)
     make_user(database)
     wrong = {"email": "ann@example.com", "password": "nope"}
     for n in range(3):
