@@ -19,7 +19,7 @@ from runtime.actor import Actor
 from runtime.errors import EngineError
 from runtime.escalation import run_escalations
 from runtime.services import Services
-from runtime.store import users
+from runtime.store import audit, users
 from runtime.store.database import Database
 from templates_lib.loader import load_template
 
@@ -192,7 +192,16 @@ def token_create(
                 raise fail(f"no user with e-mail {users.normalize_email(email)}")
             if not user.is_active:
                 raise fail(f"{user.email} is deactivated")
-            users.create_api_token(conn, user_id=user.id, token_hash=_hash_secret(token), name=name)
+            token_id = users.create_api_token(
+                conn, user_id=user.id, token_hash=_hash_secret(token), name=name
+            )
+            audit.record(
+                conn,
+                actor_id=None,
+                action="token.create",
+                target=f"token:{token_id}",
+                detail={"user_id": user.id, "name": name, "via": "cli"},
+            )
     typer.echo(
         f"API token for {user.email} (shown only once; send it as 'Authorization: Bearer …'):"
     )
@@ -226,6 +235,13 @@ def token_revoke(
         try:
             with database.begin() as conn:
                 users.revoke_api_token(conn, token_id)
+                audit.record(
+                    conn,
+                    actor_id=None,
+                    action="token.revoke",
+                    target=f"token:{token_id}",
+                    detail={"via": "cli"},
+                )
         except EngineError as error:
             raise fail(f"no active API token with id {token_id}") from error
     typer.echo(f"revoked API token {token_id}")

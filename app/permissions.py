@@ -55,6 +55,7 @@ ACTIONS = frozenset(
         "user.view",
         "user.manage",
         "token.manage",
+        "audit.view",
     }
 )
 
@@ -69,6 +70,7 @@ ADMIN_ACTIONS = frozenset(
         "record.purge",
         "template.install",
         "user.manage",
+        "audit.view",
     }
 )
 

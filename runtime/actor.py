@@ -16,6 +16,11 @@ class Actor:
     department_ids: frozenset[int] = field(default_factory=frozenset)
     role_keys: frozenset[str] = field(default_factory=frozenset)
     lang: str = "zh"
+    # Where the request came from (for the audit log); None outside HTTP.
+    ip: str | None = None
 
 
 SYSTEM = Actor(user_id=None, is_admin=True)
+
+# A visitor of a public link: no user, no admin rights; records it creates have no owner.
+PUBLIC = Actor(user_id=None, is_admin=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import apps, auth, comments, forms, process, records, workflow
+from app.api import apps, audit, auth, comments, forms, links, process, public, records, workflow
 from app.errors import COMMON_RESPONSES
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -23,6 +23,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     comments.router,
     process.router,
     workflow.router,
+    links.router,
+    audit.router,
+    # No authentication: a public link's token is its only key (see app/api/public.py).
+    public.router,
 )
 
 

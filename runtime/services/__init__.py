@@ -18,6 +18,7 @@ from runtime.actor import Actor
 from runtime.services.approvals import ApprovalServices
 from runtime.services.base import _authorize
 from runtime.services.definitions import DefinitionServices
+from runtime.services.links import LinkServices
 from runtime.services.records import RecordServices
 from runtime.services.stages import StageServices
 from runtime.services.tasks import TaskServices
@@ -28,6 +29,7 @@ from runtime.store import forms as form_store
 @dataclass
 class Services(
     DefinitionServices,
+    LinkServices,
     RecordServices,
     WorkflowServices,
     StageServices,

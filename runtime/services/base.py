@@ -1,4 +1,4 @@
-"""What every service shares: the compiled-form cache, the clock, the time zone, reading a
+"""What every service shares: the compiled-form cache, the clock, the time zone, the audit log, reading a
 record's data at the form's newest version, and the one data-permission slot.
 
 The operations themselves live beside this module, one module per area (definitions,
@@ -23,7 +23,9 @@ from runtime.actor import Actor
 from runtime.compiled import CompiledForm, CompiledForms
 from runtime.errors import ConflictError
 from runtime.pipeline import WriteContext
+from runtime.sanitize import sanitize_rich_text
 from runtime.services import assignees
+from runtime.store import audit
 from runtime.store import forms as form_store
 from runtime.store import records as record_store
 from runtime.store.records import AppStoreAccess, RecordRow
@@ -79,7 +81,23 @@ class ServiceBase:
             return row.data, row.hidden or {}
         old = self._version(conn, row.form_id, row.schema_version).definition
         up = upgrade_data(old, cf.definition, row.data, row.hidden, self.coerce_context)
-        return up.data, up.hidden
+        # A field that became rich_text (or came back from hidden) holds HTML no pipeline has
+        # cleaned yet.
+        return sanitize_rich_text(cf, up.data), up.hidden
+
+    def _audit(
+        self, conn: Any, actor: Actor, action: str, target: str, detail: Mapping[str, Any]
+    ) -> None:
+        """Append an admin action to the audit log, in the caller's transaction."""
+        audit.record(
+            conn,
+            actor_id=actor.user_id,
+            action=action,
+            target=target,
+            detail=detail,
+            ip=actor.ip,
+            now=self.clock(),
+        )
 
     def _deadline(
         self, cf: CompiledForm, stage: Stage, data: Mapping[str, Any], entered: dt.datetime

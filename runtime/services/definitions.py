@@ -30,9 +30,11 @@ class DefinitionServices(ServiceBase):
         icon: str | None = None,
     ) -> form_store.AppRow:
         _authorize(actor, "app:create")
-        return form_store.create_app(
+        row = form_store.create_app(
             conn, key=key, name=name, description=description, icon=icon, now=self.clock()
         )
+        self._audit(conn, actor, "app.create", f"app:{row.id}", {"key": key, "name": name})
+        return row
 
     def list_apps(self, conn: Any, actor: Actor) -> list[form_store.AppRow]:
         _authorize(actor, "app:list")
@@ -51,6 +53,7 @@ class DefinitionServices(ServiceBase):
     def delete_app(self, conn: Any, actor: Actor, app_id: int) -> None:
         _authorize(actor, "app:manage")
         form_store.delete_app(conn, app_id, self.clock())
+        self._audit(conn, actor, "app.delete", f"app:{app_id}", {})
 
     # --- forms --------------------------------------------------------------------------
 
@@ -63,9 +66,13 @@ class DefinitionServices(ServiceBase):
         """
         _authorize(actor, "form:manage")
         form = self._validated(definition, lang=actor.lang)
-        return form_store.create_form(
+        row = form_store.create_form(
             conn, app_id, key=form.key, name=form.name, draft=dump_form(form), now=self.clock()
         )
+        self._audit(
+            conn, actor, "form.create", f"form:{row.id}", {"app_id": app_id, "key": form.key}
+        )
+        return row
 
     def get_form(self, conn: Any, actor: Actor, form_id: int) -> form_store.FormRow:
         _authorize(actor, "form:view")
@@ -117,6 +124,7 @@ class DefinitionServices(ServiceBase):
         compiled = self.compiled.get(form_id, published)
         move_records(self, conn, actor, compiled, moves)
         create_indexes(conn, compiled)
+        self._audit(conn, actor, "form.publish", f"form:{form_id}", {"version": version})
         return form_store.get_form(conn, form_id)
 
     def form_schema(self, conn: Any, actor: Actor, form_id: int) -> dict[str, Any]:

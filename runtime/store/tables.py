@@ -436,3 +436,43 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_at", "at"),
     sa.Index("ix_audit_log_actor_id_at", "actor_id", "at"),
 )
+
+# --- public links and rate limits ----------------------------------------------------------------
+
+# A form shared with people who have no account: a fill link creates records, a query link
+# answers one record's chosen fields to whoever matches its chosen fields exactly.
+public_links = sa.Table(
+    "public_links",
+    metadata,
+    _id(),
+    sa.Column("form_id", sa.ForeignKey("forms.id", ondelete="CASCADE"), nullable=False),
+    # "fill" or "query".
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    # sha256 of the link's token; the token is shown once, when the link is made.
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    # argon2id of the link's password; NULL: no password.
+    sa.Column("password_hash", sa.Text, nullable=True),
+    # Query links: {"match": [{"field", "match", "length"}], "show": [...], "show_stage"}.
+    sa.Column("config", JSONType, nullable=False, default=dict),
+    _maybe_at("expires_at"),
+    _user_fk("created_by"),
+    _created_at(),
+    _maybe_at("revoked_at"),
+    sa.CheckConstraint("kind IN ('fill', 'query')", name="kind"),
+    sa.Index("ix_public_links_form_id", "form_id"),
+    sqlite_autoincrement=True,
+)
+
+# One row per counted event (a failed login, a public-link request) under a key such as
+# "login-account:ann@example.com" or "link-ip:3|203.0.113.9". Kept in the database so every
+# server process sees the same counts; rows older than the longest window are pruned.
+rate_events = sa.Table(
+    "rate_events",
+    metadata,
+    _bigid(),
+    sa.Column("key", sa.Text, nullable=False),
+    _created_at("at"),
+    sa.Index("ix_rate_events_key_at", "key", "at"),
+    sa.Index("ix_rate_events_at", "at"),
+)

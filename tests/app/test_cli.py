@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import app.cli
 from app.cli import DEMO_ADMIN_EMAIL, cli
 from app.security import hash_secret, verify_password
-from runtime.store import users
+from runtime.store import audit, users
 from runtime.store.database import Database
 
 runner = CliRunner()
@@ -138,6 +138,14 @@ def test_createuser_and_token(fresh_engine: sa.Engine, tmp_path: Path) -> None:
         assert users.find_api_token(conn, hash_secret(token)) is None
     again = runner.invoke(cli, ["token", "revoke", token_id], env=env)
     assert again.exit_code == 1 and "no active API token" in again.output
+    # Both are in the audit log (the failed second revoke is not), the token itself is not.
+    with database.read() as conn:
+        logged = audit.entries(conn, action="token.")
+    assert [(e.action, e.target) for e in logged] == [
+        ("token.revoke", f"token:{token_id}"),
+        ("token.create", f"token:{token_id}"),
+    ]
+    assert token not in str(logged)
 
 
 def test_demo_creates_an_admin_and_prints_the_password(
