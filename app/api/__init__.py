@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import apps, auth, comments, forms, records
+from app.api import apps, auth, comments, forms, org, permission_sets, records, users
 from app.errors import COMMON_RESPONSES
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -21,6 +21,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     forms.router,
     records.router,
     comments.router,
+    users.router,
+    org.router,
+    permission_sets.router,
 )
 
 
