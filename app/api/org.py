@@ -3,7 +3,7 @@ admins. Everyone signed in reads it (pickers need it); platform admins change it
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,8 +17,9 @@ from app.permissions import require
 
 router = APIRouter(tags=["organisation"], route_class=JSONRoute)
 
-DepartmentId = Annotated[int, Path(ge=1, le=MAX_INT32)]
-RoleId = Annotated[int, Path(ge=1, le=MAX_INT32)]
+GroupId = Annotated[int, Path(ge=1, le=MAX_INT32)]
+DepartmentId = GroupId
+RoleId = GroupId
 OptionalId = Annotated[int | None, Field(None, ge=1, le=MAX_INT32)]
 _NAME = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
 
@@ -42,7 +43,7 @@ class DepartmentCreate(BaseModel):
 
 class DepartmentUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = _NAME
+    name: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
     parent_id: OptionalId = None
     head_user_id: OptionalId = None
 
@@ -178,7 +179,7 @@ def delete_role(
 # --- members of departments and roles ----------------------------------------------------------
 
 
-def _member_routes(kind: str, path: str, group_id_type: Any) -> None:
+def _member_routes(kind: str, path: str) -> None:
     """GET members, PUT and DELETE one member, for departments or roles."""
 
     @router.get(
@@ -188,7 +189,7 @@ def _member_routes(kind: str, path: str, group_id_type: Any) -> None:
         responses=error_responses(404),
     )
     def list_members(
-        group_id: group_id_type, actor: Viewer, conn: ReadConn, services: ServicesDep
+        group_id: GroupId, actor: Viewer, conn: ReadConn, services: ServicesDep
     ) -> Members:
         return Members(user_ids=services.members(conn, actor, kind, group_id))
 
@@ -200,7 +201,7 @@ def _member_routes(kind: str, path: str, group_id_type: Any) -> None:
         responses=error_responses(404),
     )
     def add_member(
-        group_id: group_id_type,
+        group_id: GroupId,
         user_id: UserId,
         actor: Manager,
         conn: WriteConn,
@@ -217,7 +218,7 @@ def _member_routes(kind: str, path: str, group_id_type: Any) -> None:
         responses=error_responses(404),
     )
     def remove_member(
-        group_id: group_id_type,
+        group_id: GroupId,
         user_id: UserId,
         actor: Manager,
         conn: WriteConn,
@@ -227,8 +228,8 @@ def _member_routes(kind: str, path: str, group_id_type: Any) -> None:
         return Response(status_code=204)
 
 
-_member_routes("department", "departments", DepartmentId)
-_member_routes("role", "roles", RoleId)
+_member_routes("department", "departments")
+_member_routes("role", "roles")
 
 
 # --- per-app admins ----------------------------------------------------------------------------
