@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,7 +43,7 @@ ACTIONS: tuple[Action, ...] = ("view", "create", "edit", "delete", "export", "im
 ScopeKind = Literal["own", "department", "all", "filter"]
 MemberKind = Literal["user", "role", "department"]
 
-_Key = Field(min_length=1, max_length=63)
+FieldKey = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class _Strict(BaseModel):
@@ -57,15 +57,15 @@ class Scope(_Strict):
 
 
 class FieldRules(_Strict):
-    hidden: list[str] = Field(default_factory=list, max_length=1000)
-    read_only: list[str] = Field(default_factory=list, max_length=1000)
+    hidden: list[FieldKey] = Field(default_factory=list, max_length=1000)
+    read_only: list[FieldKey] = Field(default_factory=list, max_length=1000)
 
 
 class PermissionSetSpec(_Strict):
     """What a permission set grants (the stored columns besides its id and form)."""
 
-    name: str = Field(min_length=1, max_length=100)
-    preset: str | None = None
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    preset: str | None = Field(None, max_length=40)
     actions: list[Action] = Field(default_factory=list, max_length=len(ACTIONS))
     scope: Scope = Scope(kind="own")
     fields: FieldRules = FieldRules()

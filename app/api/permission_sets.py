@@ -41,7 +41,7 @@ class PermissionSetWrite(BaseModel):
     ``manage_all``) or custom ``actions`` + ``scope``; ``fields`` and ``members`` either way."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
     preset: str | None = Field(None, max_length=40)
     actions: list[Action] | None = Field(None, max_length=7)
     scope: Scope | None = None

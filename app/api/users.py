@@ -31,6 +31,12 @@ UserId = Annotated[int, Path(ge=1, le=MAX_INT32)]
 GroupIds = list[Annotated[int, Field(ge=1, le=MAX_INT32)]]
 _TEXT = r"^[^\x00-\x1f\x7f]*$"
 
+# Attributes are what filter scopes read as CURRENT_USER().<name>.
+AttributeName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
+AttributeValue = (
+    Annotated[str, Field(max_length=1000, pattern=r"^[^\x00]*$")] | int | float | bool | None
+)
+
 Viewer = Annotated[Actor, Depends(require("user.view"))]
 Manager = Annotated[Actor, Depends(require("user.manage"))]
 
@@ -72,7 +78,7 @@ class UserUpdate(BaseModel):
     )
     name: str | None = Field(None, min_length=1, max_length=100, pattern=_TEXT)
     phone: str | None = Field(None, max_length=40, pattern=_TEXT)
-    attributes: dict[str, str | int | float | bool | None] | None = Field(None, max_length=50)
+    attributes: dict[AttributeName, AttributeValue] | None = Field(None, max_length=50)
     is_active: bool | None = None
     is_admin: bool | None = None
     department_ids: GroupIds | None = Field(None, max_length=100)

@@ -140,6 +140,11 @@ class ServiceBase:
             raise PermissionDeniedError(f"record.{action}")
         return row, cf, stage_rules(access, cf.definition, row.stage)
 
+    def _may(self, conn: Any, actor: Actor, cf: CompiledForm, action: str, record_id: int) -> bool:
+        """Whether ``actor`` may do ``action`` on the record (no exception)."""
+        access = self._form_access(conn, actor, cf.form_id)
+        return self._reaches(conn, cf, access, action, actor, record_id)
+
     def _reaches(
         self,
         conn: Any,

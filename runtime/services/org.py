@@ -15,6 +15,7 @@ from builder.validation.query import query_field
 from runtime.actor import Actor
 from runtime.errors import ConflictError, FieldError, NotFoundError, RecordValidationError
 from runtime.permissions import MemberKind, PermissionSetSpec, spec_problems
+from runtime.safe_text import contains_nul
 from runtime.services.base import ServiceBase
 from runtime.store import audit
 from runtime.store import forms as form_store
@@ -283,21 +284,23 @@ class OrgServices(ServiceBase):
         set_id: int | None = None,
     ) -> org_store.PermissionSetRow:
         """Create (``set_id`` None) or replace a form's permission set, checked against the
-        form (field keys, the scope filter's fields) and the organisation (members exist).
+        form's published version (field keys, the scope filter's fields) and the organisation
+        (members exist).
 
-        Raises: NotFoundError, PermissionDeniedError, RecordValidationError.
+        Raises: NotFoundError, PermissionDeniedError, RecordValidationError, ConflictError
+        (``form_not_published``).
         """
         row = form_store.get_form(conn, form_id)
         self._manage_app(actor, row.app_id)
         if set_id is not None and org_store.get_permission_set(conn, set_id).form_id != form_id:
             raise NotFoundError("permission set", set_id)
-        definition = (
-            self.compiled_form(conn, form_id).definition
-            if row.published_version is not None
-            else None
-        )
-        errors = spec_problems(spec, definition) if definition is not None else []
-        if definition is not None and spec.scope.filter is not None:
+        definition = self.compiled_form(conn, form_id).definition
+        if contains_nul(spec.model_dump(mode="json")):
+            raise RecordValidationError(
+                [FieldError("", "invalid_character", "a NUL character cannot be stored")]
+            )
+        errors = spec_problems(spec, definition)
+        if spec.scope.filter is not None:
             errors.extend(_scope_filter_problems(definition, spec.scope.filter))
         errors.extend(self._member_problems(conn, members))
         if errors:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from builder.workflow import Transition
 from runtime import workflow
 from runtime.actor import Actor
-from runtime.errors import RecordValidationError, StaleVersionError
+from runtime.errors import PermissionDeniedError, RecordValidationError, StaleVersionError
 from runtime.permissions import check_write, mask_errors, project
 from runtime.pipeline import prepare_update
 from runtime.services.base import ServiceBase
@@ -40,6 +41,8 @@ class WorkflowServices(ServiceBase):
         """
         row, cf, view = self._record_for(conn, actor, record_id, "view")
         wf, t = workflow.transition_for(cf, key, actor.lang)
+        if _open_to_editors(t) and not self._may(conn, actor, cf, "edit", row.id):
+            raise PermissionDeniedError(f"transition {t.key}")
         current, hidden = self._current_data(conn, row)
         state = workflow.RecordState(row.stage, current, row.owner_id, row.assignee_id, row.id)
         workflow.check_can_start(cf, t, state, actor)
@@ -95,11 +98,18 @@ class WorkflowServices(ServiceBase):
         row, cf, _ = self._record_for(conn, actor, record_id, "view")
         current, _ = self._current_data(conn, row)
         state = workflow.RecordState(row.stage, current, row.owner_id, row.assignee_id, row.id)
-        return [
-            {"key": t.key, "label": t.label, "to": t.to}
-            for t in workflow.available_transitions(cf, state, actor, self.clock())
-        ]
+        found = workflow.available_transitions(cf, state, actor, self.clock())
+        if any(_open_to_editors(t) for t in found) and not self._may(
+            conn, actor, cf, "edit", row.id
+        ):
+            found = [t for t in found if not _open_to_editors(t)]
+        return [{"key": t.key, "label": t.label, "to": t.to} for t in found]
 
     def stage_log(self, conn: Any, actor: Actor, record_id: int) -> list[dict[str, Any]]:
         self._record_for(conn, actor, record_id, "view")
         return record_store.stage_log_entries(conn, record_id)
+
+
+def _open_to_editors(t: Transition) -> bool:
+    """A transition naming neither roles nor people: anyone who may edit the record fires it."""
+    return t.roles is None and t.allow is None

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from builder.query import MAX_FILTER_CONDITIONS
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import InvalidQueryError
@@ -103,10 +104,14 @@ def visible_search_condition(
         return sa.true()
     if not keys:
         return sa.false()
-    tree = {
-        "and": [{"or": [{"field": k, "op": "contains", "value": w} for k in keys]} for w in words]
-    }
-    return filter_condition(conn, cf, tree, actor=actor)
+
+    def any_field(word: str) -> dict[str, Any]:
+        # A filter list holds at most MAX_FILTER_CONDITIONS entries: nest for wider forms.
+        leaves = [{"field": k, "op": "contains", "value": word} for k in keys]
+        step = MAX_FILTER_CONDITIONS
+        return {"or": [{"or": leaves[i : i + step]} for i in range(0, len(leaves), step)]}
+
+    return filter_condition(conn, cf, {"and": [any_field(w) for w in words]}, actor=actor)
 
 
 def both(a: ColumnElement[bool], b: ColumnElement[bool]) -> ColumnElement[bool]:

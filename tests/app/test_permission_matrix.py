@@ -267,6 +267,18 @@ def test_a_record_outside_the_scope_is_404_on_every_record_route(world: World) -
     assert world.call("seller1", "GET", f"{API}/records/{ids['r1']}").status_code == 200
     restored = world.call("seller1", "POST", f"{API}/records/{ids['r_del']}/restore")
     assert restored.status_code == 200, restored.text
+    # a transition naming no roles or people is for those who may edit the record
+    assert (
+        world.call("viewer", "GET", f"{API}/records/{ids['r1']}").json()["available_transitions"]
+        == []
+    )
+    assert_error(
+        world.call(
+            "viewer", "POST", f"{API}/records/{ids['r1']}/transitions", {"transition": "finish"}
+        ),
+        403,
+        "permission_denied",
+    )
     # seen but not editable: the manager's department set grants view only
     assert_error(
         world.call("manager", "PATCH", f"{API}/records/{ids['r1']}", BODIES["record:update"]),
