@@ -111,7 +111,7 @@ def list_sets(
     response_model=PermissionSetRead,
     status_code=201,
     name="permission_set:create",
-    responses=error_responses(404),
+    responses=error_responses(404, 409),
 )
 def create_set(
     form_id: FormId,
@@ -128,7 +128,7 @@ def create_set(
     "/forms/{form_id}/permission-sets/{set_id}",
     response_model=PermissionSetRead,
     name="permission_set:update",
-    responses=error_responses(404),
+    responses=error_responses(404, 409),
 )
 def replace_set(
     form_id: FormId,

@@ -123,9 +123,13 @@ def update_user(conn: sa.Connection, user_id: int, values: Mapping[str, Any]) ->
             raise ConflictError(
                 f"a user with e-mail {values['email']} already exists", code="email_taken"
             )
-    result = conn.execute(
-        users.update().where(users.c.id == user_id).values(**values, updated_at=utcnow())
-    )
+    try:
+        with conn.begin_nested():
+            result = conn.execute(
+                users.update().where(users.c.id == user_id).values(**values, updated_at=utcnow())
+            )
+    except sa.exc.IntegrityError as error:  # a concurrent writer took the e-mail
+        raise ConflictError("that e-mail cannot be used", code="email_taken") from error
     if result.rowcount == 0:
         raise NotFoundError("user", user_id)
 
@@ -339,9 +343,13 @@ def create_role(conn: sa.Connection, *, key: str, name: str) -> Role:
     taken = conn.execute(sa.select(roles.c.id).where(roles.c.key == key)).first()
     if taken is not None:
         raise ConflictError(f"a role with key {key!r} exists", code="role_key_taken")
-    new_id = conn.execute(
-        roles.insert().values(key=key, name=name).returning(roles.c.id)
-    ).scalar_one()
+    try:
+        with conn.begin_nested():
+            new_id = conn.execute(
+                roles.insert().values(key=key, name=name).returning(roles.c.id)
+            ).scalar_one()
+    except sa.exc.IntegrityError as error:  # a concurrent insert won the race
+        raise ConflictError(f"a role with key {key!r} exists", code="role_key_taken") from error
     return Role(new_id, key, name)
 
 
