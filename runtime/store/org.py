@@ -213,6 +213,9 @@ def update_department(conn: sa.Connection, department_id: int, values: Mapping[s
 
     Raises: NotFoundError.
     """
+    if not values:
+        get_department(conn, department_id)
+        return
     result = conn.execute(
         departments.update().where(departments.c.id == department_id).values(**values)
     )

@@ -152,6 +152,8 @@ def test_departments_are_a_tree_without_cycles(admin: TestClient, database: Data
         "unknown_department",
         "parent_id",
     )
+    assert admin.patch(f"/api/v1/departments/{sales}", json={}).json()["name"] == "销售部"
+    assert_error(admin.patch("/api/v1/departments/999999", json={}), 404, "not_found")
     moved = admin.patch(f"/api/v1/departments/{team}", json={"parent_id": company})
     assert moved.status_code == 200 and moved.json()["parent_id"] == company
     assert_error(admin.delete(f"/api/v1/departments/{company}"), 409, "department_has_children")
