@@ -42,7 +42,7 @@ from app.security import (
 )
 from app.state import DatabaseDep, SettingsDep
 from runtime.actor import Actor as Actor  # re-exported: routes annotate with it
-from runtime.store import users
+from runtime.store import org, users
 from runtime.store.database import Database
 
 log = logging.getLogger("stageform.auth")
@@ -98,9 +98,11 @@ def current_actor(request: Request, database: DatabaseDep, settings: SettingsDep
             if found is None:
                 raise not_authenticated("the API token is invalid or revoked")
             departments, role_keys = users.memberships(conn, found.user.id)
+            apps = org.admin_app_ids(conn, found.user.id)
         if users.token_needs_touch(found.last_used_at):
             _touch_token(database, found.token_id)
-        return _actor(found.user, departments, role_keys, lang, client_ip(request))
+        request.state.must_change_password = found.user.must_change_password
+        return _actor(found.user, departments, role_keys, apps, lang, client_ip(request))
 
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
@@ -111,6 +113,7 @@ def current_actor(request: Request, database: DatabaseDep, settings: SettingsDep
         if session is None:
             raise not_authenticated("the session has expired or was logged out; log in again")
         departments, role_keys = users.memberships(conn, session.user.id)
+        apps = org.admin_app_ids(conn, session.user.id)
     if request.method not in SAFE_METHODS:
         if not same_origin(request, settings.trusted_origins):
             raise ApiError(
@@ -128,7 +131,8 @@ def current_actor(request: Request, database: DatabaseDep, settings: SettingsDep
             )
     request.state.session_hash = session_hash
     request.state.csrf_token = session.csrf_token
-    return _actor(session.user, departments, role_keys, lang, client_ip(request))
+    request.state.must_change_password = session.user.must_change_password
+    return _actor(session.user, departments, role_keys, apps, lang, client_ip(request))
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
@@ -152,6 +156,7 @@ def _actor(
     user: users.User,
     departments: frozenset[int],
     role_keys: frozenset[str],
+    admin_app_ids: frozenset[int],
     lang: str,
     ip: str,
 ) -> Actor:
@@ -161,6 +166,7 @@ def _actor(
         department_ids=departments,
         role_keys=role_keys,
         lang=lang,
+        admin_app_ids=admin_app_ids,
         ip=ip,
     )
 

@@ -12,7 +12,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import apps, audit, auth, comments, forms, links, process, public, records, workflow
+from app.api import (
+    apps,
+    audit,
+    auth,
+    comments,
+    forms,
+    links,
+    org,
+    permission_sets,
+    process,
+    public,
+    records,
+    users,
+    workflow,
+)
 from app.errors import COMMON_RESPONSES
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -27,6 +41,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
     # No authentication: a public link's token is its only key (see app/api/public.py).
     public.router,
+    users.router,
+    org.router,
+    permission_sets.router,
 )
 
 

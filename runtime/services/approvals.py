@@ -18,7 +18,7 @@ from runtime.actor import Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import ConflictError, FieldError, PermissionDeniedError, RecordValidationError
 from runtime.services import assignees
-from runtime.services.base import ServiceBase, _authorize
+from runtime.services.base import ServiceBase
 from runtime.store import approvals as approval_store
 from runtime.store import directory
 from runtime.store import records as record_store
@@ -46,7 +46,6 @@ class ApprovalServices(ServiceBase):
         (not an approver of the round), RecordValidationError (``comment_required``,
         unknown decision), TransitionRefusedError (the next stage cannot start), NotFoundError.
         """
-        _authorize(actor, "record:transition")
         lang = actor.lang
         verdict = DECISIONS.get(decision)
         if verdict is None:
@@ -56,6 +55,7 @@ class ApprovalServices(ServiceBase):
         if verdict == "rejected" and text is None:
             message = translate("reject_needs_comment", lang)
             raise RecordValidationError([FieldError("comment", "reject_needs_comment", message)])
+        self._record_for(conn, actor, record_id, "view")  # 404 outside their reach
         row = record_store.get_record(conn, record_id, lock=True)
         cf, wf, stage = self._approval_stage(conn, row, lang)
         stay, rows = self._round(conn, row)
@@ -105,8 +105,8 @@ class ApprovalServices(ServiceBase):
         Raises: ConflictError (``not_in_approval``, ``already_approver``),
         PermissionDeniedError, RecordValidationError (``unknown_user``), NotFoundError.
         """
-        _authorize(actor, "record:transition")
         lang = actor.lang
+        self._record_for(conn, actor, record_id, "view")  # 404 outside their reach
         row = record_store.get_record(conn, record_id, lock=True)
         _, _, stage = self._approval_stage(conn, row, lang)
         stay, rows = self._round(conn, row)
@@ -152,8 +152,8 @@ class ApprovalServices(ServiceBase):
         decided, ``nowhere_to_withdraw``), PermissionDeniedError (not the submitter),
         NotFoundError.
         """
-        _authorize(actor, "record:transition")
         lang = actor.lang
+        self._record_for(conn, actor, record_id, "view")  # 404 outside their reach
         row = record_store.get_record(conn, record_id, lock=True)
         cf, _, _ = self._approval_stage(conn, row, lang)
         stay, rows = self._round(conn, row)
@@ -179,8 +179,8 @@ class ApprovalServices(ServiceBase):
         Raises: ConflictError (``no_workflow``, ``same_assignee``), PermissionDeniedError
         (``not_assignee``), RecordValidationError (``unknown_user``), NotFoundError.
         """
-        _authorize(actor, "record:transition")
         lang = actor.lang
+        self._record_for(conn, actor, record_id, "view")  # 404 outside their reach
         row = record_store.get_record(conn, record_id, lock=True)
         cf = self.compiled_form(conn, row.form_id)
         wf = cf.definition.workflow
@@ -206,8 +206,7 @@ class ApprovalServices(ServiceBase):
         """``{assignee_id, approval}``: the stage's owner and, in an approval stage, the round
         (policy, approvers and their decisions, what the caller may do); ``approval`` is
         ``None`` elsewhere."""
-        _authorize(actor, "record:view")
-        row = record_store.get_record(conn, record_id)
+        row, _, _ = self._record_for(conn, actor, record_id, "view")
         cf = self.compiled_form(conn, row.form_id)
         wf = cf.definition.workflow
         stage = wf.stage(row.stage) if wf is not None and row.stage else None

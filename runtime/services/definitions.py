@@ -4,12 +4,14 @@ form's history; indexes created), and installing an app definition."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from builder import DefinitionError, FormDefinition, dump_form, load_form, publish, validate_form
 from builder.form import FORMAT_FORM
 from runtime.actor import Actor
 from runtime.errors import DefinitionRejectedError
+from runtime.permissions import query_hidden
 from runtime.safe_text import contains_nul
 from runtime.services.base import ServiceBase, _authorize
 from runtime.services.stages import move_records, plan_stage_moves
@@ -47,7 +49,7 @@ class DefinitionServices(ServiceBase):
     def update_app(
         self, conn: Any, actor: Actor, app_id: int, changes: Mapping[str, Any]
     ) -> form_store.AppRow:
-        _authorize(actor, "app:manage")
+        self._manage_app(actor, app_id)
         return form_store.update_app(conn, app_id, dict(changes), self.clock())
 
     def delete_app(self, conn: Any, actor: Actor, app_id: int) -> None:
@@ -64,7 +66,7 @@ class DefinitionServices(ServiceBase):
 
         Raises: DefinitionRejectedError, NotFoundError, ConflictError.
         """
-        _authorize(actor, "form:manage")
+        self._manage_app(actor, app_id)
         form = self._validated(definition, lang=actor.lang)
         row = form_store.create_form(
             conn, app_id, key=form.key, name=form.name, draft=dump_form(form), now=self.clock()
@@ -75,18 +77,21 @@ class DefinitionServices(ServiceBase):
         return row
 
     def get_form(self, conn: Any, actor: Actor, form_id: int) -> form_store.FormRow:
-        _authorize(actor, "form:view")
-        return form_store.get_form(conn, form_id)
+        """The form; for those who do not administer its app, its draft without the fields
+        hidden from them.
+
+        Raises: NotFoundError."""
+        return self._form_shown(conn, actor, form_store.get_form(conn, form_id))
 
     def list_forms(self, conn: Any, actor: Actor, app_id: int) -> list[form_store.FormRow]:
-        _authorize(actor, "form:view")
-        return form_store.list_forms(conn, app_id)
+        return [self._form_shown(conn, actor, row) for row in form_store.list_forms(conn, app_id)]
 
     def save_draft(
         self, conn: Any, actor: Actor, form_id: int, definition: Any
     ) -> form_store.FormRow:
-        """Raises: DefinitionRejectedError, NotFoundError, ConflictError (key changed)."""
-        _authorize(actor, "form:manage")
+        """Raises: DefinitionRejectedError, NotFoundError, ConflictError (key changed),
+        PermissionDeniedError."""
+        self._manage_app(actor, form_store.get_form(conn, form_id).app_id)
         form = self._validated(definition, lang=actor.lang)
         return form_store.save_draft(
             conn, form_id, key=form.key, name=form.name, draft=dump_form(form), now=self.clock()
@@ -110,8 +115,8 @@ class DefinitionServices(ServiceBase):
         """
         from runtime.store.query import create_indexes
 
-        _authorize(actor, "form:manage")
         row = form_store.get_form(conn, form_id)
+        self._manage_app(actor, row.app_id)
         others = self._app_definitions(conn, row.app_id, exclude=form_id)
         retired = _retired_fields(form_store.all_versions(conn, form_id))
         form = self._validated(row.draft, forms=others, retired=retired, lang=actor.lang)
@@ -128,8 +133,27 @@ class DefinitionServices(ServiceBase):
         return form_store.get_form(conn, form_id)
 
     def form_schema(self, conn: Any, actor: Actor, form_id: int) -> dict[str, Any]:
-        _authorize(actor, "form:view")
-        return self.compiled_form(conn, form_id).validator.schema
+        """The record JSON Schema, without the fields hidden from the actor."""
+        cf = self.compiled_form(conn, form_id)
+        hidden = query_hidden(self._form_access(conn, actor, form_id), cf.definition)
+        schema = cf.validator.schema
+        if not hidden:
+            return schema
+        properties = {k: v for k, v in schema.get("properties", {}).items() if k not in hidden}
+        required = [k for k in schema.get("required", []) if k not in hidden]
+        return {**schema, "properties": properties, "required": required}
+
+    def _form_shown(self, conn: Any, actor: Actor, row: form_store.FormRow) -> form_store.FormRow:
+        if actor.administers(row.app_id):
+            return row
+        access = self._form_access(conn, actor, row.id)
+        draft = row.draft
+        hidden = access.hidden
+        fields = draft.get("fields") if isinstance(draft, dict) else None
+        if hidden and isinstance(fields, list):
+            kept = [f for f in fields if not (isinstance(f, dict) and f.get("key") in hidden)]
+            draft = {**draft, "fields": kept}
+        return replace(row, draft=draft)
 
     def _validated(
         self,

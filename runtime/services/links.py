@@ -35,7 +35,6 @@ from runtime.actor import PUBLIC, Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import DefinitionRejectedError, NotFoundError
 from runtime.safe_text import contains_nul
-from runtime.services.base import _authorize
 from runtime.services.records import RecordServices
 from runtime.store import forms as form_store
 from runtime.store import links as link_store
@@ -109,7 +108,7 @@ class LinkServices(RecordServices):
     ) -> link_store.LinkRow:
         """Raises: DefinitionRejectedError (a config that does not fit the form),
         NotFoundError, ConflictError (form not published)."""
-        _authorize(actor, "form:manage")
+        self._manage_app(actor, form_store.get_form(conn, form_id).app_id)
         cf = self.compiled_form(conn, form_id)
         checked = self._checked_config(cf, kind, config)
         if expires_at is not None and expires_at <= self.clock():
@@ -145,13 +144,13 @@ class LinkServices(RecordServices):
         return row
 
     def list_links(self, conn: Any, actor: Actor, form_id: int) -> list[link_store.LinkRow]:
-        _authorize(actor, "form:manage")
-        form_store.get_form(conn, form_id)  # 404 for a form that does not exist
+        self._manage_app(actor, form_store.get_form(conn, form_id).app_id)
         return link_store.list_links(conn, form_id)
 
     def revoke_link(self, conn: Any, actor: Actor, link_id: int) -> link_store.LinkRow:
         """Raises: NotFoundError (no such link, or already revoked)."""
-        _authorize(actor, "form:manage")
+        link = link_store.get_link(conn, link_id)
+        self._manage_app(actor, form_store.get_form(conn, link.form_id).app_id)
         row = link_store.revoke_link(conn, link_id, now=self.clock())
         self._audit(
             conn,
@@ -195,7 +194,12 @@ class LinkServices(RecordServices):
 
         Raises: RecordValidationError, ConflictError.
         """
-        return self.create_record(conn, dataclasses.replace(PUBLIC, lang=lang), link.form_id, data)
+        return self.create_record(
+            conn,
+            dataclasses.replace(PUBLIC, lang=lang, link_form_id=link.form_id),
+            link.form_id,
+            data,
+        )
 
     def public_query(
         self, conn: Any, link: link_store.LinkRow, values: Mapping[str, Any], lang: str

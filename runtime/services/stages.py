@@ -15,11 +15,11 @@ from builder.i18n import register, translate
 from runtime import workflow
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm
-from runtime.errors import FieldError, InvalidQueryError
+from runtime.errors import FieldError, InvalidQueryError, PermissionDeniedError
+from runtime.permissions import project, stage_rules
 from runtime.services import assignees
-from runtime.services.base import ServiceBase, _authorize
+from runtime.services.base import ServiceBase
 from runtime.store import process as process_store
-from runtime.store import records as record_store
 from runtime.store import stages as stage_store
 from runtime.workflow_versions import stage_moves
 
@@ -51,8 +51,7 @@ class StageServices(ServiceBase):
 
         Raises: NotFoundError.
         """
-        _authorize(actor, "record:view")
-        row = record_store.get_record(conn, record_id)
+        row, _, _ = self._record_for(conn, actor, record_id, "view")
         stay = stage_store.open_stay(conn, record_id)
         due_at = stay.due_at if stay is not None and stay.stage == row.stage else None
         return {"due_at": _iso(due_at), "overdue": due_at is not None and due_at < self.clock()}
@@ -72,22 +71,23 @@ class StageServices(ServiceBase):
 
         Raises: InvalidQueryError (cursor), NotFoundError, ConflictError (not published).
         """
-        _authorize(actor, "record:view")
-        self.compiled_form(conn, form_id)
+        cf = self.compiled_form(conn, form_id)
+        access, scope = self._form_action(conn, actor, cf, "view")
         now = self.clock()
         after = _read_cursor(cursor, actor.lang) if cursor else None
         rows = stage_store.overdue_records(
-            conn, form_id, now, stage=stage, limit=limit + 1, after=after
+            conn, form_id, now, stage=stage, limit=limit + 1, after=after, scope=scope
         )
         page = rows[:limit]
         items = []
         for row, due_at in page:
             data, _ = self._current_data(conn, row)
+            data = project(data, stage_rules(access, cf.definition, row.stage).hidden)
             hours = round((now - due_at).total_seconds() / 3600, 2)
             items.append(
                 {**row.as_api(), "data": data, "due_at": _iso(due_at), "overdue_hours": hours}
             )
-        by_stage = stage_store.count_overdue(conn, form_id, now, stage=stage)
+        by_stage = stage_store.count_overdue(conn, form_id, now, stage=stage, scope=scope)
         last = page[-1] if page and len(rows) > limit else None
         return {
             "items": items,
@@ -111,8 +111,11 @@ class StageServices(ServiceBase):
 
         Raises: InvalidQueryError (period), NotFoundError, ConflictError (not published).
         """
-        _authorize(actor, "record:view")
         cf = self.compiled_form(conn, form_id)
+        _, scope = self._form_action(conn, actor, cf, "view")
+        if scope is not None:
+            # The figures are over every record of the form: for those who see them all.
+            raise PermissionDeniedError("record.view")
         now = self.clock()
         until = until or now
         since = since or until - dt.timedelta(days=DEFAULT_PERIOD_DAYS)

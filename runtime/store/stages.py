@@ -80,7 +80,7 @@ def open_stay(conn: sa.Connection, record_id: int) -> Stay | None:
 
 
 def _overdue_conditions(
-    form_id: int, now: dt.datetime, stage: str | None
+    form_id: int, now: dt.datetime, stage: str | None, scope: sa.ColumnElement[bool] | None
 ) -> list[sa.ColumnElement[bool]]:
     conds = [
         stage_log.c.form_id == form_id,
@@ -90,6 +90,8 @@ def _overdue_conditions(
     ]
     if stage is not None:
         conds.append(stage_log.c.to_stage == stage)
+    if scope is not None:
+        conds.append(scope)
     return conds
 
 
@@ -101,6 +103,7 @@ def overdue_records(
     stage: str | None = None,
     limit: int = 50,
     after: tuple[dt.datetime, int] | None = None,
+    scope: sa.ColumnElement[bool] | None = None,
 ) -> list[tuple[RecordRow, dt.datetime]]:
     """Live records of the form whose current stay was due before ``now``, most overdue first
     (``due_at``, then record id), from after the keyset ``after``; each with its ``due_at``.
@@ -108,7 +111,7 @@ def overdue_records(
     query = (
         sa.select(*_COLUMNS, stage_log.c.due_at.label("stay_due_at"))
         .select_from(stage_log.join(records, records.c.id == stage_log.c.record_id))
-        .where(*_overdue_conditions(form_id, now, stage))
+        .where(*_overdue_conditions(form_id, now, stage, scope))
         .order_by(stage_log.c.due_at, stage_log.c.record_id)
         .limit(limit)
     )
@@ -120,13 +123,18 @@ def overdue_records(
 
 
 def count_overdue(
-    conn: sa.Connection, form_id: int, now: dt.datetime, *, stage: str | None = None
+    conn: sa.Connection,
+    form_id: int,
+    now: dt.datetime,
+    *,
+    stage: str | None = None,
+    scope: sa.ColumnElement[bool] | None = None,
 ) -> dict[str, int]:
-    """Overdue live records of the form per stage."""
+    """Overdue live records of the form per stage (of those ``scope`` reaches)."""
     rows = conn.execute(
         sa.select(stage_log.c.to_stage, sa.func.count())
         .select_from(stage_log.join(records, records.c.id == stage_log.c.record_id))
-        .where(*_overdue_conditions(form_id, now, stage))
+        .where(*_overdue_conditions(form_id, now, stage, scope))
         .group_by(stage_log.c.to_stage)
     )
     return {r[0]: int(r[1]) for r in rows}

@@ -70,6 +70,8 @@ users = sa.Table(
     sa.Column("is_active", sa.Boolean, nullable=False, default=True),
     sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
     sa.Column("must_change_password", sa.Boolean, nullable=False, default=False),
+    # Free attributes data scopes can name (``CURRENT_USER().region``): {"region": "华东"}.
+    sa.Column("attributes", JSONType, nullable=True),
     _created_at(),
     _updated_at(),
     sa.CheckConstraint("email = lower(email)", name="email_lower"),
@@ -111,6 +113,15 @@ user_departments = sa.Table(
         "department_id", sa.ForeignKey("departments.id", ondelete="CASCADE"), primary_key=True
     ),
     sa.Index("ix_user_departments_department_id", "department_id"),
+)
+
+# Per-app administrators: they manage the app's forms and permission sets, and see all its data.
+app_admins = sa.Table(
+    "app_admins",
+    metadata,
+    sa.Column("app_id", sa.ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Index("ix_app_admins_user_id", "user_id"),
 )
 
 api_tokens = sa.Table(
@@ -184,6 +195,39 @@ form_versions = sa.Table(
     sa.Column("definition", JSONType, nullable=False),
     _created_at("published_at"),
     _user_fk("published_by"),
+)
+
+# --- permissions -------------------------------------------------------------------------------
+
+# A form's permission set: the actions it grants, the records it reaches (``scope``:
+# {"kind": "own"|"department"|"all"|"filter", "filter": {…}}) and its field permissions
+# ({"hidden": [...], "read_only": [...]}); see runtime.permissions.
+permission_sets = sa.Table(
+    "permission_sets",
+    metadata,
+    _id(),
+    sa.Column("form_id", sa.ForeignKey("forms.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("preset", sa.Text, nullable=True),
+    sa.Column("actions", JSONType, nullable=False),
+    sa.Column("scope", JSONType, nullable=False),
+    sa.Column("fields", JSONType, nullable=False),
+    _created_at(),
+    _updated_at(),
+    sa.Index("ix_permission_sets_form_id", "form_id"),
+    sqlite_autoincrement=True,
+)
+
+# Who a set applies to: a user, a role's members, or a department's members (with its
+# sub-departments).
+permission_set_members = sa.Table(
+    "permission_set_members",
+    metadata,
+    sa.Column("set_id", sa.ForeignKey("permission_sets.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("member_id", sa.Integer, primary_key=True),
+    sa.CheckConstraint("kind IN ('user', 'role', 'department')", name="kind"),
+    sa.Index("ix_permission_set_members_kind_member_id", "kind", "member_id"),
 )
 
 # --- records and what hangs off them -----------------------------------------------------------

@@ -8,11 +8,12 @@ from dataclasses import replace
 import pytest
 import sqlalchemy as sa
 
+from runtime.actor import SYSTEM
 from runtime.errors import PermissionDeniedError, RecordValidationError
 from runtime.services import Services
 from runtime.workflow import TransitionRefusedError
 from tests.runtime.org import make_role
-from tests.runtime.test_record_service import NOW, crm, make_user
+from tests.runtime.test_record_service import NOW, crm, grant, make_user
 
 
 @pytest.fixture
@@ -152,10 +153,10 @@ def test_a_transition_that_clears_a_unique_value_frees_it(
     conn: sa.Connection, svc: Services
 ) -> None:
     actor = make_user(conn)
-    app = svc.create_app(conn, actor, key="tickets", name="工单")
+    app = svc.create_app(conn, SYSTEM, key="tickets", name="工单")
     form = svc.create_form(
         conn,
-        actor,
+        SYSTEM,
         app.id,
         {
             "key": "ticket",
@@ -173,7 +174,8 @@ def test_a_transition_that_clears_a_unique_value_frees_it(
             },
         },
     )
-    svc.publish_form(conn, actor, form.id)
+    svc.publish_form(conn, SYSTEM, form.id)
+    grant(conn, svc, form.id)
     first = svc.create_record(conn, actor, form.id, {"title": "A", "slot": "S1"})
     with pytest.raises(RecordValidationError):
         svc.create_record(conn, actor, form.id, {"title": "B", "slot": "S1"})
