@@ -13,7 +13,7 @@ and ``data:`` URLs, SVG and MathML, forms, frames and embeds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import nh3
@@ -75,3 +75,41 @@ def _clean_row(row: Any, columns: set[str]) -> Any:
     if not isinstance(row, Mapping):
         return row
     return {k: clean_html(v) if k in columns and isinstance(v, str) else v for k, v in row.items()}
+
+
+def converted_rich_text(versions: Sequence[Mapping[str, Any]]) -> frozenset[str]:
+    """Keys of the newest version's fields that hold rich text now but held something else in
+    an earlier version (a field turned ``rich_text``, or a sub-form that gained a rich-text
+    column from another type): their stored values may predate cleaning."""
+    if not versions:
+        return frozenset()
+
+    def rich(fields: Any) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for f in fields or []:
+            if f.get("type") == "rich_text":
+                out[f["key"]] = {f["key"]}
+            elif f.get("type") == "subform":
+                cols = {c["key"] for c in f.get("fields", []) if c.get("type") == "rich_text"}
+                if cols:
+                    out[f["key"]] = cols
+        return out
+
+    def types(fields: Any) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for f in fields or []:
+            out[f["key"]] = f.get("type", "")
+            for c in f.get("fields", []) or []:
+                out[f"{f['key']}.{c['key']}"] = c.get("type", "")
+        return out
+
+    newest = rich(versions[-1].get("fields"))
+    converted: set[str] = set()
+    for old in versions[:-1]:
+        before = types(old.get("fields"))
+        for key, cols in newest.items():
+            for col in cols:
+                path = key if col == key else f"{key}.{col}"
+                if path in before and before[path] != "rich_text":
+                    converted.add(key)
+    return frozenset(converted)

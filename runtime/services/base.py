@@ -33,7 +33,7 @@ from runtime.permissions import (
     stage_rules,
 )
 from runtime.pipeline import WriteContext
-from runtime.sanitize import sanitize_rich_text
+from runtime.sanitize import converted_rich_text, sanitize_rich_text
 from runtime.services import assignees
 from runtime.store import audit
 from runtime.store import forms as form_store
@@ -54,6 +54,8 @@ class ServiceBase:
     timezone: str = "Asia/Shanghai"
     clock: Callable[[], dt.datetime] = _utcnow
     compiled: CompiledForms = field(default_factory=CompiledForms)
+    # (form id, version) → keys whose stored values may predate rich-text cleaning
+    _converted: dict[tuple[int, int], frozenset[str]] = field(default_factory=dict, repr=False)
 
     @property
     def coerce_context(self) -> CoerceContext:
@@ -110,6 +112,14 @@ class ServiceBase:
             ip=actor.ip,
             now=self.clock(),
         )
+
+    def _converted_rich_text(self, conn: Any, cf: CompiledForm) -> frozenset[str]:
+        """See :func:`runtime.sanitize.converted_rich_text` (computed once per version)."""
+        key = (cf.form_id, cf.version)
+        if key not in self._converted:
+            versions = form_store.all_versions(conn, cf.form_id)[: cf.version]
+            self._converted[key] = converted_rich_text(versions)
+        return self._converted[key]
 
     def _deadline(
         self, cf: CompiledForm, stage: Stage, data: Mapping[str, Any], entered: dt.datetime

@@ -28,6 +28,7 @@ from runtime.permissions import (
 )
 from runtime.pipeline import prepare_create, prepare_update
 from runtime.safe_text import contains_nul
+from runtime.sanitize import sanitize_rich_text
 from runtime.services.base import ServiceBase
 from runtime.store import records as record_store
 from runtime.store import scope as scope_store
@@ -128,10 +129,17 @@ class RecordServices(ServiceBase):
             actor=actor,
             scope=scope,
         )
+        converted = self._converted_rich_text(conn, full)
         for item in page.items:
-            item["data"] = project(
-                item["data"], stage_rules(access, full.definition, item["stage"]).hidden
-            )
+            data = item["data"]
+            if converted:
+                # Values written before their field held rich text are cleaned on the way out
+                # (a record read upgrades and cleans them; lists do not upgrade).
+                data = {
+                    **data,
+                    **sanitize_rich_text(full, {k: data[k] for k in converted if k in data}),
+                }
+            item["data"] = project(data, stage_rules(access, full.definition, item["stage"]).hidden)
         return {
             "items": page.items,
             "next_cursor": page.next_cursor,

@@ -225,3 +225,7 @@ def test_a_text_field_turned_rich_text_is_cleaned_when_read_and_written(
     read = client.get(f"{API}/records/{created.json()['id']}", headers=ann)
     assert read.status_code == 200, read.text
     assert _clean(read.text) and "<p>x</p>" in read.json()["data"]["t"]
+    # Lists do not upgrade records, but they clean the values of a field turned rich text.
+    page = client.post(f"{API}/forms/{form_id}/records/query", json={}, headers=ann)
+    assert page.status_code == 200, page.text
+    assert _clean(page.text) and "<p>x</p>" in page.json()["items"][0]["data"]["t"]

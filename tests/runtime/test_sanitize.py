@@ -107,3 +107,24 @@ def test_sanitize_walks_rich_text_fields_and_subform_columns_only() -> None:
         "rows": [{"html": '<img src="x">', "txt": bad}],
         "unknown": bad,
     }
+
+
+def test_converted_rich_text_names_fields_that_held_something_else() -> None:
+    from runtime.sanitize import converted_rich_text
+
+    def version(t: str, column: str) -> dict[str, object]:
+        return {
+            "fields": [
+                {"key": "t", "type": t},
+                {"key": "r", "type": "rich_text"},
+                {"key": "rows", "type": "subform", "fields": [{"key": "c", "type": column}]},
+            ]
+        }
+
+    assert converted_rich_text([]) == frozenset()
+    assert converted_rich_text([version("text", "text")]) == frozenset()
+    assert converted_rich_text([version("rich_text", "rich_text")] * 2) == frozenset()
+    turned = [version("text", "text"), version("rich_text", "rich_text")]
+    assert converted_rich_text(turned) == {"t", "rows"}
+    # Once converted, the field stays suspect in every later version.
+    assert converted_rich_text([*turned, version("rich_text", "rich_text")]) == {"t", "rows"}
