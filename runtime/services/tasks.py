@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.actor import Actor
+from runtime.compiled import CompiledForm
 from runtime.errors import FieldError, InvalidQueryError
-from runtime.services.base import ServiceBase, _authorize
+from runtime.permissions import FormAccess, stage_rules
+from runtime.services.base import ServiceBase
 from runtime.store import forms as form_store
 from runtime.store import tasks as task_store
+from runtime.store.scope import scope_condition
 
 MAX_LIMIT = 200
 
@@ -41,9 +44,12 @@ class TaskServices(ServiceBase):
         entered a stage with ``cc``). ``app_id`` narrows to one app,
         ``overdue`` to stages past their deadline.
 
+        Every box holds only records the actor may view (their permission sets' view scope —
+        being a record's assignee, approver or cc does not widen it), and an item's ``title``
+        is ``None`` when the title field is hidden from them on that record.
+
         Raises: InvalidQueryError (unknown box, bad limit or cursor), NotFoundError (app).
         """
-        _authorize(actor, "record:view")
         if box not in task_store.BOXES:
             raise _invalid("box", f"box is one of {', '.join(task_store.BOXES)}")
         if not 1 <= limit <= MAX_LIMIT:
@@ -53,10 +59,15 @@ class TaskServices(ServiceBase):
             form_store.get_app(conn, app_id)
         if actor.user_id is None:
             return {"items": [], "next_cursor": None}
-        forms = {
-            form_id: (app, self._version(conn, form_id, version))
-            for form_id, app, version in task_store.published_forms(conn, app_id)
-        }
+        forms: dict[int, tuple[int, CompiledForm, FormAccess]] = {}
+        scopes: dict[int, Any] = {}
+        for form_id, app, version in task_store.published_forms(conn, app_id):
+            access = self._form_access(conn, actor, form_id)
+            if not access.allows("view"):
+                continue
+            cf = self._version(conn, form_id, version)
+            forms[form_id] = (app, cf, access)
+            scopes[form_id] = scope_condition(conn, cf, access.scopes_for("view"), actor)
         role_stages = {
             form_id: [
                 s.key
@@ -65,7 +76,7 @@ class TaskServices(ServiceBase):
                 and s.assignee.role is not None
                 and s.assignee.role in actor.role_keys
             ]
-            for form_id, (_, cf) in forms.items()
+            for form_id, (_, cf, _) in forms.items()
         }
         now = self.clock()
         rows = task_store.task_page(
@@ -73,18 +84,20 @@ class TaskServices(ServiceBase):
             box,
             user_id=actor.user_id,
             role_stages=role_stages,
-            form_ids=list(forms),
+            scopes=scopes,
             overdue_at=now if overdue else None,
             limit=limit + 1,
             before_id=before,
         )
         items = []
         for row in rows[:limit]:
-            app, cf = forms[row.form_id]
+            app, cf, access = forms[row.form_id]
             definition = cf.definition
             wf = definition.workflow
             stage = wf.stage(row.stage) if wf is not None and row.stage else None
-            title = row.data.get(definition.title_field) if definition.title_field else None
+            title_field = definition.title_field
+            hidden = stage_rules(access, definition, row.stage).hidden
+            title = row.data.get(title_field) if title_field and title_field not in hidden else None
             items.append(
                 {
                     "record_id": row.record_id,

@@ -2,7 +2,7 @@
 handled — one keyset page at a time, newest record first.
 
 Each box is one indexed query over live records, joined to the record's open stay for the
-stage's deadline:
+stage's deadline, and ANDed with the user's view scope of each form (:mod:`runtime.store.scope`):
 
 - ``todo``: ``records.assignee_id`` (ix_records_assignee_id), or, for a stage a role shares,
   ``(form_id, stage)`` (ix_records_form_id_stage) with no single assignee;
@@ -61,14 +61,17 @@ def task_page(
     *,
     user_id: int,
     role_stages: Mapping[int, Sequence[str]],
-    form_ids: Sequence[int],
+    scopes: Mapping[int, sa.ColumnElement[bool] | None],
     overdue_at: dt.datetime | None,
     limit: int,
     before_id: int | None,
 ) -> list[TaskRow]:
-    """Up to ``limit`` records of ``box`` among ``form_ids``, newest first, with ids below
-    ``before_id`` (the cursor). ``role_stages``: per form, the stages owned by a role the user
-    is in. ``overdue_at``: only records whose stage was due before that moment."""
+    """Up to ``limit`` records of ``box`` in the forms of ``scopes`` and within each form's
+    scope (``None``: every record of it), newest first, with ids below ``before_id`` (the
+    cursor). ``role_stages``: per form, the stages owned by a role the user is in.
+    ``overdue_at``: only records whose stage was due before that moment."""
+    if not scopes:
+        return []
     stay = stage_log.alias("stay")
     query = (
         sa.select(
@@ -87,7 +90,7 @@ def task_page(
         )
         .where(
             records.c.deleted_at.is_(None),
-            records.c.form_id.in_(list(form_ids)),
+            _in_scope(scopes),
             _in_box(box, user_id, role_stages),
         )
         .order_by(records.c.id.desc())
@@ -98,6 +101,17 @@ def task_page(
     if overdue_at is not None:
         query = query.where(stay.c.due_at < overdue_at)
     return [TaskRow(*r) for r in conn.execute(query)]
+
+
+def _in_scope(scopes: Mapping[int, sa.ColumnElement[bool] | None]) -> sa.ColumnElement[bool]:
+    whole = [form_id for form_id, scope in scopes.items() if scope is None]
+    parts: list[sa.ColumnElement[bool]] = [records.c.form_id.in_(whole)] if whole else []
+    parts += [
+        sa.and_(records.c.form_id == form_id, scope)
+        for form_id, scope in scopes.items()
+        if scope is not None
+    ]
+    return sa.or_(*parts)
 
 
 def _in_box(

@@ -6,21 +6,32 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from runtime.store.database import Database
-from tests.app.factories import TestClient, assert_error, make_token, make_user
-from tests.runtime.workflow_forms import expense_form
+from tests.app.factories import (
+    TestClient,
+    assert_error,
+    grant,
+    make_client,
+    make_token,
+    make_user,
+)
+from tests.runtime.workflow_forms import STAFF_PRESETS, expense_form
+
+STAFF = ("owner", "a", "b", "c", "stranger")
 
 
 class Team:
-    def __init__(self, client: TestClient, database: Database) -> None:
+    def __init__(self, client: TestClient, database: Database, app: FastAPI) -> None:
         self.client = client
         self.tokens: dict[str, str] = {}
         self.ids: dict[str, int] = {}
-        for who in ("admin", "owner", "a", "b", "c", "stranger"):
+        for who in ("admin", *STAFF):
             user = make_user(database, f"{who}@example.com", is_admin=who == "admin", name=who)
             self.tokens[who], _ = make_token(database, user)
             self.ids[who] = user.id
+        self.admin = make_client(app, headers={"Authorization": f"Bearer {self.tokens['admin']}"})
 
     def call(self, who: str, method: str, url: str, **kwargs: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -37,8 +48,8 @@ class Team:
 
 
 @pytest.fixture
-def team(client: TestClient, database: Database) -> Team:
-    return Team(client, database)
+def team(client: TestClient, database: Database, app: FastAPI) -> Team:
+    return Team(client, database, app)
 
 
 def _form(team: Team, approval: dict[str, Any]) -> int:
@@ -46,6 +57,8 @@ def _form(team: Team, approval: dict[str, Any]) -> int:
     form = team.ok("admin", "POST", f"/apps/{app['id']}/forms", json=expense_form(approval))
     team.ok("admin", "POST", f"/forms/{form['id']}/publish")
     form_id: int = form["id"]
+    for preset in STAFF_PRESETS:  # the staff's sets, as in the runtime tests of this form
+        grant(team.admin, form_id, [("user", team.ids[who]) for who in STAFF], preset)
     return form_id
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -178,7 +179,7 @@ def test_role_members_may_hand_a_shared_stage_to_one_person(
     make_role(conn, "clerks", [a.user_id, b.user_id])
     _, form_id = _form(conn, svc, {"role": "clerks"})
     rec = svc.create_record(conn, outsider, form_id, {"title": "x"})
-    clerk = Actor(user_id=a.user_id, role_keys=frozenset({"clerks"}))
+    clerk = replace(a, role_keys=frozenset({"clerks"}))
     with pytest.raises(PermissionDeniedError):
         svc.reassign(conn, outsider, rec["id"], b.user_id)
     assert svc.reassign(conn, clerk, rec["id"], b.user_id)["assignee_id"] == b.user_id

@@ -1,4 +1,5 @@
-"""A small expense form with an approval stage, for the approval and assignee tests."""
+"""A small expense form with an approval stage, for the approval and assignee tests, and the
+permission sets the company's staff have on it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import sqlalchemy as sa
 
 from runtime.actor import Actor
 from runtime.services import Services
+from tests.runtime.test_record_service import grant
+
+# What every employee gets on the expense form: they file and manage their own claims
+# (提交并管理本人数据) and may view every claim (查看全部数据) — the approvers, assignees and
+# cc'd people of these tests are colleagues, who must see a claim to act on it.
+STAFF_PRESETS = ("manage_own", "view_all")
 
 
 def expense_form(
@@ -54,9 +61,18 @@ def expense_form(
     }
 
 
-def publish(conn: sa.Connection, svc: Services, admin: Actor, definition: dict[str, Any]) -> int:
-    """A new app holding ``definition``, published; the form's id."""
+def publish(
+    conn: sa.Connection,
+    svc: Services,
+    admin: Actor,
+    definition: dict[str, Any],
+    presets: tuple[str, ...] = STAFF_PRESETS,
+) -> int:
+    """A new app holding ``definition``, published, with a permission set of each of
+    ``presets`` for the whole company (every user of ``make_user``); the form's id."""
     app = svc.create_app(conn, admin, key=f"a_{uuid.uuid4().hex[:8]}", name="测试")
     form_id = svc.create_form(conn, admin, app.id, definition).id
     svc.publish_form(conn, admin, form_id)
+    for preset in presets:
+        grant(conn, svc, form_id, preset)
     return form_id
