@@ -74,7 +74,7 @@ def overdue(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Records past their current stage's deadline, most overdue first, with the count per
-    stage."""
+    stage: those within the caller's view scope, without the fields hidden from them."""
     return services.overdue(conn, actor, form_id, stage=stage, limit=limit, cursor=cursor)
 
 
@@ -93,7 +93,8 @@ def process_stats(
     until: Annotated[AwareDatetime | None, Query()] = None,
 ) -> dict[str, Any]:
     """Time spent per stage (avg, p50, p90 hours), SLA breach rate per stage and transition
-    counts, over the stays entered in ``[since, until)`` (default: the last 30 days)."""
+    counts, over the stays entered in ``[since, until)`` (default: the last 30 days). The figures
+    cover every record of the form: only for those who may view all of them (else 403)."""
     return services.process_stats(
         conn,
         actor,

@@ -24,7 +24,7 @@ def test_escalate_runs_due_rules_once(fresh_engine: sa.Engine, tmp_path: Path) -
     with fresh_engine.begin() as conn:
         owner, duty = make_user(conn), make_user(conn)
         make_role(conn, "duty", duty)
-        form_id = publish_ticket(conn, svc, owner)
+        form_id = publish_ticket(conn, svc)
         rec = svc.create_record(conn, owner, form_id, {"title": "很久以前"})
     env = _env(tmp_path, _url(fresh_engine))
     first = runner.invoke(cli, ["escalate"], env=env)

@@ -1,7 +1,9 @@
 """The permission matrix, generated from the route table (``app.api.ROUTERS`` and the action
 each route declares through ``app.permissions.require``), on SQLite and PostgreSQL:
 
-- every route refuses a user without its permission (403; a record they cannot reach is 404);
+- every route refuses a user without its permission (403; a record they cannot reach is 404),
+  and the only routes without one are login and the public-link routes, where the link's token
+  is the key (a session opens nothing there);
 - a record outside the user's data scope is a 404 on every record route;
 - data scopes (own, department with sub-departments, filter on ``CURRENT_USER()``) hold in
   lists, counts and aggregates;
@@ -25,6 +27,7 @@ from app.permissions import APP_ADMIN_ACTIONS, PLATFORM_ADMIN_ACTIONS, route_act
 from runtime.store.database import Database
 from runtime.store.tables import users
 from tests.app.factories import TestClient, assert_error, grant, make_token, make_user
+from tests.app.test_app import PUBLIC_API_ROUTES
 
 API = "/api/v1"
 
@@ -71,13 +74,21 @@ BODIES: dict[str, Any] = {
     "record:transition": {"transition": "finish"},
     "record:update": {"version": 1, "data": {"title": "改"}},
     "record:delete": {"version": 1},
+    "record:vote": {"decision": "approve"},
+    "record:add_approver": {"user_id": 1},
+    "record:reassign": {"user_id": 1},
     "comment:create": {"body": "你好"},
     "app:update": {"name": "改名"},
     "form:create": {**DEAL, "key": "deal2"},
     "form:save": DEAL,
     "permission_set:create": {"name": "x", "preset": "view_all"},
     "permission_set:update": {"name": "x", "preset": "view_all"},
+    "link:create": {"kind": "fill", "name": "x"},
+    "public:fill": {"data": {"title": "x"}},
+    "public:query": {"values": {"title": "x"}},
 }
+# A well-formed public-link token that is no link's.
+NO_SUCH_TOKEN = "n0-such-link-token-" + "x" * 24
 
 
 @dataclass
@@ -189,6 +200,9 @@ def world(client: TestClient, database: Database) -> World:
         )
         assert patched.status_code == 200, patched.text
     api.request("DELETE", f"{API}/records/{ids['r_del']}", json={"version": 1})
+    link = api.post(f"{API}/forms/{form}/links", json={"kind": "fill", "name": "公开填报"})
+    assert link.status_code == 201, link.text
+    ids["link_id"] = link.json()["id"]
     return World(api, headers, ids)
 
 
@@ -202,7 +216,7 @@ def _routes() -> list[tuple[str, APIRoute]]:
     ]
 
 
-def _url(route: APIRoute, values: dict[str, int]) -> str:
+def _url(route: APIRoute, values: dict[str, Any]) -> str:
     return API + re.sub(r"\{([^}]+)\}", lambda m: str(values[m.group(1)]), route.path)
 
 
@@ -211,8 +225,17 @@ def test_every_route_refuses_a_user_without_its_permission(world: World) -> None
     checked = 0
     for method, route in _routes():
         action = route_action(route)
-        if action is None or action in BASELINE:
-            continue  # login; and what every signed-in user may do
+        if action is None:
+            # no require(): only login and the public links, whose token is the key
+            assert (method, API + route.path) in PUBLIC_API_ROUTES, (method, route.path)
+            if "{token}" in route.path:
+                url = _url(route, {"token": NO_SUCH_TOKEN})
+                body = BODIES.get(route.name or "", {})
+                for who in ("admin", "app_admin", "viewer"):  # a session opens nothing
+                    assert_error(world.call(who, method, url, body), 404, "not_found")
+            continue
+        if action in BASELINE:
+            continue  # what every signed-in user may do
         values = {
             "app_id": ids["app"],
             "form_id": ids["form"],
@@ -224,6 +247,7 @@ def test_every_route_refuses_a_user_without_its_permission(world: World) -> None
             "department_id": ids["team"],
             "role_id": ids["role"],
             "set_id": ids["viewer_set"],
+            "link_id": ids["link_id"],
         }
         url = _url(route, values)
         body = BODIES.get(route.name or "", {})

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from runtime.store.database import Database
-from tests.app.factories import TestClient, assert_error, make_token, make_user
+from tests.app.factories import TestClient, assert_error, grant, make_token, make_user
 from tests.runtime.sla_factories import MONDAY_10, Clock, ticket_form
 from tests.runtime.test_workflow_versions import _without_waiting
 
@@ -111,6 +111,49 @@ def test_process_stats_route(admin: TestClient, clock: Clock) -> None:
         "invalid_period",
         "since",
     )
+
+
+def test_overdue_and_process_stats_follow_the_permission_sets(
+    admin: TestClient, database: Database, clock: Clock
+) -> None:
+    form_id = _ticket(admin)
+    headers: dict[str, dict[str, str]] = {}
+    for who in ("agent", "lead", "stranger"):
+        user = make_user(database, f"{who}@example.com", name=who)
+        token, _ = make_token(database, user)
+        headers[who] = {"Authorization": f"Bearer {token}"}
+        if who == "agent":
+            grant(admin, form_id, [("user", user.id)], "manage_own")
+        elif who == "lead":
+            grant(admin, form_id, [("user", user.id)], "view_all", fields={"hidden": ["reason"]})
+    own = admin.post(
+        f"/api/v1/forms/{form_id}/records",
+        json={"data": {"title": "甲"}},
+        headers=headers["agent"],
+    )
+    assert own.status_code == 201, own.text
+    theirs = admin.post(
+        f"/api/v1/forms/{form_id}/records", json={"data": {"title": "乙", "reason": "内部原因"}}
+    )
+    assert theirs.status_code == 201, theirs.text
+    clock.advance(hours=5)
+    overdue = f"/api/v1/forms/{form_id}/overdue"
+    stats = f"/api/v1/forms/{form_id}/process-stats"
+
+    # the overdue list is within the caller's scope, with the fields hidden from them left out
+    mine = admin.get(overdue, headers=headers["agent"]).json()
+    assert [r["id"] for r in mine["items"]] == [own.json()["id"]]
+    assert mine["count"] == 1 and mine["by_stage"] == {"open": 1}
+    everything = admin.get(overdue, headers=headers["lead"]).json()
+    assert everything["count"] == 2
+    assert all("reason" not in r["data"] for r in everything["items"])
+    assert any(r["data"].get("reason") == "内部原因" for r in admin.get(overdue).json()["items"])
+    # process figures are over the whole form: for those who see all of it
+    assert_error(admin.get(stats, headers=headers["agent"]), 403, "permission_denied")
+    assert admin.get(stats, headers=headers["lead"]).status_code == 200
+    # no set on the form at all
+    for url in (overdue, stats):
+        assert_error(admin.get(url, headers=headers["stranger"]), 403, "permission_denied")
 
 
 def test_publish_with_a_stage_mapping(admin: TestClient) -> None:

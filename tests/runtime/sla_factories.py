@@ -9,9 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from runtime.actor import Actor
+from runtime.actor import SYSTEM, Actor
 from runtime.services import Services
 from runtime.store.tables import role_members, roles
+from tests.runtime.test_record_service import grant
 
 SH = dt.timezone(dt.timedelta(hours=8))
 # Monday 2026-11-23 10:00 in Shanghai.
@@ -107,9 +108,16 @@ def make_role(conn: sa.Connection, key: str, *members: Actor) -> None:
 
 
 def publish_ticket(
-    conn: sa.Connection, svc: Services, actor: Actor, definition: dict[str, Any] | None = None
+    conn: sa.Connection,
+    svc: Services,
+    definition: dict[str, Any] | None = None,
+    *,
+    preset: str = "manage_all",
 ) -> int:
-    app = svc.create_app(conn, actor, key=f"it_{uuid.uuid4().hex[:8]}", name="IT")
-    form_id = svc.create_form(conn, actor, app.id, definition or ticket_form()).id
-    svc.publish_form(conn, actor, form_id)
+    """The ticket form in a new app, built and published by the system, granting ``preset`` to
+    the department every ``make_user`` user is in (the IT staff who handle the tickets)."""
+    app = svc.create_app(conn, SYSTEM, key=f"it_{uuid.uuid4().hex[:8]}", name="IT")
+    form_id = svc.create_form(conn, SYSTEM, app.id, definition or ticket_form()).id
+    svc.publish_form(conn, SYSTEM, form_id)
+    grant(conn, svc, form_id, preset)
     return form_id

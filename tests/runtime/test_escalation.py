@@ -50,7 +50,7 @@ def test_deadline_counts_working_hours_and_flags_overdue(conn: sa.Connection) ->
     clock = Clock(MONDAY_10 + dt.timedelta(days=2, hours=6))  # Wednesday 16:00
     svc = Services(clock=clock)
     actor = make_user(conn)
-    form_id = publish_ticket(conn, svc, actor)
+    form_id = publish_ticket(conn, svc)
     rec = svc.create_record(conn, actor, form_id, {"title": "打印机坏了"})
     # 2 hours on Wednesday, Thursday 26th is a holiday, 2 hours on Friday
     sla = svc.record_deadline(conn, actor, rec["id"])
@@ -77,7 +77,7 @@ def test_deadline_across_a_weekend_with_the_working_calendar(conn: sa.Connection
     clock = Clock(dt.datetime(2026, 11, 20, 16, 0, tzinfo=SH))  # Friday 16:00
     svc = Services(clock=clock)
     actor = make_user(conn)
-    form_id = publish_ticket(conn, svc, actor)
+    form_id = publish_ticket(conn, svc)
     rec = svc.create_record(conn, actor, form_id, {"title": "周五下午"})
     sla = svc.record_deadline(conn, actor, rec["id"])
     # 2 hours on Friday, none on the weekend, 2 on Monday
@@ -96,7 +96,7 @@ def test_escalation_rules_fire_once_each_as_their_hours_pass(conn: sa.Connection
     owner = make_user(conn)
     duty1, duty2, handler = make_user(conn), make_user(conn), make_user(conn)
     make_role(conn, "duty", duty1, duty2)
-    form_id = publish_ticket(conn, svc, owner)
+    form_id = publish_ticket(conn, svc)
     rec = svc.create_record(conn, owner, form_id, {"title": "网络中断", "handler": handler.user_id})
     quiet = svc.create_record(conn, owner, form_id, {"title": "已处理"})
     svc.fire_transition(conn, owner, quiet["id"], "start")
@@ -170,7 +170,7 @@ def test_a_refused_escalation_transition_is_spent_and_reported(conn: sa.Connecti
     clock = Clock(MONDAY_10)
     svc = Services(clock=clock)
     actor = make_user(conn)
-    form_id = publish_ticket(conn, svc, actor)
+    form_id = publish_ticket(conn, svc)
     rec = svc.create_record(conn, actor, form_id, {"title": "无原因"})
     svc.fire_transition(conn, actor, rec["id"], "start")
     # working: 8 hours round the clock; give_up after 1 more hour needs a reason
@@ -189,7 +189,7 @@ def test_a_refused_escalation_transition_is_spent_and_reported(conn: sa.Connecti
 def test_deleted_records_do_not_escalate(conn: sa.Connection) -> None:
     svc = Services(clock=Clock(MONDAY_10))
     actor = make_user(conn)
-    form_id = publish_ticket(conn, svc, actor)
+    form_id = publish_ticket(conn, svc)
     rec = svc.create_record(conn, actor, form_id, {"title": "删除"})
     svc.delete_record(conn, actor, rec["id"], 1)
     assert run_escalations(conn, svc, MONDAY_10 + dt.timedelta(days=3)).fired == 0
@@ -199,7 +199,7 @@ def test_overdue_list_count_pages_and_filter(conn: sa.Connection) -> None:
     clock = Clock(MONDAY_10)
     svc = Services(clock=clock)
     actor = make_user(conn)
-    form_id = publish_ticket(conn, svc, actor)
+    form_id = publish_ticket(conn, svc)
     ids = []
     for i in range(5):  # created an hour apart: due 14:00, 15:00, 16:00, 17:00, 18:00
         ids.append(svc.create_record(conn, actor, form_id, {"title": f"工单{i}"})["id"])
@@ -230,7 +230,7 @@ def test_two_escalation_runs_at_once_fire_each_rule_once(fresh_engine: sa.Engine
         owner = make_user(conn)
         duty = make_user(conn)
         make_role(conn, "duty", duty)
-        form_id = publish_ticket(conn, svc, owner)
+        form_id = publish_ticket(conn, svc)
         rec_ids = [
             svc.create_record(conn, owner, form_id, {"title": f"并发{i}"})["id"] for i in range(6)
         ]

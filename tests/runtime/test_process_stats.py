@@ -24,7 +24,7 @@ def test_cycle_times_breaches_and_transitions(conn: sa.Connection) -> None:
     clock = Clock(T0)
     svc = Services(clock=clock)
     actor = make_user(conn)
-    form_id = publish_ticket(conn, svc, actor)
+    form_id = publish_ticket(conn, svc)
     r1, r2, r3, _r4 = (
         svc.create_record(conn, actor, form_id, {"title": f"工单{i}"})["id"] for i in range(4)
     )
@@ -105,7 +105,7 @@ def test_default_period_and_invalid_periods(conn: sa.Connection) -> None:
     clock = Clock(T0)
     svc = Services(clock=clock)
     actor = make_user(conn)
-    form_id = publish_ticket(conn, svc, actor)
+    form_id = publish_ticket(conn, svc)
     stats = svc.process_stats(conn, actor, form_id)
     assert stats["until"] == "2026-11-23T02:00:00Z" and stats["since"] == "2026-10-24T02:00:00Z"
     assert stats["transitions"] == []

@@ -34,7 +34,7 @@ def _uses(conn: sa.Connection, run: Callable[[], Any], index: str) -> None:
 def form_id(conn: sa.Connection) -> int:
     svc = Services(clock=Clock(MONDAY_10))
     actor = make_user(conn)
-    fid = publish_ticket(conn, svc, actor)
+    fid = publish_ticket(conn, svc)
     for i in range(20):
         svc.create_record(conn, actor, fid, {"title": f"工单{i}"})
     if dialect_name(conn) == "sqlite":

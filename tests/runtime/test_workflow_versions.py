@@ -40,7 +40,7 @@ def setup(conn: sa.Connection) -> tuple[Services, Clock, Any, int, list[int]]:
     clock = Clock(MONDAY_10)
     svc = Services(clock=clock)
     admin = make_user(conn, admin=True)
-    form_id = publish_ticket(conn, svc, admin)
+    form_id = publish_ticket(conn, svc)
     ids = [svc.create_record(conn, admin, form_id, {"title": f"工单{i}"})["id"] for i in range(4)]
     for rid in ids[:3]:
         svc.fire_transition(conn, admin, rid, "start")
@@ -143,7 +143,7 @@ def test_mapping_moves_the_records_in_the_same_transaction(
 def test_publishing_without_removed_stages_needs_no_mapping(conn: sa.Connection) -> None:
     svc = Services(clock=Clock(MONDAY_10))
     admin = make_user(conn, admin=True)
-    form_id = publish_ticket(conn, svc, admin)
+    form_id = publish_ticket(conn, svc)
     svc.create_record(conn, admin, form_id, {"title": "一"})
     form = ticket_form()
     form["workflow"]["stages"][0]["name"] = "新工单"
