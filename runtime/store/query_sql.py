@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -67,6 +67,9 @@ class Target:
     storage: StorageKind
     field_type: str | None  # the form field's type; None for a system column
     column: str | None = None  # set for a system field
+    # The typed column of the form's value table holding this value (runtime.store.values),
+    # when the query reads that table; None: read ``records`` (its JSON or its column).
+    value: ColumnElement[Any] | None = field(default=None, compare=False)
 
     @property
     def is_system(self) -> bool:
@@ -91,6 +94,8 @@ LIVE = records.c.deleted_at.is_(None)
 
 def scalar_expr(t: Target, dialect: str) -> ColumnElement[Any]:
     """The expression a filter compares, a sort orders by and an index is built on."""
+    if t.value is not None:
+        return t.value
     if t.column is not None:
         return records.c[t.column]
     key = checked_key(t.key)
@@ -105,6 +110,8 @@ def scalar_expr(t: Target, dialect: str) -> ColumnElement[Any]:
 
 def json_text_expr(t: Target, dialect: str) -> ColumnElement[Any]:
     """The value as text (JSON text for arrays and objects); for emptiness tests."""
+    if t.value is not None:
+        return t.value  # only scalars are in the value table, as their JSON text reads
     key = checked_key(t.key)
     if dialect == "sqlite":
         return sa.literal_column(f"json_extract(records.data, '$.{key}')")
@@ -119,16 +126,17 @@ def _pg_number(key: str, data: str) -> str:
     )
 
 
-def index_expr(t: Target, dialect: str) -> str:
-    """The indexed expression, written as :func:`scalar_expr` renders it (unqualified)."""
+def index_expr(t: Target, dialect: str, data: str = "data") -> str:
+    """The JSON expression :func:`scalar_expr` renders, over the JSON column ``data``
+    (unqualified for an index; ``NEW.data`` in a trigger)."""
     key = checked_key(t.key)
     if dialect == "sqlite":
-        return f"json_extract(data, '$.{key}')"
+        return f"json_extract({data}, '$.{key}')"
     if t.storage is StorageKind.NUMBER:
-        return _pg_number(key, "data")
+        return _pg_number(key, data)
     if t.storage is StorageKind.ARRAY:
-        return f"(data -> '{key}')"
-    return f"(data ->> '{key}')"
+        return f"({data} -> '{key}')"
+    return f"({data} ->> '{key}')"
 
 
 # --- conditions --------------------------------------------------------------------------------
@@ -370,7 +378,7 @@ def bucket_expr(t: Target, bucket: str, dialect: str, tz: ZoneInfo) -> ColumnEle
 def _pg_bucket(t: Target, bucket: str, tz: ZoneInfo) -> ColumnElement[Any]:
     fmt = _PG_FORMATS[bucket]
     if t.column is not None:
-        local = sa.func.timezone(tz.key, records.c[t.column])
+        local = sa.func.timezone(tz.key, scalar_expr(t, "postgresql"))
         return sa.func.to_char(local, fmt)
     text = scalar_expr(t, "postgresql")
     # A corrupt stored value ("soon", "2026-02-30") must give NULL, never fail the query (a
@@ -427,7 +435,8 @@ def _part(text: ColumnElement[Any], start: int, length: int) -> ColumnElement[An
 
 def _sqlite_bucket(t: Target, bucket: str, tz: ZoneInfo) -> ColumnElement[Any]:
     if t.column is not None:
-        text: ColumnElement[Any] = sa.literal_column(f"records.{t.column}")
+        # The stored text itself (the column's type would make the bounds datetimes).
+        text: ColumnElement[Any] = sa.type_coerce(scalar_expr(t, "sqlite"), sa.Text)
         local: ColumnElement[Any] = _sqlite_local(text, tz, " ")
     else:
         text = scalar_expr(t, "sqlite")
