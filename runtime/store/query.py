@@ -35,7 +35,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
 import sqlalchemy as sa
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from builder.errors import CoercionError
 from builder.query import (
@@ -281,6 +282,11 @@ def aggregate_records(
         metric_exprs.append((m.name, metric, t))
 
     source, base = _scope(ctx, with_records=False)
+    if ctx.values is not None and ctx.dialect == "sqlite" and not where:
+        # Over the whole form SQLite would walk a key's (value, record_id) index to skip the
+        # GROUP BY sort, reading every row through it in index order (random access): ~2x
+        # slower than scanning the narrow value table and sorting. ``+x`` hides the index.
+        key_exprs = [(n, _unindexed(e), t, a) for n, e, t, a in key_exprs]
     for elements in arrays:
         source = source.outerjoin(elements, sa.true())
     labelled_keys = [e.label(f"k{i}") for i, (_, e, _, _) in enumerate(key_exprs)]
@@ -848,6 +854,11 @@ def _group_key(value: Any, t: Target, *, bucketed: bool) -> Any:
     ):
         return int(value) if value.lstrip("-").isdigit() else value
     return _plain(value)
+
+
+def _unindexed(e: ColumnElement[Any]) -> ColumnElement[Any]:
+    """SQLite's no-op unary ``+``: the same value, but no index is used for it."""
+    return UnaryExpression(e, operator=custom_op("+"), type_=e.type)
 
 
 def _array_elements(t: Target, dialect: str, name: str) -> Any:

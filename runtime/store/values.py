@@ -7,8 +7,10 @@ For a published form the table ``rv_f{form_id}_{spec}`` holds one row per *live*
 - ``record_id`` (the primary key, = ``records.id``);
 - the system columns queries use: ``stage``, ``owner_id``, ``created_by``, ``updated_by``,
   ``created_at``, ``updated_at`` (copied, same types);
-- one column per scalar form field (text, number, date, datetime, yes/no; long text —
-  ``textarea``, ``rich_text`` — only when it is filterable or sortable), named ``f_{key}``,
+- one column per scalar form field that lists, reports and dashboards group, sum or compare:
+  every number, date, datetime and yes/no field, every single ``select``, and any other text
+  field marked filterable or sortable (free text — names, phones, notes — stays in the JSON
+  only, which keeps the table narrow: an aggregate scans it whole), named ``f_{key}``,
   holding exactly what the JSON expression of :func:`runtime.store.query_sql.scalar_expr`
   yields (SQLite: ``json_extract``; PostgreSQL: ``->>`` text, or the guarded ``numeric`` cast
   for numbers). Filters, cursors and comparisons therefore mean the same on the table as on the
@@ -56,7 +58,8 @@ PREFIX = "rv_f"
 MATERIALIZED = frozenset(
     {StorageKind.TEXT, StorageKind.NUMBER, StorageKind.DATE, StorageKind.DATETIME, StorageKind.BOOL}
 )
-_LONG_TEXT = frozenset({"textarea", "rich_text"})
+# Text fields worth a column without being marked filterable/sortable: few distinct values.
+_GROUPED_TEXT = frozenset({"select"})
 _INDEXED = frozenset({StorageKind.TEXT, StorageKind.NUMBER, StorageKind.DATE, StorageKind.DATETIME})
 _MAX_NAME = 63
 # The copied system columns: name → (SQLite DDL type, PostgreSQL DDL type, SQLAlchemy type).
@@ -114,7 +117,9 @@ def _layout(cf: CompiledForm) -> list[tuple[str, StorageKind, bool, str]]:
     for key, field in cf.fields.items():
         storage = cf.storage[key]
         wanted = field.filterable or field.sortable
-        if storage not in MATERIALIZED or (field.type in _LONG_TEXT and not wanted):
+        if storage not in MATERIALIZED:
+            continue
+        if storage is StorageKind.TEXT and not (wanted or field.type in _GROUPED_TEXT):
             continue
         out.append((key, storage, bool(wanted and storage in _INDEXED), field.type))
     return out
@@ -138,10 +143,10 @@ def _value_table(
     columns: list[sa.Column[Any]] = [sa.Column("record_id", sa.BigInteger, primary_key=True)]
     columns += [sa.Column(n, t) for n, (_, _, t) in _SYSTEM.items()]
     fields: dict[str, tuple[str, StorageKind, bool]] = {}
-    for key, storage_name, indexed in layout:
+    for key, storage_name, is_indexed in layout:
         storage = StorageKind(storage_name)
         column = _column_name(key)
-        fields[key] = (column, storage, indexed)
+        fields[key] = (column, storage, is_indexed)
         columns.append(sa.Column(column, _sql_type(storage, dialect)))
     table = sa.Table(name, sa.MetaData(), *columns)
     indexed = [*(c for c, _, ix in fields.values() if ix), *_SYSTEM_INDEXED]
@@ -270,6 +275,14 @@ def backfill_statement(vt: ValueTable, dialect: str) -> str:
     )
 
 
+def drop_value_tables(conn: sa.Connection, form_id: int, *, keep: str | None = None) -> None:
+    """Drop the form's value tables (but ``keep``), with their triggers."""
+    for name in _form_tables(conn, form_id):
+        if name != keep:
+            for statement in drop_statements(name, dialect_name(conn)):
+                conn.exec_driver_sql(statement)
+
+
 def build_value_table(conn: sa.Connection, cf: CompiledForm) -> ValueTable:
     """Make sure ``cf``'s value table exists and is in step (publishing runs this): a table
     of another layout of the same form is dropped; a missing one is created, backfilled from
@@ -282,10 +295,7 @@ def build_value_table(conn: sa.Connection, cf: CompiledForm) -> ValueTable:
     vt = value_table(cf, dialect)
     if dialect == "postgresql":
         conn.exec_driver_sql("LOCK TABLE records IN SHARE ROW EXCLUSIVE MODE")
-    for old in _form_tables(conn, cf.form_id):
-        if old != vt.name:
-            for statement in drop_statements(old, dialect):
-                conn.exec_driver_sql(statement)
+    drop_value_tables(conn, cf.form_id, keep=vt.name)
     if _exists(conn, vt.name):
         return vt
     statements = create_statements(vt, dialect)
@@ -302,6 +312,7 @@ __all__ = [
     "build_value_table",
     "create_statements",
     "drop_statements",
+    "drop_value_tables",
     "live_value_table",
     "value_table",
 ]
