@@ -354,7 +354,8 @@ class _Context:
         if value is None:
             self.needs_records = True
             return t
-        return replace(t, value=value)
+        assert self.values is not None
+        return replace(t, value=value, instant=self.values.instant(t))
 
 
 def _scope(ctx: _Context, *, with_records: bool) -> tuple[sa.FromClause, list[ColumnElement[bool]]]:

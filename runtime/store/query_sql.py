@@ -70,6 +70,9 @@ class Target:
     # The typed column of the form's value table holding this value (runtime.store.values),
     # when the query reads that table; None: read ``records`` (its JSON or its column).
     value: ColumnElement[Any] | None = field(default=None, compare=False)
+    # PostgreSQL, a datetime field: the value table's ``timestamptz`` copy of the value
+    # (:func:`pg_instant` of it), which date buckets read instead of parsing the text.
+    instant: ColumnElement[Any] | None = field(default=None, compare=False)
 
     @property
     def is_system(self) -> bool:
@@ -377,9 +380,9 @@ def bucket_expr(t: Target, bucket: str, dialect: str, tz: ZoneInfo) -> ColumnEle
 
 def _pg_bucket(t: Target, bucket: str, tz: ZoneInfo) -> ColumnElement[Any]:
     fmt = _PG_FORMATS[bucket]
-    if t.column is not None:
-        local = sa.func.timezone(tz.key, scalar_expr(t, "postgresql"))
-        return sa.func.to_char(local, fmt)
+    if t.column is not None or t.instant is not None:
+        typed = t.instant if t.instant is not None else scalar_expr(t, "postgresql")
+        return sa.func.to_char(sa.func.timezone(tz.key, typed), fmt)
     text = scalar_expr(t, "postgresql")
     # A corrupt stored value ("soon", "2026-02-30") must give NULL, never fail the query (a
     # cast would). The guards are LIKE and string comparisons: a regex costs more than the
@@ -394,19 +397,32 @@ def _pg_bucket(t: Target, bucket: str, tz: ZoneInfo) -> ColumnElement[Any]:
             return sa.case((shaped, sa.func.substr(text, 1, 4) + "-Q" + quarter), else_=None)
         length = {"day": 10, "month": 7, "year": 4}[bucket]
         return sa.case((shaped, sa.func.substr(text, 1, length)), else_=None)
-    valid_date = sa.and_(
+    if t.storage is StorageKind.DATE:
+        return sa.case((_pg_valid_date(text), sa.func.to_char(_pg_day(text), fmt)), else_=None)
+    return sa.func.to_char(sa.func.timezone(tz.key, pg_instant(text)), fmt)
+
+
+def _pg_valid_date(text: ColumnElement[Any]) -> ColumnElement[bool]:
+    return sa.and_(
         text.like("____-__-__%"),
         sa.func.translate(sa.func.substr(text, 1, 10), "0123456789", "") == "--",
         sa.func.substr(text, 1, 4) != "0000",
         sa.func.substr(text, 6, 2).between("01", "12"),
         sa.func.substr(text, 9, 2).between("01", "31"),
     )
+
+
+def _pg_day(text: ColumnElement[Any]) -> ColumnElement[Any]:
     # Built from its parts, a day past the month's end rolls over instead of failing.
-    day = sa.func.make_date(_part(text, 1, 4), _part(text, 6, 2), 1) + (_part(text, 9, 2) - 1)
-    if t.storage is StorageKind.DATE:
-        return sa.case((valid_date, sa.func.to_char(day, fmt)), else_=None)
+    return sa.func.make_date(_part(text, 1, 4), _part(text, 6, 2), 1) + (_part(text, 9, 2) - 1)
+
+
+def pg_instant(text: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The ``timestamptz`` of stored datetime text (``2026-11-22T02:00:00Z``); NULL for text
+    that is not one ("soon", "2026-02-30T…" rolls over), never an error as a cast would be.
+    The guards are LIKE and string comparisons: a regex costs more than an aggregate."""
     valid = sa.and_(
-        valid_date,
+        _pg_valid_date(text),
         text.like("____-__-__T__:__:__%Z"),
         sa.func.translate(sa.func.substr(text, 12, 8), "0123456789", "") == "::",
         sa.func.substr(text, 12, 2) <= "23",
@@ -415,7 +431,7 @@ def _pg_bucket(t: Target, bucket: str, tz: ZoneInfo) -> ColumnElement[Any]:
     )
     slow = sa.func.timezone(
         "UTC",
-        sa.cast(day, sa.DateTime)
+        sa.cast(_pg_day(text), sa.DateTime)
         + sa.func.make_interval(
             0, 0, 0, 0, _part(text, 12, 2), _part(text, 15, 2), _part(text, 18, 2)
         ),
@@ -425,8 +441,7 @@ def _pg_bucket(t: Target, bucket: str, tz: ZoneInfo) -> ColumnElement[Any]:
         (sa.func.substr(text, 9, 2) <= "28", sa.cast(text, sa.DateTime(timezone=True))),
         else_=slow,
     )
-    local = sa.func.timezone(tz.key, instant)
-    return sa.case((valid, sa.func.to_char(local, fmt)), else_=None)
+    return sa.case((valid, instant), else_=None)
 
 
 def _part(text: ColumnElement[Any], start: int, length: int) -> ColumnElement[Any]:

@@ -14,7 +14,11 @@ For a published form the table ``rv_f{form_id}_{spec}`` holds one row per *live*
   holding exactly what the JSON expression of :func:`runtime.store.query_sql.scalar_expr`
   yields (SQLite: ``json_extract``; PostgreSQL: ``->>`` text, or the guarded ``numeric`` cast
   for numbers). Filters, cursors and comparisons therefore mean the same on the table as on the
-  JSON; only where the value is read changes.
+  JSON; only where the value is read changes;
+- PostgreSQL, for each datetime field: ``i_{key}``, the ``timestamptz`` of the text
+  (:func:`runtime.store.query_sql.pg_instant`, NULL when the text is not a datetime), which
+  date buckets read: parsing and checking the text per row cost more than the rest of a
+  grouped aggregate.
 
 ``{spec}`` is a hash of the column layout (fields, storage kinds, which are indexed): a publish
 that keeps the layout keeps the table; one that changes it builds a new table (backfilled from
@@ -43,12 +47,13 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from builder.value_types import StorageKind
 from runtime.compiled import CompiledForm
 from runtime.store.engine import dialect_name
-from runtime.store.query_sql import Target, index_expr
+from runtime.store.query_sql import Target, index_expr, pg_instant
 from runtime.store.sqltypes import UTCDateTime
 
 # Bump when the layout or the meaning of a column changes: every form then gets a new table
@@ -72,6 +77,7 @@ _SYSTEM: dict[str, tuple[str, str, Any]] = {
     "updated_at": ("DATETIME", "timestamptz", UTCDateTime()),
 }
 _SYSTEM_INDEXED = ("created_at", "updated_at", "stage")
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +89,7 @@ class ValueTable:
     table: sa.Table
     fields: dict[str, tuple[str, StorageKind, bool]]  # key → (column, storage, indexed)
     indexes: dict[str, str]  # indexed column → its index's name
+    instants: dict[str, str]  # PostgreSQL: datetime field key → its timestamptz column
 
     @property
     def record_id(self) -> sa.Column[Any]:
@@ -103,12 +110,17 @@ class ValueTable:
             return None
         return self.table.c[found[0]]
 
+    def instant(self, t: Target) -> ColumnElement[Any] | None:
+        """The ``timestamptz`` copy of datetime field ``t`` (PostgreSQL), if there is one."""
+        name = self.instants.get(t.key) if t.column is None else None
+        return self.table.c[name] if name is not None else None
 
-def _column_name(key: str) -> str:
-    name = f"f_{key}"
+
+def _column_name(key: str, prefix: str = "f") -> str:
+    name = f"{prefix}_{key}"
     if len(name) <= _MAX_NAME:
         return name
-    return f"f_{key[:50]}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    return f"{prefix}_{key[:50]}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
 def _layout(cf: CompiledForm) -> list[tuple[str, StorageKind, bool, str]]:
@@ -138,7 +150,8 @@ def _layout_key(cf: CompiledForm) -> tuple[tuple[str, str, bool], ...]:
 def _value_table(
     form_id: int, layout: tuple[tuple[str, str, bool], ...], dialect: str
 ) -> ValueTable:
-    spec = json.dumps([LAYOUT_VERSION, layout])
+    instants = dialect == "postgresql"
+    spec = json.dumps([LAYOUT_VERSION, layout, *(["instants"] if instants else [])])
     name = f"{PREFIX}{int(form_id)}_{hashlib.sha256(spec.encode()).hexdigest()[:10]}"
     columns: list[sa.Column[Any]] = [sa.Column("record_id", sa.BigInteger, primary_key=True)]
     columns += [sa.Column(n, t) for n, (_, _, t) in _SYSTEM.items()]
@@ -148,10 +161,16 @@ def _value_table(
         column = _column_name(key)
         fields[key] = (column, storage, is_indexed)
         columns.append(sa.Column(column, _sql_type(storage, dialect)))
+    typed = {
+        key: _column_name(key, "i")
+        for key, (_, storage, _) in fields.items()
+        if instants and storage is StorageKind.DATETIME
+    }
+    columns += [sa.Column(c, sa.DateTime(timezone=True)) for c in typed.values()]
     table = sa.Table(name, sa.MetaData(), *columns)
     indexed = [*(c for c, _, ix in fields.values() if ix), *_SYSTEM_INDEXED]
     indexes = {column: f"{name}_i{i}" for i, column in enumerate(indexed)}
-    return ValueTable(name, int(form_id), table, fields, indexes)
+    return ValueTable(name, int(form_id), table, fields, indexes, typed)
 
 
 def _sql_type(storage: StorageKind, dialect: str) -> Any:
@@ -161,11 +180,23 @@ def _sql_type(storage: StorageKind, dialect: str) -> Any:
     return sa.Numeric() if storage is StorageKind.NUMBER else sa.Text()
 
 
+# (database URL, table) pairs seen to exist, so that a query costs no catalog lookup. A table
+# is only dropped by drop_value_tables (which forgets it here) or by a rollback of the publish
+# that built it, whose form version then never became visible either.
+_KNOWN: set[tuple[Any, str]] = set()
+
+
 def live_value_table(conn: sa.Connection, cf: CompiledForm) -> ValueTable | None:
     """``cf``'s value table if it exists in the database (it does once ``cf`` was published
     through :func:`build_value_table`)."""
     vt = value_table(cf, dialect_name(conn))
-    return vt if _exists(conn, vt.name) else None
+    known = (conn.engine.url, vt.name)
+    if known in _KNOWN:
+        return vt
+    if not _exists(conn, vt.name):
+        return None
+    _KNOWN.add(known)
+    return vt
 
 
 def _exists(conn: sa.Connection, name: str) -> bool:
@@ -195,6 +226,10 @@ def _value_exprs(vt: ValueTable, dialect: str, row: str) -> list[str]:
     out = [f"{row}.id", *(f"{row}.{n}" for n in _SYSTEM)]
     for key, (_, storage, _) in vt.fields.items():
         out.append(index_expr(Target(key, storage, None), dialect, data=f"{row}.data"))
+    for key in vt.instants:
+        text = index_expr(Target(key, StorageKind.DATETIME, None), dialect, data=f"{row}.data")
+        instant = pg_instant(sa.literal_column(text, sa.Text))
+        out.append(str(instant.compile(dialect=_PG, compile_kwargs={"literal_binds": True})))
     return out
 
 
@@ -210,6 +245,7 @@ def create_statements(vt: ValueTable, dialect: str) -> list[str]:
     for column, storage, _ in vt.fields.values():
         # SQLite: no declared type, so no affinity converts what json_extract gave.
         cols.append(column if sqlite else f"{column} {'numeric' if _is_num(storage) else 'text'}")
+    cols += [f"{column} timestamptz" for column in vt.instants.values()]
     out = [f"CREATE TABLE {vt.name} ({', '.join(cols)})"]
     for column, index in vt.indexes.items():
         out.append(f"CREATE INDEX {index} ON {vt.name} ({column}, record_id)")
@@ -279,6 +315,7 @@ def drop_value_tables(conn: sa.Connection, form_id: int, *, keep: str | None = N
     """Drop the form's value tables (but ``keep``), with their triggers."""
     for name in _form_tables(conn, form_id):
         if name != keep:
+            _KNOWN.discard((conn.engine.url, name))
             for statement in drop_statements(name, dialect_name(conn)):
                 conn.exec_driver_sql(statement)
 
