@@ -8,9 +8,10 @@ forms, indexes and search structures are made by the engine (``Services.create_a
 ``create_form``, ``publish_form``); the bulk of the data is then loaded with raw SQL
 (``executemany`` on SQLite, ``COPY`` on PostgreSQL) in the stored format the pipeline writes
 (``search_text`` from :func:`runtime.search_text.search_text`, unique-name claims, the serial
-counter), with the per-form expression indexes and the search index dropped during the load and
-rebuilt after it the way publishing builds them (``create_indexes``, plus ``ANALYZE``). The
-preloaded records get no history or outbox rows (nothing measured reads them).
+counter), with the forms' value tables (and their triggers) and the search index dropped during
+the load and rebuilt after it the way publishing builds them (``create_indexes``, plus
+``ANALYZE``). The preloaded records get no history or outbox rows (nothing measured reads
+them).
 
 Every figure stands beside the same work in hand-written SQL on the same data (the ratio
 column). Query figures are wall-clock per call (p50/p95) in-process through
