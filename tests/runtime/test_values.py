@@ -88,6 +88,14 @@ def test_the_table_follows_every_write_through_the_services(
     svc.purge_record(conn, actor, a["id"])
     assert set(_rows(conn, cf)) == {b["id"]}
 
+    # a transition moves the stage and writes its data in one versioned update
+    moved = svc.fire_transition(
+        conn, actor, b["id"], "first_contact", data={"phone": "138 1234 5678"}
+    )
+    row = _rows(conn, cf)[b["id"]]
+    assert moved["stage"] == "contacted" and row["stage"] == "contacted"
+    assert row["updated_at"] == NOW_SERVICE and "f_phone" not in row
+
     # bulk creates go through the same triggers
     made = svc.bulk_create(conn, actor, form_id, [{"data": {"name": f"n{i}"}} for i in range(3)])
     assert set(_rows(conn, cf)) == {b["id"], *(m["id"] for m in made)}
