@@ -127,6 +127,7 @@ class RecordServices(ServiceBase):
             fields=body.get("fields"),
             actor=actor,
             scope=scope,
+            published=full,
         )
         for item in page.items:
             item["data"] = project(
@@ -159,6 +160,7 @@ class RecordServices(ServiceBase):
             search=body.get("search"),
             actor=actor,
             scope=scope,
+            published=full,
         )
         return {"groups": groups}
 

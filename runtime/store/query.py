@@ -124,6 +124,7 @@ def query_records(
     timezone: str = DEFAULT_TIMEZONE,
     now: dt.datetime | None = None,
     scope: ColumnElement[bool] | None = None,
+    published: CompiledForm | None = None,
 ) -> QueryPage:
     """A page of the live records of ``cf``'s form that pass ``filter`` and ``search``, in
     ``sort`` order, continuing after ``cursor``; ``fields`` limits the keys of ``data``.
@@ -138,10 +139,14 @@ def query_records(
             ``timezone``, or a cursor that is garbage, tampered with or from another sort
             (``invalid_cursor``).
 
-    ``scope`` (data permissions, :mod:`runtime.store.scope`) is ANDed to the WHERE as given.
+    ``scope`` (data permissions, :mod:`runtime.store.scope`), a condition on ``records``, is
+    ANDed to the WHERE as given (the query then reads ``records`` beside the value table).
+    ``published``: the form as published when ``cf`` is a copy without the fields hidden
+    from the actor (:func:`runtime.permissions.without_fields`): its value table is the one
+    that exists, and serves the copy's fields.
     """
     errors: list[FieldError] = []
-    ctx = _Context.make(cf, conn, actor, timezone, now, errors)
+    ctx = _Context.make(cf, conn, actor, timezone, now, errors, published=published)
     parsed_filter = _parse(_FilterAdapter, filter, "filter", errors) if filter else None
     sorts = _parse(_SortsAdapter, sort, "sort", errors) if sort else []
     if parsed_filter is not None:
@@ -152,7 +157,7 @@ def query_records(
         errors.append(FieldError("limit", "invalid_limit", f"a whole number from 1 to {MAX_LIMIT}"))
     _check_search(search, errors)
     after = _decode_cursor(cursor, cf, keys, ctx.dialect, errors) if cursor is not None else None
-    where = _where(ctx, parsed_filter, search, errors) + _scoped(scope)
+    where = _where(ctx, parsed_filter, search, errors) + _scoped(ctx, scope)
     if errors:
         raise InvalidQueryError(errors)
 
@@ -209,6 +214,7 @@ def aggregate_records(
     timezone: str = DEFAULT_TIMEZONE,
     now: dt.datetime | None = None,
     scope: ColumnElement[bool] | None = None,
+    published: CompiledForm | None = None,
 ) -> list[dict[str, Any]]:
     """Groups of the live records passing ``filter``/``search``:
     ``[{"keys": {"grade": "A", "created_at": "2026-11"}, "values": {"count": 3,
@@ -218,14 +224,15 @@ def aggregate_records(
     (``2026-W47``, ISO), month (``2026-11``), quarter (``2026-Q4``) or year; datetimes by their
     day in ``timezone``. An array field (multi_select, users) groups per element: a record
     tagged [A, B] counts in A and in B. No metrics means ``count``. At most
-    :data:`MAX_GROUPS` groups are returned. ``scope`` as in :func:`query_records`.
+    :data:`MAX_GROUPS` groups are returned. ``scope`` and ``published`` as in
+    :func:`query_records`.
 
     Raises:
         InvalidQueryError: unknown fields, a field that cannot be grouped or summed, a bucket on
             a field that is not a date, more than two group-bys, a bad filter or search.
     """
     errors: list[FieldError] = []
-    ctx = _Context.make(cf, conn, actor, timezone, now, errors)
+    ctx = _Context.make(cf, conn, actor, timezone, now, errors, published=published)
     parsed_filter = _parse(_FilterAdapter, filter, "filter", errors) if filter else None
     groups = _parse(_GroupsAdapter, group_by, "group_by", errors) if group_by else []
     wanted = _parse(_MetricsAdapter, metrics, "metrics", errors) if metrics else []
@@ -236,7 +243,7 @@ def aggregate_records(
         )
     errors.extend(_problems(cf, filter=parsed_filter, group_by=groups, metrics=wanted))
     _check_search(search, errors)
-    where = _where(ctx, parsed_filter, search, errors) + _scoped(scope)
+    where = _where(ctx, parsed_filter, search, errors) + _scoped(ctx, scope)
     if errors:
         raise InvalidQueryError(errors)
     if not wanted:
@@ -319,8 +326,11 @@ def aggregate_records(
 # --- data-permission scope (runtime.store.scope builds it) -------------------------------------
 
 
-def _scoped(scope: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
-    return [] if scope is None else [scope]
+def _scoped(ctx: _Context, scope: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
+    if scope is None:
+        return []
+    ctx.needs_records = True  # a condition on ``records`` (filter_condition, owner_id …)
+    return [scope]
 
 
 def filter_condition(
@@ -335,10 +345,13 @@ def filter_condition(
     """``filter``, checked against ``cf`` like a query's, as a SQL condition on ``records``
     (for permission scopes, which are ANDed to queries and single-record reads).
 
+    It reads the JSON and columns of ``records`` only, never the value table: a single-record
+    read selects from ``records`` alone, and a query given a scope joins ``records``.
+
     Raises: InvalidQueryError.
     """
     errors: list[FieldError] = []
-    ctx = _Context.make(cf, conn, actor, timezone, now, errors)
+    ctx = _Context.make(cf, conn, actor, timezone, now, errors, values=False)
     parsed = _parse(_FilterAdapter, filter, "filter", errors)
     if parsed is not None:
         errors.extend(_problems(cf, filter=parsed))
@@ -373,14 +386,24 @@ class _Context:
         timezone: str,
         now: dt.datetime | None,
         errors: list[FieldError],
+        *,
+        published: CompiledForm | None = None,
+        values: bool = True,
     ) -> _Context:
+        """``values``: read the form's value table when it exists (else only ``records``);
+        ``published``: the form the value table belongs to, when ``cf`` is a copy of it
+        without hidden fields."""
         try:
             tz = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
             errors.append(FieldError("timezone", "invalid_timezone", "an IANA time zone name"))
             tz = ZoneInfo(DEFAULT_TIMEZONE)
         when = now if now is not None else dt.datetime.now(dt.UTC)
-        return cls(cf, dialect_name(conn), actor, tz, when, live_value_table(conn, cf))
+        full = published if published is not None else cf
+        if full.form_id != cf.form_id or full.version != cf.version:
+            raise ValueError("published is another form or version than cf")
+        table = live_value_table(conn, full) if values else None
+        return cls(cf, dialect_name(conn), actor, tz, when, table)
 
     def target(self, key: str) -> Target | None:
         """``key`` as SQL sees it, read from the value table when that holds it."""

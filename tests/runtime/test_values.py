@@ -13,9 +13,12 @@ import pytest
 import sqlalchemy as sa
 
 from runtime.actor import Actor
+from runtime.errors import InvalidQueryError
+from runtime.permissions import without_fields
 from runtime.services import Services
 from runtime.store.engine import dialect_name
-from runtime.store.query import aggregate_records, query_records
+from runtime.store.query import aggregate_records, filter_condition, query_records
+from runtime.store.scope import record_in_scope
 from runtime.store.tables import records
 from runtime.store.values import drop_value_tables, live_value_table, value_table
 from tests.runtime.test_query_support import (
@@ -275,3 +278,85 @@ def test_counts_and_groups_read_only_the_value_table(conn: sa.Connection) -> Non
     assert "records" not in count.replace("record_id", "") and "records" not in group.replace(
         "record_id", ""
     )
+
+
+# Data-permission scopes (runtime.store.scope) are conditions on ``records``: ANDed to a query
+# that reads the value table they must mean what they mean on the JSON path, and a single-record
+# check (record_in_scope, over ``records`` alone) must not read the value table.
+def _scoped_answers(conn: sa.Connection, w: World) -> list[Any]:
+    actor = w.actor()
+
+    def rule(flt: dict[str, Any]) -> Any:
+        return filter_condition(conn, w.cf, flt, actor=actor, now=NOW)
+
+    scopes = [
+        records.c.owner_id == w.u1,
+        rule({"field": "budget", "op": "gte", "value": 50000}),
+        sa.or_(
+            records.c.owner_id == w.u2, rule({"field": "tags", "op": "contains", "value": "重点"})
+        ),
+        rule({"field": "stage", "op": "eq", "value": "won"}),
+    ]
+    out: list[Any] = []
+    for scope in scopes:
+        for flt in (None, {"field": "grade", "op": "ne", "value": "B"}):
+            for sort in (None, [{"field": "budget", "dir": "desc"}]):
+                page = query_records(
+                    conn, w.cf, filter=flt, sort=sort, scope=scope, actor=actor, now=NOW
+                )
+                out.append((w.labels(page), page.count))
+            body: dict[str, Any] = {"group_by": [{"field": "grade"}], "metrics": []}
+            out.append(aggregate_records(conn, w.cf, filter=flt, scope=scope, actor=actor, **body))
+        out.append(sorted(k for k, i in w.ids.items() if record_in_scope(conn, i, scope)))
+    return out
+
+
+def test_scopes_mean_the_same_on_the_value_table_and_the_json(conn: sa.Connection) -> None:
+    w = build_world(conn)
+    assert live_value_table(conn, w.cf) is not None
+    with_table = _scoped_answers(conn, w)
+    # own records: r1 and r5 (u1), whatever the value table holds
+    assert with_table[0] == (["r1", "r5"], 2)
+    assert with_table[2] == [
+        {"keys": {"grade": "A"}, "values": {"count": 1}},
+        {"keys": {"grade": "C"}, "values": {"count": 1}},
+    ]
+    assert with_table[6] == ["r1", "r5"]  # record_in_scope: the owner's, deleted ones aside
+    assert with_table[13] == ["r1", "r2", "r5"]  # budget >= 50000
+    drop_value_tables(conn, w.cf.form_id)
+    assert live_value_table(conn, w.cf) is None
+    assert _scoped_answers(conn, w) == copy.deepcopy(with_table)
+
+
+def test_a_form_without_hidden_fields_still_reads_the_value_table(conn: sa.Connection) -> None:
+    w = build_world(conn)
+    seen: list[str] = []
+
+    def capture(*args: Any) -> None:
+        seen.append(args[2])
+
+    visible = without_fields(w.cf, frozenset({"budget", "score"}))
+    sa.event.listen(conn, "before_cursor_execute", capture)
+    try:
+        page = query_records(
+            conn,
+            visible,
+            filter={"field": "grade", "op": "eq", "value": "A"},
+            actor=Actor(1),
+            published=w.cf,
+        )
+    finally:
+        sa.event.remove(conn, "before_cursor_execute", capture)
+    assert w.labels(page) == ["r1", "r3"]
+    count = next(s for s in seen if "count(" in s and "LIMIT" in s)
+    assert "records" not in count.replace("record_id", "")
+    # the hidden fields stay unknown
+    with pytest.raises(InvalidQueryError) as caught:
+        query_records(
+            conn,
+            visible,
+            sort=[{"field": "budget"}],
+            actor=Actor(1),
+            published=w.cf,
+        )
+    assert caught.value.errors[0].code == "unknown_field"
