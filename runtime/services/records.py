@@ -128,6 +128,7 @@ class RecordServices(ServiceBase):
             fields=body.get("fields"),
             actor=actor,
             scope=scope,
+            published=full,
         )
         converted = self._converted_rich_text(conn, full)
         for item in page.items:
@@ -167,6 +168,7 @@ class RecordServices(ServiceBase):
             search=body.get("search"),
             actor=actor,
             scope=scope,
+            published=full,
         )
         return {"groups": groups}
 

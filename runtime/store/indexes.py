@@ -1,17 +1,14 @@
-"""Expression indexes for the fields lists filter and sort on, created when a form is published.
+"""What publishing a form builds for its queries.
 
-One index per ``filterable``/``sortable`` field, named ``ix_rec_f{form_id}_{key}``, partial on
-``form_id = <id> AND deleted_at IS NULL`` so that it holds only the live records of its form (an
-index over every form's rows would be written on every insert of every form). The indexed
-expression is exactly the one the query engine writes (:func:`runtime.store.query_sql.index_expr`),
-followed by ``id``, the tiebreaker of every sort, so a filter + sort + keyset page can walk it.
+- The form's value table (:mod:`runtime.store.values`): typed copies of its scalar values with
+  an ``(value, record_id)`` index per ``filterable``/``sortable`` field — what filters, sorts,
+  counts and aggregates read.
+- PostgreSQL: a GIN ``jsonb_path_ops`` index on ``(data -> 'k')`` for each filterable/sortable
+  array field (multi-select, users: ``@>`` membership), partial on ``form_id = <id> AND
+  deleted_at IS NULL``, named ``ix_rec_f{form_id}_{key}``. Arrays stay in the JSON only.
 
-- SQLite: ``json_extract(data, '$.k')``.
-- PostgreSQL: ``(data ->> 'k')`` for text and dates, the guarded ``::numeric`` CASE for numbers,
-  and a GIN ``jsonb_path_ops`` index on ``(data -> 'k')`` for arrays (``@>`` membership).
-
-Arrays on SQLite, booleans and JSON values get no index (membership goes through ``json_each``;
-a yes/no column is not selective).
+Expression indexes on JSON scalars (``ix_rec_f{form_id}_{key}`` over ``json_extract``/``->>``),
+which earlier versions built, are dropped on publish: the value table replaces them.
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ from builder.value_types import StorageKind
 from runtime.compiled import CompiledForm
 from runtime.store.engine import dialect_name
 from runtime.store.query_sql import Target, checked_key, index_expr
+from runtime.store.values import build_value_table
 
 _BTREE = frozenset({StorageKind.TEXT, StorageKind.NUMBER, StorageKind.DATE, StorageKind.DATETIME})
 _MAX_NAME = 63  # PostgreSQL truncates longer identifiers
@@ -44,26 +42,21 @@ def index_name(form_id: int, key: str) -> str:
     return f"ix_rec_f{int(form_id)}_{key[:40]}_{digest}"
 
 
-def has_index(cf: CompiledForm, key: str) -> bool:
-    """Whether publishing ``cf`` creates an ordered ``(expression, id)`` index for ``key``."""
-    field = cf.fields.get(key)
-    return field is not None and (field.filterable or field.sortable) and cf.storage[key] in _BTREE
-
-
 def index_statements(cf: CompiledForm, dialect: str) -> list[str]:
-    """``CREATE INDEX IF NOT EXISTS`` statements for ``cf``'s filterable/sortable fields."""
+    """``CREATE INDEX IF NOT EXISTS`` statements for ``cf``'s filterable/sortable array fields
+    (PostgreSQL), and ``DROP INDEX IF EXISTS`` for the JSON expression indexes of its other
+    fields (built by earlier versions; the value table replaces them)."""
     out: list[str] = []
     where = f"WHERE form_id = {int(cf.form_id)} AND deleted_at IS NULL"
     for key, field in cf.fields.items():
-        if not (field.filterable or field.sortable):
-            continue
         storage = cf.storage[key]
-        target = Target(key, storage, field.type)
         name = index_name(cf.form_id, key)
         if storage in _BTREE:
-            expr = index_expr(target, dialect)
-            out.append(f"CREATE INDEX IF NOT EXISTS {name} ON records ({expr}, id) {where}")
+            out.append(f"DROP INDEX IF EXISTS {name}")
+        elif not (field.filterable or field.sortable):
+            continue
         elif storage is StorageKind.ARRAY and dialect == "postgresql":
+            target = Target(key, storage, field.type)
             expr = index_expr(target, dialect)
             out.append(
                 f"CREATE INDEX IF NOT EXISTS {name} ON records "
@@ -73,18 +66,16 @@ def index_statements(cf: CompiledForm, dialect: str) -> list[str]:
 
 
 def create_indexes(conn: sa.Connection, cf: CompiledForm) -> None:
-    """Create the indexes of :func:`index_statements` (existing ones are kept).
+    """Run :func:`index_statements` and build the form's value table (kept when it exists).
 
-    On PostgreSQL this is a plain ``CREATE INDEX`` inside the caller's transaction: it blocks
-    writes to ``records`` while it builds, which for a big form takes a while.
-
-    On SQLite it then refreshes the planner's statistics of ``records`` (a full
-    ``ANALYZE``): without them SQLite prefers the two-equality ``(form_id, deleted_at, id)``
-    index to a range on an expression index, sorting the whole form for every page.
+    On PostgreSQL this runs inside the caller's transaction and blocks writes to ``records``
+    while it builds, which for a big form takes a while. It ends with ``ANALYZE`` of the value
+    table (on SQLite a full one, see ``_ANALYSIS_LIMIT``).
     """
     dialect = dialect_name(conn)
     for statement in index_statements(cf, dialect):
         conn.exec_driver_sql(statement)
     if dialect == "sqlite":
         conn.exec_driver_sql(f"PRAGMA analysis_limit = {_ANALYSIS_LIMIT}")
-        conn.exec_driver_sql("ANALYZE records")
+    vt = build_value_table(conn, cf)
+    conn.exec_driver_sql(f"ANALYZE {vt.name}")

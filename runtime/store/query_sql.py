@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -67,6 +67,12 @@ class Target:
     storage: StorageKind
     field_type: str | None  # the form field's type; None for a system column
     column: str | None = None  # set for a system field
+    # The typed column of the form's value table holding this value (runtime.store.values),
+    # when the query reads that table; None: read ``records`` (its JSON or its column).
+    value: ColumnElement[Any] | None = field(default=None, compare=False)
+    # PostgreSQL, a datetime field: the value table's ``timestamptz`` copy of the value
+    # (:func:`pg_instant` of it), which date buckets read instead of parsing the text.
+    instant: ColumnElement[Any] | None = field(default=None, compare=False)
 
     @property
     def is_system(self) -> bool:
@@ -91,6 +97,8 @@ LIVE = records.c.deleted_at.is_(None)
 
 def scalar_expr(t: Target, dialect: str) -> ColumnElement[Any]:
     """The expression a filter compares, a sort orders by and an index is built on."""
+    if t.value is not None:
+        return t.value
     if t.column is not None:
         return records.c[t.column]
     key = checked_key(t.key)
@@ -105,6 +113,8 @@ def scalar_expr(t: Target, dialect: str) -> ColumnElement[Any]:
 
 def json_text_expr(t: Target, dialect: str) -> ColumnElement[Any]:
     """The value as text (JSON text for arrays and objects); for emptiness tests."""
+    if t.value is not None:
+        return t.value  # only scalars are in the value table, as their JSON text reads
     key = checked_key(t.key)
     if dialect == "sqlite":
         return sa.literal_column(f"json_extract(records.data, '$.{key}')")
@@ -119,16 +129,17 @@ def _pg_number(key: str, data: str) -> str:
     )
 
 
-def index_expr(t: Target, dialect: str) -> str:
-    """The indexed expression, written as :func:`scalar_expr` renders it (unqualified)."""
+def index_expr(t: Target, dialect: str, data: str = "data") -> str:
+    """The JSON expression :func:`scalar_expr` renders, over the JSON column ``data``
+    (unqualified for an index; ``NEW.data`` in a trigger)."""
     key = checked_key(t.key)
     if dialect == "sqlite":
-        return f"json_extract(data, '$.{key}')"
+        return f"json_extract({data}, '$.{key}')"
     if t.storage is StorageKind.NUMBER:
-        return _pg_number(key, "data")
+        return _pg_number(key, data)
     if t.storage is StorageKind.ARRAY:
-        return f"(data -> '{key}')"
-    return f"(data ->> '{key}')"
+        return f"({data} -> '{key}')"
+    return f"({data} ->> '{key}')"
 
 
 # --- conditions --------------------------------------------------------------------------------
@@ -369,9 +380,9 @@ def bucket_expr(t: Target, bucket: str, dialect: str, tz: ZoneInfo) -> ColumnEle
 
 def _pg_bucket(t: Target, bucket: str, tz: ZoneInfo) -> ColumnElement[Any]:
     fmt = _PG_FORMATS[bucket]
-    if t.column is not None:
-        local = sa.func.timezone(tz.key, records.c[t.column])
-        return sa.func.to_char(local, fmt)
+    if t.column is not None or t.instant is not None:
+        typed = t.instant if t.instant is not None else scalar_expr(t, "postgresql")
+        return sa.func.to_char(sa.func.timezone(tz.key, typed), fmt)
     text = scalar_expr(t, "postgresql")
     # A corrupt stored value ("soon", "2026-02-30") must give NULL, never fail the query (a
     # cast would). The guards are LIKE and string comparisons: a regex costs more than the
@@ -386,19 +397,32 @@ def _pg_bucket(t: Target, bucket: str, tz: ZoneInfo) -> ColumnElement[Any]:
             return sa.case((shaped, sa.func.substr(text, 1, 4) + "-Q" + quarter), else_=None)
         length = {"day": 10, "month": 7, "year": 4}[bucket]
         return sa.case((shaped, sa.func.substr(text, 1, length)), else_=None)
-    valid_date = sa.and_(
+    if t.storage is StorageKind.DATE:
+        return sa.case((_pg_valid_date(text), sa.func.to_char(_pg_day(text), fmt)), else_=None)
+    return sa.func.to_char(sa.func.timezone(tz.key, pg_instant(text)), fmt)
+
+
+def _pg_valid_date(text: ColumnElement[Any]) -> ColumnElement[bool]:
+    return sa.and_(
         text.like("____-__-__%"),
         sa.func.translate(sa.func.substr(text, 1, 10), "0123456789", "") == "--",
         sa.func.substr(text, 1, 4) != "0000",
         sa.func.substr(text, 6, 2).between("01", "12"),
         sa.func.substr(text, 9, 2).between("01", "31"),
     )
+
+
+def _pg_day(text: ColumnElement[Any]) -> ColumnElement[Any]:
     # Built from its parts, a day past the month's end rolls over instead of failing.
-    day = sa.func.make_date(_part(text, 1, 4), _part(text, 6, 2), 1) + (_part(text, 9, 2) - 1)
-    if t.storage is StorageKind.DATE:
-        return sa.case((valid_date, sa.func.to_char(day, fmt)), else_=None)
+    return sa.func.make_date(_part(text, 1, 4), _part(text, 6, 2), 1) + (_part(text, 9, 2) - 1)
+
+
+def pg_instant(text: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The ``timestamptz`` of stored datetime text (``2026-11-22T02:00:00Z``); NULL for text
+    that is not one ("soon", "2026-02-30T…" rolls over), never an error as a cast would be.
+    The guards are LIKE and string comparisons: a regex costs more than an aggregate."""
     valid = sa.and_(
-        valid_date,
+        _pg_valid_date(text),
         text.like("____-__-__T__:__:__%Z"),
         sa.func.translate(sa.func.substr(text, 12, 8), "0123456789", "") == "::",
         sa.func.substr(text, 12, 2) <= "23",
@@ -407,7 +431,7 @@ def _pg_bucket(t: Target, bucket: str, tz: ZoneInfo) -> ColumnElement[Any]:
     )
     slow = sa.func.timezone(
         "UTC",
-        sa.cast(day, sa.DateTime)
+        sa.cast(_pg_day(text), sa.DateTime)
         + sa.func.make_interval(
             0, 0, 0, 0, _part(text, 12, 2), _part(text, 15, 2), _part(text, 18, 2)
         ),
@@ -417,8 +441,7 @@ def _pg_bucket(t: Target, bucket: str, tz: ZoneInfo) -> ColumnElement[Any]:
         (sa.func.substr(text, 9, 2) <= "28", sa.cast(text, sa.DateTime(timezone=True))),
         else_=slow,
     )
-    local = sa.func.timezone(tz.key, instant)
-    return sa.case((valid, sa.func.to_char(local, fmt)), else_=None)
+    return sa.case((valid, instant), else_=None)
 
 
 def _part(text: ColumnElement[Any], start: int, length: int) -> ColumnElement[Any]:
@@ -427,7 +450,8 @@ def _part(text: ColumnElement[Any], start: int, length: int) -> ColumnElement[An
 
 def _sqlite_bucket(t: Target, bucket: str, tz: ZoneInfo) -> ColumnElement[Any]:
     if t.column is not None:
-        text: ColumnElement[Any] = sa.literal_column(f"records.{t.column}")
+        # The stored text itself (the column's type would make the bounds datetimes).
+        text: ColumnElement[Any] = sa.type_coerce(scalar_expr(t, "sqlite"), sa.Text)
         local: ColumnElement[Any] = _sqlite_local(text, tz, " ")
     else:
         text = scalar_expr(t, "sqlite")
