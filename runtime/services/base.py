@@ -9,7 +9,7 @@ over the caller's transaction (``conn``, opened and committed by the caller).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +23,6 @@ from runtime.compiled import CompiledForm, CompiledForms
 from runtime.errors import ConflictError
 from runtime.pipeline import WriteContext
 from runtime.store import forms as form_store
-from runtime.store import records as record_store
 from runtime.store.records import AppStoreAccess, RecordRow
 
 
@@ -79,27 +78,17 @@ class ServiceBase:
         up = upgrade_data(old, cf.definition, row.data, row.hidden, self.coerce_context)
         return up.data, up.hidden
 
-    def _enter_initial_stage(
-        self, conn: Any, cf: CompiledForm, row: RecordRow, actor: Actor
-    ) -> None:
+    def _initial_stage_due(
+        self, cf: CompiledForm, datas: Sequence[Mapping[str, Any]], now: dt.datetime
+    ) -> list[dt.datetime | None] | None:
+        """When each new record's stay in the form's initial stage is due (None: the form has
+        no workflow, so no stage-log entries)."""
         wf = cf.definition.workflow
-        stage = wf.stage(row.stage) if wf is not None and row.stage else None
+        stage = wf.stage(cf.initial_stage) if wf is not None and cf.initial_stage else None
         if stage is None:
-            return
-        record_store.enter_stage(
-            conn,
-            record_id=row.id,
-            form_id=cf.form_id,
-            from_stage=None,
-            to_stage=stage.key,
-            transition=None,
-            actor_id=actor.user_id,
-            comment=None,
-            now=row.created_at,
-            due_at=workflow.stage_deadline(
-                stage, row.data, row.created_at, self.coerce_context.timezone
-            ),
-        )
+            return None
+        tz = self.coerce_context.timezone
+        return [workflow.stage_deadline(stage, data, now, tz) for data in datas]
 
 
 def _authorize(actor: Actor, action: str) -> None:

@@ -18,66 +18,63 @@ class RecordServices(ServiceBase):
     def create_record(self, conn: Any, actor: Actor, form_id: int, data: Any) -> dict[str, Any]:
         """Raises: RecordValidationError, NotFoundError, ConflictError."""
         _authorize(actor, "record:create")
-        cf = self.compiled_form(conn, form_id)
-        ctx = self._context(actor)
-        prepared = prepare_create(cf, data, ctx, self._access(conn, cf), stage=cf.initial_stage)
-        row = record_store.insert_record(
-            conn,
-            cf,
-            prepared,
-            actor_id=actor.user_id,
-            owner_id=actor.user_id,
-            stage=cf.initial_stage,
-            now=ctx.now,
-            lang=actor.lang,
-        )
-        self._enter_initial_stage(conn, cf, row, actor)
-        return row.as_api()
+        return self._create(conn, actor, form_id, [data], in_rows=False)[0]
 
     def bulk_create(
         self, conn: Any, actor: Actor, form_id: int, rows: Sequence[Any]
     ) -> list[dict[str, Any]]:
         """Create every row or none: every row is checked first, errors name the row
-        (``records[3].budget``), and the writes share one savepoint.
+        (``records[3].budget``).
 
         Raises: RecordValidationError, NotFoundError, ConflictError.
         """
         _authorize(actor, "record:create")
+        datas = [item.get("data") if isinstance(item, Mapping) else None for item in rows]
+        return self._create(conn, actor, form_id, datas, in_rows=True)
+
+    def _create(
+        self, conn: Any, actor: Actor, form_id: int, datas: Sequence[Any], *, in_rows: bool
+    ) -> list[dict[str, Any]]:
+        """One create or a batch, all or nothing: the pipeline for each record (serial numbers
+        reserved as one block), then one set-based write, in one savepoint so that a refusal
+        leaves nothing (not even a serial number) even inside a caller's larger transaction.
+        ``in_rows``: name errors by row (``records[3].budget``)."""
         cf = self.compiled_form(conn, form_id)
         ctx = self._context(actor)
         access = self._access(conn, cf)
+        access.serial_block = len(datas)
+        stage = cf.initial_stage
         with conn.begin_nested():
             errors: list[FieldError] = []
             prepared = []
-            for i, item in enumerate(rows):
-                data = item.get("data") if isinstance(item, Mapping) else None
+            for i, data in enumerate(datas):
                 try:
-                    prepared.append(prepare_create(cf, data, ctx, access, stage=cf.initial_stage))
+                    prepared.append(prepare_create(cf, data, ctx, access, stage=stage))
                 except RecordValidationError as exc:
-                    errors.extend(_in_row(i, exc))
+                    if not in_rows:
+                        raise
+                    errors.extend(_in_row(i, exc.errors))
             if errors:
                 raise RecordValidationError(errors)
-            created = []
-            for i, p in enumerate(prepared):
-                try:
-                    row = record_store.insert_record(
-                        conn,
-                        cf,
-                        p,
-                        actor_id=actor.user_id,
-                        owner_id=actor.user_id,
-                        stage=cf.initial_stage,
-                        now=ctx.now,
-                        lang=actor.lang,
-                    )
-                except RecordValidationError as exc:
-                    errors.extend(_in_row(i, exc))
-                    continue
-                self._enter_initial_stage(conn, cf, row, actor)
-                created.append(row.as_api())
-            if errors:
-                raise RecordValidationError(errors)
-        return created
+            try:
+                rows = record_store.insert_records(
+                    conn,
+                    cf,
+                    prepared,
+                    actor_id=actor.user_id,
+                    owner_id=actor.user_id,
+                    stage=stage,
+                    now=ctx.now,
+                    lang=actor.lang,
+                    stage_due=self._initial_stage_due(cf, [p.data for p in prepared], ctx.now),
+                )
+            except record_store.UniqueTakenError as exc:
+                if not in_rows:
+                    raise
+                raise RecordValidationError(
+                    [_in_row(i, [e])[0] for i, e in zip(exc.rows, exc.errors, strict=True)]
+                ) from None
+        return [r.as_api() for r in rows]
 
     def query(
         self, conn: Any, actor: Actor, form_id: int, body: Mapping[str, Any]
@@ -239,5 +236,5 @@ class RecordServices(ServiceBase):
         return record_store.list_comments(conn, record_id)
 
 
-def _in_row(i: int, exc: RecordValidationError) -> list[FieldError]:
-    return [FieldError(f"records[{i}].{e.field}", e.code, e.message, e.params) for e in exc.errors]
+def _in_row(i: int, errors: Sequence[FieldError]) -> list[FieldError]:
+    return [FieldError(f"records[{i}].{e.field}", e.code, e.message, e.params) for e in errors]
