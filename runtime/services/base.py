@@ -67,8 +67,10 @@ class ServiceBase:
         )
 
     def _access(self, conn: Any, cf: CompiledForm) -> AppStoreAccess:
-        app_id = form_store.get_form(conn, cf.form_id).app_id
-        return AppStoreAccess(conn, cf.form_id, form_store.app_form_ids(conn, app_id))
+        def form_ids() -> dict[str, int]:
+            return form_store.app_form_ids(conn, form_store.get_form(conn, cf.form_id).app_id)
+
+        return AppStoreAccess(conn, cf.form_id, form_ids)
 
     def _current_data(self, conn: Any, row: RecordRow) -> tuple[dict[str, Any], dict[str, Any]]:
         cf = self.compiled_form(conn, row.form_id)

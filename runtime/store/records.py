@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -205,7 +205,7 @@ def insert_records(
     if taken:
         raise UniqueTakenError(taken)
     conn.execute(
-        record_history.insert(),
+        _INSERT_HISTORY,
         [
             {
                 "record_id": row.id,
@@ -220,7 +220,7 @@ def insert_records(
         ],
     )
     conn.execute(
-        outbox.insert(),
+        _INSERT_OUTBOX,
         [
             {
                 "topic": "record.created",
@@ -239,7 +239,7 @@ def insert_records(
     )
     if stage is not None and stage_due is not None:
         conn.execute(
-            stage_log.insert(),
+            _INSERT_STAGE_LOG,
             [
                 {
                     "record_id": row.id,
@@ -295,6 +295,23 @@ def _not_unique(cf: CompiledForm, key: str, value: Any, lang: str) -> FieldError
     )
 
 
+# The batch statements are the same every time: built once (SQLAlchemy then finds their
+# compiled form in its cache without building a cache key from a new statement object).
+_INSERT_RECORDS = {
+    ordered: records.insert().returning(records.c.id, sort_by_parameter_order=ordered)
+    for ordered in (False, True)
+}
+_CLAIM_NEW: dict[str, Any] = {
+    name: dialect_insert(record_unique)
+    .on_conflict_do_nothing()
+    .returning(record_unique.c.record_id, record_unique.c.field_key)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_INSERT_HISTORY = record_history.insert()
+_INSERT_OUTBOX = outbox.insert()
+_INSERT_STAGE_LOG = stage_log.insert()
+
+
 def _claim_new(
     conn: sa.Connection,
     cf: CompiledForm,
@@ -321,14 +338,7 @@ def _claim_new(
             )  # fmt: skip
     if not claims:
         return taken
-    stmt: Any = (
-        postgresql.insert(record_unique)
-        if conn.dialect.name == "postgresql"
-        else sqlite.insert(record_unique)
-    )
-    stmt = stmt.on_conflict_do_nothing().returning(
-        record_unique.c.record_id, record_unique.c.field_key
-    )
+    stmt = _CLAIM_NEW[conn.dialect.name]
     params = [{k: c[k] for k in ("form_id", "field_key", "value_key", "record_id")} for c in claims]
     got = {(r.record_id, r.field_key) for r in conn.execute(stmt, params)}
     if len(got) < len(claims):
@@ -357,13 +367,15 @@ def _insert_rows(
     stage: str | None,
     now: dt.datetime,
 ) -> list[RecordRow]:
-    """Insert the records; the rows as stored, in the order given (RETURNING, no second
-    read). SQLAlchemy sends one multi-row ``INSERT`` per 1,000 records ("insertmanyvalues").
-    On SQLite, asking it to keep the parameter order would make it fall back to one statement
-    per row; the ids of one multi-row statement are increasing in row order instead (rowid
-    allocation under the write lock), so the rows are sorted by id."""
+    """Insert the records; the rows as stored, in the order given. Only the ids come back
+    (RETURNING): every other column is what was sent, so nothing is read or decoded again.
+
+    SQLAlchemy sends one multi-row ``INSERT`` per 1,000 records ("insertmanyvalues"). On
+    SQLite, asking it to keep the parameter order would make it fall back to one statement per
+    row; the ids of one multi-row statement increase in row order there (rowid allocation
+    under the write lock), so sorting them gives the order."""
     ordered = conn.dialect.name != "sqlite"
-    stmt = records.insert().returning(*_COLUMNS, sort_by_parameter_order=ordered)
+    stmt = _INSERT_RECORDS[ordered]
     params = [
         {
             "form_id": cf.form_id,
@@ -381,11 +393,31 @@ def _insert_rows(
         for p in prepared
     ]
     if len(params) == 1:
-        return [_row(conn.execute(stmt, params[0]).one())]
-    out = [_row(r) for r in conn.execute(stmt, params)]
-    if not ordered:
-        out.sort(key=lambda r: r.id)
-    return out
+        ids = [conn.execute(stmt, params[0]).scalar_one()]
+    else:
+        ids = list(conn.execute(stmt, params).scalars())
+        if not ordered:
+            ids.sort()
+    at = now.astimezone(dt.UTC)
+    return [
+        RecordRow(
+            id=record_id,
+            form_id=cf.form_id,
+            schema_version=cf.version,
+            version=1,
+            stage=stage,
+            data=p.data,
+            hidden=None,
+            owner_id=owner_id,
+            assignee_id=None,
+            created_at=at,
+            created_by=actor_id,
+            updated_at=at,
+            updated_by=actor_id,
+            deleted_at=None,
+        )
+        for record_id, p in zip(ids, prepared, strict=True)
+    ]
 
 
 def _write_version(
@@ -669,16 +701,24 @@ class AppStoreAccess:
         self,
         conn: sa.Connection,
         form_id: int,
-        form_ids: Mapping[str, int],
+        form_ids: Mapping[str, int] | Callable[[], Mapping[str, int]],
         *,
         serial_block: int = 1,
     ) -> None:
+        """``form_ids``: the app's form ids by key, or a function that reads them (called
+        only when a relation, lookup or linked default needs them)."""
         self.conn = conn
         self.form_id = form_id
-        self.form_ids = form_ids
+        self._form_ids = form_ids
         self.serial_block = serial_block
         # (field key, period) → [next number to hand out, last number reserved]
         self._serials: dict[tuple[str, str], list[int]] = {}
+
+    @property
+    def form_ids(self) -> Mapping[str, int]:
+        if callable(self._form_ids):
+            self._form_ids = self._form_ids()
+        return self._form_ids
 
     def _target(self, form_key: str) -> int | None:
         return self.form_ids.get(form_key)
