@@ -189,13 +189,3 @@ def test_long_words_go_through_the_trigram_index(world: World, conn: sa.Connecti
         )
     )
     assert "ix_records_search_text_trgm" in plan, plan
-
-
-def test_sqlite_search_index_merges_sixteen_segments_at_a_time(conn: sa.Connection) -> None:
-    """Migration 0004: fewer, larger FTS5 merges make single-record commits cheaper."""
-    if conn.dialect.name != "sqlite":
-        pytest.skip("FTS5 is SQLite's")
-    value = conn.exec_driver_sql(
-        "SELECT v FROM records_fts_config WHERE k = 'automerge'"
-    ).scalar_one()
-    assert value == 16
