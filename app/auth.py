@@ -10,6 +10,11 @@ a cookie-authenticated request that changes state lacks the session's CSRF token
 - The session cookie holds a random id; the ``sessions`` table holds its sha256. Login always
   makes a new id (and deletes the one the browser sent), so a session id planted before login
   is worthless after it.
+- A cookie-authenticated request that changes state must also come from the server's own
+  origin (or one of ``STAGEFORM_TRUSTED_ORIGINS``): a foreign ``Origin`` (or
+  ``Sec-Fetch-Site: cross-site``) is refused even with the right CSRF token, so a token leaked
+  to another site is still useless there. Clients that send no ``Origin`` (not a browser) are
+  judged by the token alone.
 - Inactive users' sessions and tokens stop working at once (the store's lookups filter them).
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -36,7 +42,7 @@ from app.security import (
 )
 from app.state import DatabaseDep, SettingsDep
 from runtime.actor import Actor as Actor  # re-exported: routes annotate with it
-from runtime.store import users
+from runtime.store import org, users
 from runtime.store.database import Database
 
 log = logging.getLogger("stageform.auth")
@@ -92,9 +98,11 @@ def current_actor(request: Request, database: DatabaseDep, settings: SettingsDep
             if found is None:
                 raise not_authenticated("the API token is invalid or revoked")
             departments, role_keys = users.memberships(conn, found.user.id)
+            apps = org.admin_app_ids(conn, found.user.id)
         if users.token_needs_touch(found.last_used_at):
             _touch_token(database, found.token_id)
-        return _actor(found.user, departments, role_keys, lang)
+        request.state.must_change_password = found.user.must_change_password
+        return _actor(found.user, departments, role_keys, apps, lang, client_ip(request))
 
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
@@ -105,7 +113,14 @@ def current_actor(request: Request, database: DatabaseDep, settings: SettingsDep
         if session is None:
             raise not_authenticated("the session has expired or was logged out; log in again")
         departments, role_keys = users.memberships(conn, session.user.id)
+        apps = org.admin_app_ids(conn, session.user.id)
     if request.method not in SAFE_METHODS:
+        if not same_origin(request, settings.trusted_origins):
+            raise ApiError(
+                403,
+                "origin_refused",
+                "a cookie-authenticated change must come from this server's own pages",
+            )
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
             raise ApiError(
@@ -116,14 +131,34 @@ def current_actor(request: Request, database: DatabaseDep, settings: SettingsDep
             )
     request.state.session_hash = session_hash
     request.state.csrf_token = session.csrf_token
-    return _actor(session.user, departments, role_keys, lang)
+    request.state.must_change_password = session.user.must_change_password
+    return _actor(session.user, departments, role_keys, apps, lang, client_ip(request))
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
+def same_origin(request: Request, trusted: Sequence[str] = ()) -> bool:
+    """Whether a browser says the request comes from this server's origin (or a trusted one).
+
+    ``Origin`` when sent (``null`` is foreign); else ``Sec-Fetch-Site`` when sent; a request
+    with neither is not from a browser and passes (the CSRF token still applies).
+    """
+    origin = request.headers.get("origin")
+    if origin is not None:
+        own = f"{request.url.scheme}://{request.url.netloc}".lower()
+        allowed = {own, *(t.rstrip("/").lower() for t in trusted)}
+        return origin.rstrip("/").lower() in allowed
+    return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+
+
 def _actor(
-    user: users.User, departments: frozenset[int], role_keys: frozenset[str], lang: str
+    user: users.User,
+    departments: frozenset[int],
+    role_keys: frozenset[str],
+    admin_app_ids: frozenset[int],
+    lang: str,
+    ip: str,
 ) -> Actor:
     return Actor(
         user_id=user.id,
@@ -131,6 +166,8 @@ def _actor(
         department_ids=departments,
         role_keys=role_keys,
         lang=lang,
+        admin_app_ids=admin_app_ids,
+        ip=ip,
     )
 
 

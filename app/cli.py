@@ -1,4 +1,4 @@
-"""The ``stageform`` command: init, serve, createuser, token, demo.
+"""The ``stageform`` command: init, serve, createuser, token, demo, escalate.
 
 Settings come from ``STAGEFORM_*`` environment variables (:mod:`app.config`). Failures print
 one line to stderr and exit 1; none prints a traceback for a situation a user can fix.
@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from app.config import Settings
 from app.security import generate_password, hash_password, new_api_token, password_problem
 from app.security import hash_secret as _hash_secret
-from runtime.actor import Actor
+from runtime.actor import SYSTEM, Actor
 from runtime.errors import EngineError
+from runtime.escalation import run_escalations
 from runtime.services import Services
-from runtime.store import users
+from runtime.store import audit, users
 from runtime.store.database import Database
 from templates_lib.loader import load_template
 
@@ -35,6 +36,10 @@ cli = typer.Typer(
 )
 token_cli = typer.Typer(help="API tokens.", no_args_is_help=True)
 cli.add_typer(token_cli, name="token")
+role_cli = typer.Typer(help="Roles and their members.", no_args_is_help=True)
+cli.add_typer(role_cli, name="role")
+department_cli = typer.Typer(help="Departments and their members.", no_args_is_help=True)
+cli.add_typer(department_cli, name="department")
 
 
 def fail(message: str) -> typer.Exit:
@@ -191,7 +196,16 @@ def token_create(
                 raise fail(f"no user with e-mail {users.normalize_email(email)}")
             if not user.is_active:
                 raise fail(f"{user.email} is deactivated")
-            users.create_api_token(conn, user_id=user.id, token_hash=_hash_secret(token), name=name)
+            token_id = users.create_api_token(
+                conn, user_id=user.id, token_hash=_hash_secret(token), name=name
+            )
+            audit.record(
+                conn,
+                actor_id=None,
+                action="token.create",
+                target=f"token:{token_id}",
+                detail={"user_id": user.id, "name": name, "via": "cli"},
+            )
     typer.echo(
         f"API token for {user.email} (shown only once; send it as 'Authorization: Bearer …'):"
     )
@@ -225,9 +239,118 @@ def token_revoke(
         try:
             with database.begin() as conn:
                 users.revoke_api_token(conn, token_id)
+                audit.record(
+                    conn,
+                    actor_id=None,
+                    action="token.revoke",
+                    target=f"token:{token_id}",
+                    detail={"via": "cli"},
+                )
         except EngineError as error:
             raise fail(f"no active API token with id {token_id}") from error
     typer.echo(f"revoked API token {token_id}")
+
+
+# --- organisation: roles, departments and their members -----------------------------------------
+
+
+@role_cli.command("create")
+def role_create(
+    key: Annotated[str, typer.Argument(help="Stable key workflows name, e.g. sales_manager.")],
+    name: Annotated[str, typer.Argument(help="Display name, e.g. 销售主管.")],
+) -> None:
+    """Create a role."""
+    with _org_change() as (conn, services):
+        role = services.create_role(conn, SYSTEM, key=key, name=name)
+    typer.echo(f"created role {role.key} (id {role.id})")
+
+
+@role_cli.command("add")
+def role_add(
+    email: Annotated[str, typer.Argument(help="The user.")],
+    key: Annotated[str, typer.Argument(help="The role's key.")],
+) -> None:
+    """Add a user to a role."""
+    _member("role", email, key, True)
+
+
+@role_cli.command("remove")
+def role_remove(
+    email: Annotated[str, typer.Argument(help="The user.")],
+    key: Annotated[str, typer.Argument(help="The role's key.")],
+) -> None:
+    """Remove a user from a role."""
+    _member("role", email, key, False)
+
+
+@department_cli.command("create")
+def department_create(
+    name: Annotated[str, typer.Argument(help="The department's name.")],
+    parent: Annotated[int | None, typer.Option(help="The parent department's id.")] = None,
+) -> None:
+    """Create a department (under ``--parent``)."""
+    with _org_change() as (conn, services):
+        dept = services.save_department(conn, SYSTEM, {"name": name, "parent_id": parent})
+    typer.echo(f"created department {dept.name} (id {dept.id})")
+
+
+@department_cli.command("add")
+def department_add(
+    email: Annotated[str, typer.Argument(help="The user.")],
+    department: Annotated[str, typer.Argument(help="The department's id or name.")],
+) -> None:
+    """Add a user to a department."""
+    _member("department", email, department, True)
+
+
+@department_cli.command("remove")
+def department_remove(
+    email: Annotated[str, typer.Argument(help="The user.")],
+    department: Annotated[str, typer.Argument(help="The department's id or name.")],
+) -> None:
+    """Remove a user from a department."""
+    _member("department", email, department, False)
+
+
+@contextmanager
+def _org_change() -> Iterator[tuple[Any, Services]]:
+    """A write transaction on the configured database and the services; engine errors are
+    printed as one line."""
+    settings = Settings()
+    with open_database(settings) as database:
+        try:
+            with database.begin() as conn:
+                yield conn, Services()
+        except EngineError as error:
+            raise fail(_engine_message(error)) from error
+
+
+def _engine_message(error: EngineError) -> str:
+    errors = getattr(error, "errors", None)
+    if errors:
+        return "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return error.message
+
+
+def _member(kind: str, email: str, group: str, member: bool) -> None:
+    with _org_change() as (conn, services):
+        user = users.get_user_by_email(conn, email)
+        if user is None:
+            raise fail(f"no user with e-mail {users.normalize_email(email)}")
+        if kind == "role":
+            found = [r.id for r in services.list_roles(conn, SYSTEM) if r.key == group]
+        else:
+            found = [
+                d.id
+                for d in services.list_departments(conn, SYSTEM)
+                if group in (str(d.id), d.name)
+            ]
+        if len(found) != 1:
+            what = "no" if not found else "more than one"
+            raise fail(f"{what} {kind} {group!r}" + ("; use its id" if found else ""))
+        services.set_member(conn, SYSTEM, kind, found[0], user.id, member)
+    done = "added to" if member else "removed from"
+    typer.echo(f"{user.email} {done} {kind} {group}")
 
 
 def ensure_demo_admin(database: Database) -> tuple[users.User, str]:
@@ -285,6 +408,31 @@ def demo(
     typer.echo("")
     if serve_after:
         run_server(settings, host=host, port=port, workers=1)
+
+
+@cli.command()
+def escalate() -> None:
+    """Run the escalation rules of every overdue stage once (notify, reassign, move on).
+
+    Each rule of each stay in a stage fires once, so running this from cron every few minutes,
+    or from two machines, is safe. (The job runner will schedule it when it exists.)"""
+    settings = Settings()
+    with open_database(settings) as database:
+        services = Services(timezone=settings.timezone)
+        try:
+            with database.begin() as conn:
+                report = run_escalations(conn, services, services.clock())
+        except EngineError as error:
+            raise fail(error.message) from error
+    typer.echo(
+        f"escalations fired: {report.fired} (notified {report.notified}, reassigned "
+        f"{report.reassigned}, moved {report.moved}, failed {len(report.failed)})"
+    )
+    for failure in report.failed:
+        typer.echo(
+            f"  record {failure['record_id']} rule {failure['rule']}: {failure['error']}",
+            err=True,
+        )
 
 
 def main() -> None:

@@ -11,9 +11,13 @@
 ``STAGEFORM_DEFAULT_LANGUAGE``     ``zh`` (or ``en``)
 ``STAGEFORM_MAX_BODY_BYTES``       10 MiB; larger request bodies get 413
 ``STAGEFORM_SESSION_DAYS``         14; a login session lasts this long
-``STAGEFORM_LOGIN_MAX_FAILURES``   5 failed logins per IP and e-mail …
+``STAGEFORM_LOGIN_MAX_FAILURES``   5 failed logins per account (from any IP) …
 ``STAGEFORM_LOGIN_IP_MAX_FAILURES`` … or 50 per IP …
-``STAGEFORM_LOGIN_WINDOW_SECONDS`` … within 900 s, then 429 until the window passes
+``STAGEFORM_LOGIN_WINDOW_SECONDS`` … within 900 s (at most a day), then 429 until it passes
+``STAGEFORM_PUBLIC_LINK_MAX_REQUESTS`` 30 requests to one public link per IP …
+``STAGEFORM_PUBLIC_LINK_WINDOW_SECONDS`` … within 600 s, then 429
+``STAGEFORM_TRUSTED_ORIGINS``      ``[]``; JSON list of extra origins allowed to send
+                                   cookie-authenticated writes (the server's own always is)
 ``STAGEFORM_HOST``/``_PORT``       ``127.0.0.1``/``8000`` for ``stageform serve``
 =================================  ============================================================
 """
@@ -45,7 +49,12 @@ class Settings(BaseSettings):
     session_days: int = Field(default=14, gt=0)
     login_max_failures: int = Field(default=5, gt=0)
     login_ip_max_failures: int = Field(default=50, gt=0)
-    login_window_seconds: int = Field(default=900, gt=0)
+    login_window_seconds: int = Field(default=900, gt=0, le=86_400)
+    public_link_max_requests: int = Field(default=30, gt=0)
+    public_link_window_seconds: int = Field(default=600, gt=0, le=86_400)
+    # Origins (scheme://host[:port]) besides the server's own from which cookie-authenticated
+    # writes are accepted, e.g. when a proxy changes the Host the app sees.
+    trusted_origins: list[str] = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
 

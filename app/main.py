@@ -17,10 +17,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.api import build_router
+from app.api_docs import install_docs
 from app.config import Settings
 from app.errors import install_error_handlers
-from app.middleware import BodyLimitMiddleware, CatchAllMiddleware
-from app.ratelimit import LoginRateLimiter
+from app.middleware import BodyLimitMiddleware, CatchAllMiddleware, SecurityHeadersMiddleware
+from app.ratelimit import LinkRateLimiter, LoginRateLimiter
 from app.state import DatabaseDep
 from runtime.services import Services
 from runtime.store.database import Database
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         description="Forms, records and workflows. Errors are always "
         '`{"detail": [{"field", "code", "message"}]}`.',
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # install_docs below: Swagger UI under a strict CSP
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -88,17 +89,26 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     # The engine's process-wide state (compiled-form cache, time zone): one per app.
     app.state.services = Services(timezone=settings.timezone)
     app.state.login_limiter = LoginRateLimiter(
+        db,
         max_failures=settings.login_max_failures,
         ip_max_failures=settings.login_ip_max_failures,
         window_seconds=settings.login_window_seconds,
     )
+    app.state.link_limiter = LinkRateLimiter(
+        db,
+        max_requests=settings.public_link_max_requests,
+        window_seconds=settings.public_link_window_seconds,
+    )
 
     install_error_handlers(app)
-    # The last added is the outermost: the body limit sees the request first.
+    # The last added is the outermost: the body limit sees the request first, and the security
+    # headers go on every response, its 413 and the catch-all 500 included.
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
 
     app.include_router(build_router(), prefix=API_PREFIX)
+    install_docs(app, openapi_url="/openapi.json")
 
     @app.get(
         "/healthz",

@@ -115,3 +115,53 @@ class CatchAllMiddleware:
                 raise
             response = error_response(500, [item("internal_error", INTERNAL_MESSAGE)])
             await response(scope, receive, send)
+
+
+# No inline script or style, no plugins, no framing, no <base> tricks; images may be data: URLs
+# (the docs page's logo). A response that sets its own policy keeps it (see app/api_docs.py).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
+)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    # no-referrer: a public link's token is in its URL and must not leak to other sites.
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+)
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+class SecurityHeadersMiddleware:
+    """Add the security headers to every response (errors, 404s and 413s included).
+
+    ``Strict-Transport-Security`` only over HTTPS; ``Cache-Control: no-store`` on API
+    responses that set no cache policy (they hold private data).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        https = scope.get("scheme") == "https"
+        api = str(scope.get("path", "")).startswith("/api/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                extra = [*SECURITY_HEADERS, HSTS] if https else list(SECURITY_HEADERS)
+                if api:
+                    extra.append((b"cache-control", b"no-store"))
+                headers.extend((n, v) for n, v in extra if n not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -10,11 +10,15 @@ A route states what it needs with ``require``::
         conn: WriteConn,
     ) -> RecordRead: ...
 
-Today the rule is: every action needs an authenticated actor, and the actions in
-:data:`ADMIN_ACTIONS` need a platform admin. Per-app/form permission sets, data scopes and field
-permissions (issue 5) replace the body of :func:`authorize`; routes do not change. The action
-each route requires is kept on its dependency (:func:`route_action`), so a test can walk the
-route table and check every route against every role.
+The rule here is the coarse one, decided from the actor alone: every action needs an
+authenticated actor who has changed their initial password (only ``me`` is open before), the
+actions in :data:`PLATFORM_ADMIN_ACTIONS` need a platform admin, those in
+:data:`APP_ADMIN_ACTIONS` an admin of the app named in the path (or of some app when the path
+names a form: the service then checks that form's app). Which records, fields and stages of a
+form an actor may touch — the permission sets, data scopes and field permissions — is the
+engine's side (``runtime.permissions``, applied by every record service). The action each route
+requires is kept on its dependency (:func:`route_action`), so a test can walk the route table
+and check every route against every role (tests/app/test_permission_matrix.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from fastapi import Request
 from fastapi.routing import APIRoute
 
 from app.auth import CurrentActor
+from app.errors import ApiError
 from runtime.actor import Actor
 from runtime.errors import PermissionDeniedError
 
@@ -55,35 +60,38 @@ ACTIONS = frozenset(
         "user.view",
         "user.manage",
         "token.manage",
+        "audit.view",
+        "permission.manage",
     }
 )
 
-# Until per-app admins and permission sets exist (issue 5), defining and deleting apps and forms
-# is for platform admins; working with records is for everyone signed in.
-ADMIN_ACTIONS = frozenset(
-    {
-        "app.create",
-        "app.manage",
-        "app.delete",
-        "form.manage",
-        "record.purge",
-        "template.install",
-        "user.manage",
-    }
+# Only platform admins: the organisation, the audit log, creating and deleting apps, installing
+# templates.
+PLATFORM_ADMIN_ACTIONS = frozenset(
+    {"app.create", "app.delete", "template.install", "user.manage", "audit.view"}
 )
+# Admins of the app in question (platform admins administer every app).
+APP_ADMIN_ACTIONS = frozenset({"app.manage", "form.manage", "record.purge", "permission.manage"})
+ADMIN_ACTIONS = PLATFORM_ADMIN_ACTIONS | APP_ADMIN_ACTIONS
 
 
 def authorize(actor: Actor, action: str, target: Mapping[str, Any] | None = None) -> None:
     """Allow or refuse ``action`` for ``actor``; ``target`` names what it is done to (the route's
-    path parameters, e.g. ``{"form_id": 3}``), unused until per-form permissions exist.
-    Which *records*, fields and stages an actor may touch is the engine's side
-    (``runtime.services.base._authorize``).
+    path parameters, e.g. ``{"app_id": "3"}``). Which *records*, fields and stages an actor may
+    touch is the engine's side (``runtime.permissions``).
 
     Raises:
         PermissionDeniedError: the actor may not.
     """
-    if action in ADMIN_ACTIONS and not actor.is_admin:
+    if action in PLATFORM_ADMIN_ACTIONS and not actor.is_admin:
         raise PermissionDeniedError(action)
+    if action in APP_ADMIN_ACTIONS and not actor.is_admin:
+        app_id = str((target or {}).get("app_id", ""))
+        if app_id.isdigit():
+            if int(app_id) not in actor.admin_app_ids:
+                raise PermissionDeniedError(action)
+        elif not actor.admin_app_ids:
+            raise PermissionDeniedError(action)
 
 
 def require(action: str) -> Callable[..., Actor]:
@@ -92,6 +100,12 @@ def require(action: str) -> Callable[..., Actor]:
         raise ValueError(f"unknown action {action!r}; add it to app.permissions.ACTIONS")
 
     def dependency(request: Request, actor: CurrentActor) -> Actor:
+        if action != "me" and getattr(request.state, "must_change_password", False):
+            raise ApiError(
+                403,
+                "password_change_required",
+                "change your initial password first: POST /api/v1/me/password",
+            )
         authorize(actor, action, request.path_params)
         return actor
 

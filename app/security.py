@@ -76,3 +76,12 @@ def new_api_token() -> str:
 
 def looks_like_api_token(value: str) -> bool:
     return value.startswith(TOKEN_PREFIX) and 20 <= len(value) <= 200
+
+
+LINK_TOKEN_PREFIX = "sfl_"
+
+
+def new_link_token() -> str:
+    """A public link's token (256 random bits). Its own prefix: it is never an API token, and
+    secret scanners can tell the two apart."""
+    return LINK_TOKEN_PREFIX + secrets.token_urlsafe(32)

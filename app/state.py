@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.config import Settings
-from app.ratelimit import LoginRateLimiter
+from app.ratelimit import LinkRateLimiter, LoginRateLimiter
 from runtime.store.database import Database
 
 
@@ -26,6 +26,12 @@ def get_login_limiter(request: Request) -> LoginRateLimiter:
     return limiter
 
 
+def get_link_limiter(request: Request) -> LinkRateLimiter:
+    limiter: LinkRateLimiter = request.app.state.link_limiter
+    return limiter
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LoginLimiterDep = Annotated[LoginRateLimiter, Depends(get_login_limiter)]
+LinkLimiterDep = Annotated[LinkRateLimiter, Depends(get_link_limiter)]

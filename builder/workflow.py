@@ -6,11 +6,12 @@ engine decides and executes transitions.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from builder.automation import Action
+from builder.calendar import WorkCalendar
 from builder.fields.base import Key
 
 StageKind = Literal["start", "normal", "done", "cancelled"]
@@ -25,19 +26,26 @@ class RoundRobin(_Strict):
     role: Key
 
 
+class DepartmentHead(_Strict):
+    """The head of the department held in the record's ``department`` field ``field``."""
+
+    field: Key
+
+
 class Assignee(_Strict):
     """Who owns a stage: exactly one of the properties is set.
 
     ``{"role": "sales"}`` every member of a role; ``{"field": "owner"}`` the user(s) in a
     ``user``/``users`` field; ``{"record_owner": true}``; ``{"department_head": true}`` the head
     of the record owner's department; ``{"round_robin": {"role": …}}`` one member of a role in turn;
-    ``{"users": [ids]}`` named people.
+    ``{"users": [ids]}`` named people. ``{"department_head": {"field": k}}`` is the head of the
+    department in the record's ``department`` field ``k``.
     """
 
     role: Key | None = None
     field: Key | None = None
     record_owner: Literal[True] | None = None
-    department_head: Literal[True] | None = None
+    department_head: Literal[True] | DepartmentHead | None = None
     round_robin: RoundRobin | None = None
     users: list[int] | None = Field(None, min_length=1, max_length=100)
 
@@ -52,11 +60,15 @@ class Assignee(_Strict):
 
 
 class Approval(_Strict):
-    """An approval stage: ``any`` (或签), ``all`` (会签) or ``n_of_m`` (``n`` approvals)."""
+    """An approval stage: ``any`` (或签: the first decision decides), ``all`` (会签: everyone
+    approves, one rejection rejects) or ``n_of_m`` (``n`` approvals pass; rejected once ``n``
+    can no longer be reached). ``approvers`` is one assignee rule or a list of them (their
+    people together). Approved, the record goes to ``approve_to`` (or the stage's one way out);
+    rejected, to ``reject_to`` (or back where it came from)."""
 
     policy: Literal["any", "all", "n_of_m"] = "any"
     n: int | None = Field(None, ge=1, le=100)
-    approvers: Assignee
+    approvers: Assignee | Annotated[list[Assignee], Field(min_length=1, max_length=20)]
     approve_to: Key | None = None
     reject_to: Key | None = None
 
@@ -67,6 +79,10 @@ class Approval(_Strict):
         if self.policy != "n_of_m" and self.n is not None:
             raise ValueError("n is only for policy n_of_m")
         return self
+
+    @property
+    def approver_rules(self) -> list[Assignee]:
+        return self.approvers if isinstance(self.approvers, list) else [self.approvers]
 
 
 class Escalation(_Strict):
@@ -92,6 +108,10 @@ class Stage(_Strict):
     assignee: Assignee | None = None
     approval: Approval | None = None
     escalation: list[Escalation] = Field(default_factory=list, max_length=10)
+    # Working hours for ``sla_hours`` in this stage (else the workflow's; else round the clock).
+    calendar: WorkCalendar | None = None
+    # Who is copied (抄送) when a record enters the stage: it shows in their "cc" work list.
+    cc: list[Assignee] = Field(default_factory=list, max_length=20)
 
     @property
     def is_final(self) -> bool:
@@ -128,6 +148,8 @@ class Transition(_Strict):
 class Workflow(_Strict):
     stages: list[Stage] = Field(min_length=1, max_length=100)
     transitions: list[Transition] = Field(default_factory=list, max_length=500)
+    # Working hours for every stage's ``sla_hours`` unless the stage names its own.
+    calendar: WorkCalendar | None = None
 
     def stage(self, key: str) -> Stage | None:
         return next((s for s in self.stages if s.key == key), None)
@@ -147,3 +169,8 @@ def approval_exit(wf: Workflow, stage_key: str) -> Transition | None:
     cancelled = {s.key for s in wf.stages if s.kind == "cancelled"}
     ways = [t for t in wf.transitions if stage_key in t.from_ and t.to not in cancelled]
     return ways[0] if len(ways) == 1 else None
+
+
+def stage_calendar(wf: Workflow, stage: Stage) -> WorkCalendar | None:
+    """The calendar ``stage``'s ``sla_hours`` count in: its own, else the workflow's."""
+    return stage.calendar if stage.calendar is not None else wf.calendar

@@ -32,5 +32,9 @@ register(
             "en": "'{label}' is invalid: {detail}",
         },
         "data_not_object": {"zh": "data 必须是对象", "en": "data must be an object"},
+        "hidden_field_invalid": {
+            "zh": "一个您无权查看的字段无效，请联系管理员",
+            "en": "a field you cannot see is invalid; ask an administrator",
+        },
     }
 )

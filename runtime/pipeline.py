@@ -4,7 +4,7 @@ Every way a record is written (API, page, bulk, import, automation) goes through
 :func:`prepare_create` or :func:`prepare_update`, which run in a fixed order, one function per
 step, collecting every error:
 
-    coerce → defaults → lookups → formulas → visibility → validate
+    coerce → sanitise rich text → defaults → lookups → formulas → visibility → validate
 
 and return a :class:`Prepared` write, or raise :class:`~runtime.errors.RecordValidationError`
 with every :class:`~runtime.errors.FieldError`. Nothing here touches a database: what needs one
@@ -30,6 +30,7 @@ from runtime import messages as _messages  # noqa: F401  (registers the catalog)
 from runtime.compiled import CompiledForm
 from runtime.errors import FieldError, RecordValidationError
 from runtime.safe_text import contains_nul
+from runtime.sanitize import sanitize_rich_text
 
 SYSTEM_KEYS = frozenset(
     {"id", "stage", "created_at", "created_by", "updated_at", "updated_by", "version", "form_id"}
@@ -119,6 +120,7 @@ def prepare_create(
     errors.raise_if_any()
     data = dict(given)
     _apply_defaults(cf, data, given, ctx, store, errors, stage)
+    data = sanitize_rich_text(cf, data)  # after defaults: a default is HTML too
     _apply_serials(cf, data, ctx, store)
     _finish(cf, data, ctx, store, errors, stage, record_id=None)
     return Prepared(data, {k: [None, v] for k, v in data.items()}, _unique_values(cf, data))
@@ -143,7 +145,7 @@ def prepare_update(
         RecordValidationError: with every problem; nothing may be written.
     """
     errors = _Errors(cf, ctx.lang)
-    given = _coerce(cf, patch, ctx, errors)
+    given = sanitize_rich_text(cf, _coerce(cf, patch, ctx, errors))
     if editable is not None:
         for key in given:
             if key not in editable and given[key] != current.get(key):

@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from builder.calendar import WorkCalendar
 from builder.errors import ExpressionError
 from builder.expr import EvalContext, evaluate
 from builder.i18n import register, translate
 from builder.workflow import FieldActor, Stage, Transition, Workflow
 from runtime.actor import Actor
+from runtime.calendar import add_working_hours, calendar_zone
 from runtime.compiled import CompiledForm
 from runtime.errors import FieldError, PermissionDeniedError, RecordValidationError
 
@@ -227,12 +229,19 @@ def check_can_finish(
 
 
 def stage_deadline(
-    stage: Stage, data: Mapping[str, Any], entered: dt.datetime, tz: dt.tzinfo = dt.UTC
+    stage: Stage,
+    data: Mapping[str, Any],
+    entered: dt.datetime,
+    tz: dt.tzinfo = dt.UTC,
+    calendar: WorkCalendar | None = None,
 ) -> dt.datetime | None:
-    """When a stay in ``stage`` is due: ``sla_hours`` after entering it, or the value of its
-    ``due_field`` (a date field is due at the end of that day in ``tz``). Working-hours
-    calendars come with the SLA part of issue 4."""
+    """When a stay in ``stage`` is due: ``sla_hours`` after entering it — working hours of
+    ``calendar`` when one is given (see :func:`builder.workflow.stage_calendar`) — or the value
+    of its ``due_field`` (a date field is due at the end of that day in ``tz``)."""
     if stage.sla_hours is not None:
+        if calendar is not None:
+            zone = calendar_zone(calendar, tz)
+            return add_working_hours(calendar, entered, stage.sla_hours, zone)
         return entered + dt.timedelta(hours=stage.sla_hours)
     if stage.due_field is not None:
         value = data.get(stage.due_field)
@@ -244,21 +253,4 @@ def stage_deadline(
             except ValueError:
                 return None
             return dt.datetime.combine(day, dt.time(23, 59, 59), tz).astimezone(dt.UTC)
-    return None
-
-
-def stage_assignee(stage: Stage, state: RecordState) -> int | None:
-    """The owner of ``stage`` for the record, for the rules decidable from the record alone
-    (record owner, a user field, named users); role-based rules are resolved by the service
-    with the directory."""
-    rule = stage.assignee
-    if rule is None:
-        return None
-    if rule.record_owner:
-        return state.owner_id
-    if rule.field is not None:
-        ids = sorted(_user_ids(state.data.get(rule.field)))
-        return ids[0] if ids else None
-    if rule.users:
-        return rule.users[0]
     return None

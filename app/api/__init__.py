@@ -12,7 +12,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import apps, auth, comments, forms, records
+from app.api import (
+    apps,
+    audit,
+    auth,
+    comments,
+    forms,
+    links,
+    org,
+    permission_sets,
+    process,
+    public,
+    records,
+    users,
+    workflow,
+)
 from app.errors import COMMON_RESPONSES
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -21,6 +35,15 @@ ROUTERS: tuple[APIRouter, ...] = (
     forms.router,
     records.router,
     comments.router,
+    process.router,
+    workflow.router,
+    links.router,
+    audit.router,
+    # No authentication: a public link's token is its only key (see app/api/public.py).
+    public.router,
+    users.router,
+    org.router,
+    permission_sets.router,
 )
 
 

@@ -62,6 +62,9 @@ def login(
     settings: SettingsDep,
     limiter: LoginLimiterDep,
 ) -> SessionRead:
+    if not auth.same_origin(request, settings.trusted_origins):
+        # Login CSRF: another site logging the browser into the attacker's account.
+        raise ApiError(403, "origin_refused", "log in from this server's own pages")
     result = auth.login(
         database,
         limiter,

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.api.common import AppId, FormId, JSONRoute, ServicesDep
 from app.auth import Actor
@@ -32,6 +32,14 @@ class FormRead(BaseModel):
     published_version: int | None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class PublishBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stage_mapping: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=63)],
+        Annotated[str, StringConstraints(min_length=1, max_length=63)],
+    ] = Field(default_factory=dict, max_length=100)
 
 
 def _read(row: object) -> FormRead:
@@ -109,8 +117,12 @@ def publish_form(
     actor: Annotated[Actor, Depends(require("form.manage"))],
     conn: WriteConn,
     services: ServicesDep,
+    body: PublishBody | None = None,
 ) -> FormRead:
-    return _read(services.publish_form(conn, actor, form_id))
+    """Publish the draft. Records in stages the new workflow removes must be mapped to a
+    stage (``stage_mapping``); without it the answer is 422 with the count per stage."""
+    mapping = body.stage_mapping if body else None
+    return _read(services.publish_form(conn, actor, form_id, stage_mapping=mapping))
 
 
 @router.get(

@@ -16,6 +16,7 @@ from app.api.common import (
     ServicesDep,
     version_from,
 )
+from app.api.workflow_schemas import ApprovalRead
 from app.auth import Actor
 from app.deps import ReadConn, WriteConn
 from app.errors import error_responses
@@ -72,6 +73,7 @@ class HistoryEntry(BaseModel):
     actor_id: int | None
     at: str
     diff: dict[str, Any]
+    comment: str | None = None
 
 
 class QueryBody(BaseModel):
@@ -175,6 +177,10 @@ class TransitionOption(BaseModel):
 
 class RecordDetail(RecordRead):
     available_transitions: list[TransitionOption]
+    due_at: str | None = Field(None, description="the current stage's deadline")
+    overdue: bool = False
+    assignee_id: int | None = None
+    approval: ApprovalRead | None = None
 
 
 class TransitionFire(BaseModel):
@@ -198,6 +204,8 @@ def get_record(
 ) -> dict[str, Any]:
     record = services.get_record(conn, actor, record_id)
     record["available_transitions"] = services.available_transitions(conn, actor, record_id)
+    record.update(services.record_deadline(conn, actor, record_id))
+    record.update(services.workflow_state(conn, actor, record_id))
     response.headers["ETag"] = f'"{record["version"]}"'
     return record
 

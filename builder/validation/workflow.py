@@ -7,11 +7,15 @@ from collections.abc import Mapping
 
 from builder.expr import NameInfo
 from builder.form import FormDefinition
+from builder.validation.approvals import check_approval
+from builder.validation.approvals import check_assignee as _check_assignee
+from builder.validation.approvals import check_user_field as _check_user_field
+from builder.validation.calendar import check_calendars
+from builder.validation.escalation import check_escalations
 from builder.validation.expressions import check_expression
 from builder.validation.report import Report
-from builder.workflow import Assignee, Workflow, approval_exit
+from builder.workflow import Workflow, approval_exit
 
-_USER_TYPES = frozenset({"user", "users"})
 _DATE_TYPES = frozenset({"date", "datetime"})
 
 
@@ -60,6 +64,8 @@ def check_workflow(
                 report.add(f"{path}.due_field", "due_field_not_date", key=s.due_field)
         if s.assignee is not None:
             _check_assignee(report, f"{path}.assignee", s.assignee, form)
+        for j, who in enumerate(s.cc):
+            _check_assignee(report, f"{path}.cc[{j}]", who, form)
         for j, esc in enumerate(s.escalation):
             if s.sla_hours is None and s.due_field is None:
                 report.add(f"{path}.escalation[{j}]", "escalation_without_deadline", name=s.name)
@@ -75,16 +81,7 @@ def check_workflow(
             a = s.approval
             if s.is_final:
                 report.add(f"{path}.approval", "approval_on_final_stage")
-            _check_assignee(report, f"{path}.approval.approvers", a.approvers, form)
-            if (
-                a.policy == "n_of_m"
-                and a.n is not None
-                and a.approvers.users is not None
-                and a.n > len(a.approvers.users)
-            ):
-                report.add(
-                    f"{path}.approval.n", "approval_n_too_large", n=a.n, m=len(a.approvers.users)
-                )
+            check_approval(report, f"{path}.approval", s, wf, form)
             for part in ("approve_to", "reject_to"):
                 target = getattr(a, part)
                 if target is None:
@@ -97,6 +94,8 @@ def check_workflow(
                 report.add(f"{path}.approval", "approval_without_exit")
 
     _check_graph(report, wf, outgoing)
+    check_calendars(report, form)
+    check_escalations(report, wf)
 
 
 def _check_stage_keys(report: Report, wf: Workflow) -> set[str]:
@@ -131,16 +130,3 @@ def _check_graph(report: Report, wf: Workflow, outgoing: dict[str, list[str]]) -
             report.add(f"workflow.stages[{i}]", "unreachable_stage", name=s.name)
         elif not s.is_final and not outgoing.get(s.key):
             report.add(f"workflow.stages[{i}]", "dead_end_stage", name=s.name)
-
-
-def _check_assignee(report: Report, path: str, who: Assignee, form: FormDefinition) -> None:
-    if who.field is not None:
-        _check_user_field(report, f"{path}.field", who.field, form)
-
-
-def _check_user_field(report: Report, path: str, key: str, form: FormDefinition) -> None:
-    f = form.field(key)
-    if f is None:
-        report.add(path, "unknown_field", key=key)
-    elif f.type not in _USER_TYPES:
-        report.add(path, "not_user_field", key=key)

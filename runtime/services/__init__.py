@@ -3,8 +3,9 @@ records — one method each, over the caller's transaction (``conn``, opened and
 the caller). Definitions are validated by the builder, record data goes through the pipeline,
 the store writes.
 
-One module per area; :class:`Services` combines them. Data-level permission checks slot in at
-:func:`runtime.services.base._authorize`.
+One module per area; :class:`Services` combines them. Data-level permission checks (scopes,
+field permissions) are :meth:`runtime.services.base.ServiceBase._form_action` and
+``_record_for`` over :mod:`runtime.permissions`.
 """
 
 from __future__ import annotations
@@ -15,15 +16,29 @@ from typing import Any
 
 from builder import AppDefinition, dump_form
 from runtime.actor import Actor
+from runtime.services.approvals import ApprovalServices
 from runtime.services.base import _authorize
 from runtime.services.definitions import DefinitionServices
+from runtime.services.links import LinkServices
+from runtime.services.org import OrgServices
 from runtime.services.records import RecordServices
+from runtime.services.stages import StageServices
+from runtime.services.tasks import TaskServices
 from runtime.services.workflow import WorkflowServices
 from runtime.store import forms as form_store
 
 
 @dataclass
-class Services(DefinitionServices, RecordServices, WorkflowServices):
+class Services(
+    DefinitionServices,
+    LinkServices,
+    RecordServices,
+    WorkflowServices,
+    StageServices,
+    ApprovalServices,
+    TaskServices,
+    OrgServices,
+):
     """Every engine operation; see the modules beside this one."""
 
     def install_app(

@@ -1,4 +1,4 @@
-"""What every service shares: the compiled-form cache, the clock, the time zone, reading a
+"""What every service shares: the compiled-form cache, the clock, the time zone, the audit log, reading a
 record's data at the form's newest version, and the one data-permission slot.
 
 The operations themselves live beside this module, one module per area (definitions,
@@ -17,13 +17,30 @@ from zoneinfo import ZoneInfo
 from builder import load_form
 from builder.diff import upgrade_data
 from builder.fields.base import CoerceContext
+from builder.workflow import Stage, stage_calendar
 from runtime import workflow
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm, CompiledForms
-from runtime.errors import ConflictError
+from runtime.errors import ConflictError, NotFoundError, PermissionDeniedError
+from runtime.permissions import (
+    FULL,
+    LINK_FILL,
+    NONE,
+    FieldView,
+    FormAccess,
+    project,
+    resolve,
+    stage_rules,
+)
 from runtime.pipeline import WriteContext
+from runtime.sanitize import sanitize_rich_text
+from runtime.services import assignees
+from runtime.store import audit
 from runtime.store import forms as form_store
+from runtime.store import org as org_store
+from runtime.store import records as record_store
 from runtime.store.records import AppStoreAccess, RecordRow
+from runtime.store.scope import record_in_scope, scope_condition
 
 
 def _utcnow() -> dt.datetime:
@@ -78,28 +95,166 @@ class ServiceBase:
             return row.data, row.hidden or {}
         old = self._version(conn, row.form_id, row.schema_version).definition
         up = upgrade_data(old, cf.definition, row.data, row.hidden, self.coerce_context)
-        return up.data, up.hidden
+        # A field that became rich_text (or came back from hidden) holds HTML no pipeline has
+        # cleaned yet.
+        return sanitize_rich_text(cf, up.data), up.hidden
+
+    def _audit(
+        self, conn: Any, actor: Actor, action: str, target: str, detail: Mapping[str, Any]
+    ) -> None:
+        """Append an admin action to the audit log, in the caller's transaction."""
+        audit.record(
+            conn,
+            actor_id=actor.user_id,
+            action=action,
+            target=target,
+            detail=detail,
+            ip=actor.ip,
+            now=self.clock(),
+        )
+
+    def _deadline(
+        self, cf: CompiledForm, stage: Stage, data: Mapping[str, Any], entered: dt.datetime
+    ) -> dt.datetime | None:
+        """When a stay in ``stage`` entered at ``entered`` is due: its SLA counted in the
+        stage's (or workflow's) working calendar, or its due-date field."""
+        wf = cf.definition.workflow
+        calendar = stage_calendar(wf, stage) if wf is not None else None
+        return workflow.stage_deadline(stage, data, entered, self.coerce_context.timezone, calendar)
+
+    # --- data permissions (the decisions are runtime.permissions; the SQL runtime.store.scope) --
+
+    def _form_access(self, conn: Any, actor: Actor, form_id: int) -> FormAccess:
+        """What ``actor`` may do on the records of ``form_id``: everything for platform admins,
+        the app's admins and the system; otherwise the union of the sets that apply.
+
+        Raises: NotFoundError (no such form).
+        """
+        app_id = form_store.get_form(conn, form_id).app_id
+        if actor.administers(app_id):
+            return FULL
+        if actor.user_id is None:
+            # A public fill link grants creating records in its form, nothing else.
+            return LINK_FILL if actor.link_form_id == form_id else NONE
+        return resolve(
+            org_store.sets_for(
+                conn,
+                form_id,
+                user_id=actor.user_id,
+                role_keys=actor.role_keys,
+                department_ids=actor.department_ids,
+            )
+        )
+
+    def _manage_app(self, actor: Actor, app_id: int) -> None:
+        """Raises: PermissionDeniedError unless ``actor`` administers the app."""
+        if not actor.administers(app_id):
+            raise PermissionDeniedError("app.manage")
+
+    def _form_action(
+        self, conn: Any, actor: Actor, cf: CompiledForm, action: str
+    ) -> tuple[FormAccess, Any]:
+        """The access of ``actor`` to ``cf``'s form, once ``action`` is allowed on some of its
+        records, and the SQL scope of the records it reaches (``None``: all).
+
+        Raises: PermissionDeniedError.
+        """
+        access = self._form_access(conn, actor, cf.form_id)
+        if not access.allows(action):
+            raise PermissionDeniedError(f"record.{action}")
+        return access, scope_condition(conn, cf, access.scopes_for(action), actor)
+
+    def _record_for(
+        self, conn: Any, actor: Actor, record_id: int, action: str, *, deleted: bool = False
+    ) -> tuple[RecordRow, CompiledForm, FieldView]:
+        """The record, once ``actor`` may see it (else it does not exist for them: 404) and do
+        ``action`` on it (403), with the fields they may not see or change on it.
+
+        Raises: NotFoundError, PermissionDeniedError, ConflictError (form not published).
+        """
+        row = record_store.get_record(conn, record_id, deleted=deleted)
+        cf = self.compiled_form(conn, row.form_id)
+        access = self._form_access(conn, actor, cf.form_id)
+        if not self._reaches(conn, cf, access, "view", actor, row.id):
+            raise NotFoundError("record", record_id)
+        if action != "view" and not self._reaches(conn, cf, access, action, actor, row.id):
+            raise PermissionDeniedError(f"record.{action}")
+        return row, cf, stage_rules(access, cf.definition, row.stage)
+
+    def _may(self, conn: Any, actor: Actor, cf: CompiledForm, action: str, record_id: int) -> bool:
+        """Whether ``actor`` may do ``action`` on the record (no exception)."""
+        access = self._form_access(conn, actor, cf.form_id)
+        return self._reaches(conn, cf, access, action, actor, record_id)
+
+    def _reaches(
+        self,
+        conn: Any,
+        cf: CompiledForm,
+        access: FormAccess,
+        action: str,
+        actor: Actor,
+        record_id: int,
+    ) -> bool:
+        if not access.allows(action):
+            return False
+        scope = scope_condition(conn, cf, access.scopes_for(action), actor)
+        return scope is None or record_in_scope(conn, record_id, scope)
+
+    def _stage_view(
+        self, conn: Any, actor: Actor, cf: CompiledForm, stage: str | None
+    ) -> FieldView:
+        """The actor's field view on a record of ``cf`` in ``stage``."""
+        return stage_rules(self._form_access(conn, actor, cf.form_id), cf.definition, stage)
+
+    def _shown(self, record: dict[str, Any], view: FieldView) -> dict[str, Any]:
+        """A record as the API returns it, without the fields hidden from the actor."""
+        return {**record, "data": project(record["data"], view.hidden)}
+
+    def _initial_stage(self, cf: CompiledForm) -> Stage | None:
+        """The stage new records of ``cf`` enter (None: the form has no workflow)."""
+        wf = cf.definition.workflow
+        return wf.stage(cf.initial_stage) if wf is not None and cf.initial_stage else None
 
     def _initial_stage_due(
         self, cf: CompiledForm, datas: Sequence[Mapping[str, Any]], now: dt.datetime
     ) -> list[dt.datetime | None] | None:
         """When each new record's stay in the form's initial stage is due (None: the form has
-        no workflow, so no stage-log entries)."""
-        wf = cf.definition.workflow
-        stage = wf.stage(cf.initial_stage) if wf is not None and cf.initial_stage else None
+        no workflow, so no stage-log entries). The stays themselves are written with the
+        records (:func:`runtime.store.records.insert_records`)."""
+        stage = self._initial_stage(cf)
         if stage is None:
             return None
-        tz = self.coerce_context.timezone
-        return [workflow.stage_deadline(stage, data, now, tz) for data in datas]
+        return [self._deadline(cf, stage, data, now) for data in datas]
+
+    def _initial_stage_entered(
+        self, conn: Any, cf: CompiledForm, rows: Sequence[RecordRow], actor: Actor
+    ) -> None:
+        """What entering the initial stage starts for new records whose stays are written:
+        each record's owner of the stage, then its cc copies and approval round
+        (:func:`assignees.stage_entered`), one record after the other in row order, so
+        round-robin turns go to the records in that order. The owners are written together.
+
+        Raises: TransitionRefusedError (an approval stage nobody could approve).
+        """
+        stage = self._initial_stage(cf)
+        if stage is None:
+            return
+        owners: dict[int, int] = {}
+        for row in rows:
+            state = workflow.RecordState(stage.key, row.data, row.owner_id, None, row.id)
+            assignee_id = assignees.stage_assignee(conn, cf, stage, state)
+            if assignee_id is not None:
+                owners[row.id] = assignee_id
+            assignees.stage_entered(conn, cf, stage, state, row.created_at, actor.lang)
+        record_store.set_stage_assignees(conn, owners)
 
 
 def _authorize(actor: Actor, action: str) -> None:
-    """The one place the engine asks about *data*: which records, fields and stages ``actor``
-    may see or change (issue 5 fills it with data scopes and field permissions).
+    """The action-level hook of the engine (a no-op: whether an actor may perform an action at
+    all is decided by the caller, for HTTP ``app.permissions.require``).
 
-    Whether an actor may perform an *action* at all is decided by the caller before it calls
-    the service (for HTTP: ``app.permissions.require``), so that rule is not repeated here.
-
-    Raises: PermissionDeniedError.
+    Which *records*, fields and stages an actor may see or change is decided by
+    :meth:`ServiceBase._form_action` and :meth:`ServiceBase._record_for` over
+    :mod:`runtime.permissions` — every record operation goes through one of them.
     """
     del actor, action

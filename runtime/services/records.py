@@ -3,21 +3,39 @@ delete/restore/purge, history and comments — each through the record pipeline 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from runtime.actor import Actor
-from runtime.errors import FieldError, RecordValidationError, VersionRequiredError
+from runtime.compiled import CompiledForm
+from runtime.errors import (
+    FieldError,
+    RecordValidationError,
+    StaleVersionError,
+    VersionRequiredError,
+)
+from runtime.permissions import (
+    FieldView,
+    FormAccess,
+    check_write,
+    mask_errors,
+    project,
+    project_diff,
+    query_hidden,
+    stage_rules,
+    without_fields,
+)
 from runtime.pipeline import prepare_create, prepare_update
 from runtime.safe_text import contains_nul
-from runtime.services.base import ServiceBase, _authorize
+from runtime.services.base import ServiceBase
 from runtime.store import records as record_store
+from runtime.store import scope as scope_store
 
 
 class RecordServices(ServiceBase):
     def create_record(self, conn: Any, actor: Actor, form_id: int, data: Any) -> dict[str, Any]:
-        """Raises: RecordValidationError, NotFoundError, ConflictError."""
-        _authorize(actor, "record:create")
+        """Raises: RecordValidationError, NotFoundError, ConflictError, PermissionDeniedError."""
         return self._create(conn, actor, form_id, [data], in_rows=False)[0]
 
     def bulk_create(
@@ -26,20 +44,27 @@ class RecordServices(ServiceBase):
         """Create every row or none: every row is checked first, errors name the row
         (``records[3].budget``).
 
-        Raises: RecordValidationError, NotFoundError, ConflictError.
+        Raises: RecordValidationError, NotFoundError, ConflictError, PermissionDeniedError.
         """
-        _authorize(actor, "record:create")
         datas = [item.get("data") if isinstance(item, Mapping) else None for item in rows]
         return self._create(conn, actor, form_id, datas, in_rows=True)
+
+    def _create_view(self, conn: Any, actor: Actor, cf: CompiledForm) -> FieldView:
+        access, _ = self._form_action(conn, actor, cf, "create")
+        return stage_rules(access, cf.definition, cf.initial_stage)
 
     def _create(
         self, conn: Any, actor: Actor, form_id: int, datas: Sequence[Any], *, in_rows: bool
     ) -> list[dict[str, Any]]:
-        """One create or a batch, all or nothing: the pipeline for each record (serial numbers
-        reserved as one block), then one set-based write, in one savepoint so that a refusal
-        leaves nothing (not even a serial number) even inside a caller's larger transaction.
-        ``in_rows``: name errors by row (``records[3].budget``)."""
+        """One create or a batch, all or nothing: the actor's field permissions and the
+        pipeline for each record (serial numbers reserved as one block), then one set-based
+        write, then what entering the initial stage starts for each record (owner, cc,
+        approval round), all in one savepoint so that a refusal leaves nothing (not even a
+        serial number or a round-robin turn) even inside a caller's larger transaction.
+        ``in_rows``: name errors by row (``records[3].budget``). Errors about fields hidden
+        from the actor do not name them; writing a hidden field is an unknown field."""
         cf = self.compiled_form(conn, form_id)
+        view = self._create_view(conn, actor, cf)
         ctx = self._context(actor)
         access = self._access(conn, cf)
         access.serial_block = len(datas)
@@ -49,32 +74,36 @@ class RecordServices(ServiceBase):
             prepared = []
             for i, data in enumerate(datas):
                 try:
-                    prepared.append(prepare_create(cf, data, ctx, access, stage=stage))
+                    check_write(view, data, None, cf.labels, actor.lang)
+                    with _masked(view, actor.lang):
+                        prepared.append(prepare_create(cf, data, ctx, access, stage=stage))
                 except RecordValidationError as exc:
                     if not in_rows:
                         raise
                     errors.extend(_in_row(i, exc.errors))
             if errors:
                 raise RecordValidationError(errors)
-            try:
-                rows = record_store.insert_records(
-                    conn,
-                    cf,
-                    prepared,
-                    actor_id=actor.user_id,
-                    owner_id=actor.user_id,
-                    stage=stage,
-                    now=ctx.now,
-                    lang=actor.lang,
-                    stage_due=self._initial_stage_due(cf, [p.data for p in prepared], ctx.now),
-                )
-            except record_store.UniqueTakenError as exc:
-                if not in_rows:
-                    raise
-                raise RecordValidationError(
-                    [_in_row(i, [e])[0] for i, e in zip(exc.rows, exc.errors, strict=True)]
-                ) from None
-        return [r.as_api() for r in rows]
+            with _masked(view, actor.lang):
+                try:
+                    created = record_store.insert_records(
+                        conn,
+                        cf,
+                        prepared,
+                        actor_id=actor.user_id,
+                        owner_id=actor.user_id,
+                        stage=stage,
+                        now=ctx.now,
+                        lang=actor.lang,
+                        stage_due=self._initial_stage_due(cf, [p.data for p in prepared], ctx.now),
+                    )
+                except record_store.UniqueTakenError as exc:
+                    if not in_rows:
+                        raise
+                    raise RecordValidationError(
+                        [_in_row(i, [e])[0] for i, e in zip(exc.rows, exc.errors, strict=True)]
+                    ) from None
+            self._initial_stage_entered(conn, cf, created, actor)
+        return [self._shown(r.as_api(), view) for r in created]
 
     def query(
         self, conn: Any, actor: Actor, form_id: int, body: Mapping[str, Any]
@@ -83,22 +112,26 @@ class RecordServices(ServiceBase):
 
         Raises: InvalidQueryError, NotFoundError, ConflictError.
         """
-        from runtime.store.query import Actor as QueryActor
         from runtime.store.query import query_records
 
-        _authorize(actor, "record:view")
-        cf = self.compiled_form(conn, form_id)
+        full = self.compiled_form(conn, form_id)
+        access, hidden, scope = self._query_scope(conn, actor, full, body.get("search"))
         page = query_records(
             conn,
-            cf,
+            without_fields(full, hidden),
             filter=body.get("filter"),
             sort=body.get("sort"),
             limit=body.get("limit", 50),
             cursor=body.get("cursor"),
             search=body.get("search"),
             fields=body.get("fields"),
-            actor=QueryActor(user_id=actor.user_id, department_ids=actor.department_ids),
+            actor=actor,
+            scope=scope,
         )
+        for item in page.items:
+            item["data"] = project(
+                item["data"], stage_rules(access, full.definition, item["stage"]).hidden
+            )
         return {
             "items": page.items,
             "next_cursor": page.next_cursor,
@@ -113,21 +146,34 @@ class RecordServices(ServiceBase):
 
         Raises: InvalidQueryError, NotFoundError, ConflictError.
         """
-        from runtime.store.query import Actor as QueryActor
         from runtime.store.query import aggregate_records
 
-        _authorize(actor, "record:view")
-        cf = self.compiled_form(conn, form_id)
+        full = self.compiled_form(conn, form_id)
+        _, hidden, scope = self._query_scope(conn, actor, full, body.get("search"))
         groups = aggregate_records(
             conn,
-            cf,
+            without_fields(full, hidden),
             filter=body.get("filter"),
             group_by=body.get("group_by", ()),
             metrics=body.get("metrics", ()),
             search=body.get("search"),
-            actor=QueryActor(user_id=actor.user_id, department_ids=actor.department_ids),
+            actor=actor,
+            scope=scope,
         )
         return {"groups": groups}
+
+    def _query_scope(
+        self, conn: Any, actor: Actor, cf: CompiledForm, search: Any
+    ) -> tuple[FormAccess, frozenset[str], Any]:
+        """For a query of ``actor``: their access, the fields it may not name, and the SQL
+        scope (records they may view; with hidden searched fields, a search matching only
+        what they see)."""
+        access, scope = self._form_action(conn, actor, cf, "view")
+        hidden = query_hidden(access, cf.definition)
+        if isinstance(search, str) and search.strip() and scope_store.search_hides(cf, hidden):
+            within = scope_store.visible_search_condition(conn, cf, search, hidden, actor)
+            scope = within if scope is None else scope_store.both(scope, within)
+        return access, hidden, scope
 
     def get_record(self, conn: Any, actor: Actor, record_id: int) -> dict[str, Any]:
         """The record, its data moved to the form's newest version if it was written with an
@@ -135,39 +181,32 @@ class RecordServices(ServiceBase):
 
         Raises: NotFoundError.
         """
-        _authorize(actor, "record:view")
-        row = record_store.get_record(conn, record_id)
+        row, _, view = self._record_for(conn, actor, record_id, "view")
         data, _ = self._current_data(conn, row)
-        return {**row.as_api(), "data": data}
+        return {**row.as_api(), "data": project(data, view.hidden)}
 
     def update_record(
         self, conn: Any, actor: Actor, record_id: int, version: int | None, data: Any
     ) -> dict[str, Any]:
         """Raises: VersionRequiredError, StaleVersionError, RecordValidationError,
-        NotFoundError."""
-        _authorize(actor, "record:edit")
+        NotFoundError, PermissionDeniedError."""
+        row, cf, view = self._record_for(conn, actor, record_id, "edit")
         if version is None:
             raise VersionRequiredError()
-        row = record_store.get_record(conn, record_id)
-        cf = self.compiled_form(conn, row.form_id)
         current, hidden = self._current_data(conn, row)
-        stage = (
-            cf.definition.workflow.stage(row.stage)
-            if (cf.definition.workflow and row.stage)
-            else None
-        )
-        editable = stage.editable if stage is not None else None
         ctx = self._context(actor)
-        prepared = prepare_update(
-            cf,
-            current,
-            data,
-            ctx,
-            self._access(conn, cf),
-            record_id=row.id,
-            stage=row.stage,
-            editable=editable,
-        )
+        check_write(view, data, current, cf.labels, actor.lang)
+        with _masked(view, actor.lang), _stale_shown(view):
+            prepared = prepare_update(
+                cf,
+                current,
+                data,
+                ctx,
+                self._access(conn, cf),
+                record_id=row.id,
+                stage=row.stage,
+                editable=view.editable,
+            )
         if row.schema_version != cf.version:
             prepared.changes.update(
                 {
@@ -176,49 +215,66 @@ class RecordServices(ServiceBase):
                     if row.data.get(k) != current.get(k) and k not in prepared.changes
                 }
             )
-        updated = record_store.update_record(
-            conn,
-            cf,
-            row,
-            prepared,
-            expected_version=version,
-            actor_id=actor.user_id,
-            now=ctx.now,
-            lang=actor.lang,
-            hidden=hidden or None,
-        )
-        return updated.as_api()
+        with _masked(view, actor.lang), _stale_shown(view):
+            updated = record_store.update_record(
+                conn,
+                cf,
+                row,
+                prepared,
+                expected_version=version,
+                actor_id=actor.user_id,
+                now=ctx.now,
+                lang=actor.lang,
+                hidden=hidden or None,
+            )
+        return self._shown(updated.as_api(), view)
 
     def delete_record(self, conn: Any, actor: Actor, record_id: int, version: int | None) -> None:
-        """Raises: VersionRequiredError, StaleVersionError, NotFoundError."""
-        _authorize(actor, "record:delete")
+        """Raises: VersionRequiredError, StaleVersionError, NotFoundError,
+        PermissionDeniedError."""
+        row, _, view = self._record_for(conn, actor, record_id, "delete")
         if version is None:
             raise VersionRequiredError()
-        row = record_store.get_record(conn, record_id)
-        record_store.delete_record(
-            conn, row, expected_version=version, actor_id=actor.user_id, now=self.clock()
-        )
+        with _stale_shown(view):
+            record_store.delete_record(
+                conn, row, expected_version=version, actor_id=actor.user_id, now=self.clock()
+            )
 
     def restore_record(self, conn: Any, actor: Actor, record_id: int) -> dict[str, Any]:
-        _authorize(actor, "record:delete")
-        row = record_store.get_record(conn, record_id, deleted=True)
-        cf = self.compiled_form(conn, row.form_id)
-        return record_store.restore_record(
-            conn, cf, record_id, actor_id=actor.user_id, now=self.clock(), lang=actor.lang
-        ).as_api()
+        """A record from the recycle bin (for those who may delete it).
+
+        Raises: NotFoundError, PermissionDeniedError, RecordValidationError (a unique value
+        taken meanwhile)."""
+        _, cf, view = self._record_for(conn, actor, record_id, "delete", deleted=True)
+        with _masked(view, actor.lang):
+            restored = record_store.restore_record(
+                conn, cf, record_id, actor_id=actor.user_id, now=self.clock(), lang=actor.lang
+            )
+        return self._shown(restored.as_api(), view)
 
     def purge_record(self, conn: Any, actor: Actor, record_id: int) -> None:
-        _authorize(actor, "record:purge")
+        """Delete a record in the recycle bin for good (those who manage the form).
+
+        Raises: NotFoundError, PermissionDeniedError."""
+        self._record_for(conn, actor, record_id, "manage", deleted=True)
         record_store.purge_record(conn, record_id)
 
     def record_history(self, conn: Any, actor: Actor, record_id: int) -> list[dict[str, Any]]:
-        _authorize(actor, "record:view")
-        record_store.get_record(conn, record_id)
-        return record_store.history(conn, record_id)
+        """The record's writes, each diff without the fields hidden from the actor (in any
+        stage: a past stage's value is still that field's value).
+
+        Raises: NotFoundError."""
+        row, cf, _ = self._record_for(conn, actor, record_id, "view")
+        access = self._form_access(conn, actor, row.form_id)
+        hidden = query_hidden(access, cf.definition)
+        return [
+            {**entry, "diff": project_diff(entry["diff"], hidden)}
+            for entry in record_store.history(conn, record_id)
+        ]
 
     def add_comment(self, conn: Any, actor: Actor, record_id: int, body: str) -> dict[str, Any]:
-        _authorize(actor, "record:comment")
-        record_store.get_record(conn, record_id)
+        """Raises: NotFoundError, RecordValidationError."""
+        self._record_for(conn, actor, record_id, "view")
         text = body.strip() if isinstance(body, str) else ""
         if not text:
             raise RecordValidationError([FieldError("body", "required", "comment is empty")])
@@ -231,9 +287,32 @@ class RecordServices(ServiceBase):
         )
 
     def list_comments(self, conn: Any, actor: Actor, record_id: int) -> list[dict[str, Any]]:
-        _authorize(actor, "record:view")
-        record_store.get_record(conn, record_id)
+        """Raises: NotFoundError."""
+        self._record_for(conn, actor, record_id, "view")
         return record_store.list_comments(conn, record_id)
+
+
+@contextmanager
+def _masked(view: FieldView, lang: str) -> Iterator[None]:
+    """Validation errors raised inside, with those about hidden fields not naming them."""
+    try:
+        yield
+    except RecordValidationError as exc:
+        if not view.hidden:
+            raise
+        raise RecordValidationError(mask_errors(exc.errors, view.hidden, lang)) from None
+
+
+@contextmanager
+def _stale_shown(view: FieldView) -> Iterator[None]:
+    """A stale-version error carries the current record: without the hidden fields."""
+    try:
+        yield
+    except StaleVersionError as exc:
+        current = exc.current
+        if view.hidden and isinstance(current, dict) and isinstance(current.get("data"), dict):
+            exc.current = {**current, "data": project(current["data"], view.hidden)}
+        raise
 
 
 def _in_row(i: int, errors: Sequence[FieldError]) -> list[FieldError]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runtime import workflow
+from builder.workflow import Transition
+from runtime import approvals, workflow
 from runtime.actor import Actor
-from runtime.errors import StaleVersionError
+from runtime.errors import PermissionDeniedError, RecordValidationError, StaleVersionError
+from runtime.permissions import check_write, mask_errors, project
 from runtime.pipeline import prepare_update
-from runtime.services.base import ServiceBase, _authorize
+from runtime.services import assignees
+from runtime.services.base import ServiceBase
 from runtime.store import records as record_store
 
 
@@ -31,32 +34,41 @@ class WorkflowServices(ServiceBase):
         log, sets the new stage's assignee and deadline and emits ``record.stage_changed`` —
         all in the caller's transaction.
 
+        Who may fire it is the transition's own rule (roles, owner, assignee …) over the records
+        the actor may view; its ``data`` obeys their field permissions like an edit.
+
         Raises: TransitionRefusedError (422), PermissionDeniedError (403), StaleVersionError,
         RecordValidationError (the transition's ``data``), NotFoundError.
         """
-        _authorize(actor, "record:transition")
-        row = record_store.get_record(conn, record_id)
-        cf = self.compiled_form(conn, row.form_id)
+        row, cf, view = self._record_for(conn, actor, record_id, "view")
         wf, t = workflow.transition_for(cf, key, actor.lang)
+        if _open_to_editors(t) and not self._may(conn, actor, cf, "edit", row.id):
+            raise PermissionDeniedError(f"transition {t.key}")
         current, hidden = self._current_data(conn, row)
         state = workflow.RecordState(row.stage, current, row.owner_id, row.assignee_id, row.id)
         workflow.check_can_start(cf, t, state, actor)
+        approvals.check_not_decided_by_approval(wf, row.stage, t, actor.lang)
         if version is not None and version != row.version:
-            raise StaleVersionError(version, row.as_api())
+            raise StaleVersionError(version, self._shown(row.as_api(), view))
         ctx = self._context(actor)
         prepared = None
         if data:
-            stage = wf.stage(row.stage) if row.stage else None
-            prepared = prepare_update(
-                cf,
-                current,
-                data,
-                ctx,
-                self._access(conn, cf),
-                record_id=row.id,
-                stage=row.stage,
-                editable=stage.editable if stage else None,
-            )
+            check_write(view, data, current, cf.labels, actor.lang)
+            try:
+                prepared = prepare_update(
+                    cf,
+                    current,
+                    data,
+                    ctx,
+                    self._access(conn, cf),
+                    record_id=row.id,
+                    stage=row.stage,
+                    editable=view.editable,
+                )
+            except RecordValidationError as exc:
+                raise RecordValidationError(
+                    mask_errors(exc.errors, view.hidden, actor.lang)
+                ) from None
         after = workflow.RecordState(
             row.stage, prepared.data if prepared else current, row.owner_id, row.assignee_id, row.id
         )
@@ -70,31 +82,43 @@ class WorkflowServices(ServiceBase):
             prepared,
             transition=t.key,
             to_stage=to.key,
-            assignee_id=workflow.stage_assignee(to, after),
-            due_at=workflow.stage_deadline(to, after.data, ctx.now, ctx.coerce.timezone),
+            assignee_id=assignees.stage_assignee(conn, cf, to, after),
+            due_at=self._deadline(cf, to, after.data, ctx.now),
             comment=(comment or "").strip() or None,
             actor_id=actor.user_id,
             now=ctx.now,
             lang=actor.lang,
             hidden=hidden or None,
         )
-        return moved.as_api()
+        assignees.stage_entered(conn, cf, to, after, ctx.now, actor.lang)
+        after_view = self._stage_view(conn, actor, cf, moved.stage)
+        return {**moved.as_api(), "data": project(moved.data, after_view.hidden)}
 
     def available_transitions(
         self, conn: Any, actor: Actor, record_id: int
     ) -> list[dict[str, Any]]:
         """The transitions the actor could fire on the record now: ``[{key, label, to}]``."""
-        _authorize(actor, "record:view")
-        row = record_store.get_record(conn, record_id)
-        cf = self.compiled_form(conn, row.form_id)
+        row, cf, _ = self._record_for(conn, actor, record_id, "view")
         current, _ = self._current_data(conn, row)
         state = workflow.RecordState(row.stage, current, row.owner_id, row.assignee_id, row.id)
-        return [
-            {"key": t.key, "label": t.label, "to": t.to}
+        wf = cf.definition.workflow
+        stage = wf.stage(row.stage) if wf is not None and row.stage else None
+        found = [
+            t
             for t in workflow.available_transitions(cf, state, actor, self.clock())
+            if wf is None or not approvals.decided_by_approval(wf, stage, t)
         ]
+        if any(_open_to_editors(t) for t in found) and not self._may(
+            conn, actor, cf, "edit", row.id
+        ):
+            found = [t for t in found if not _open_to_editors(t)]
+        return [{"key": t.key, "label": t.label, "to": t.to} for t in found]
 
     def stage_log(self, conn: Any, actor: Actor, record_id: int) -> list[dict[str, Any]]:
-        _authorize(actor, "record:view")
-        record_store.get_record(conn, record_id)
+        self._record_for(conn, actor, record_id, "view")
         return record_store.stage_log_entries(conn, record_id)
+
+
+def _open_to_editors(t: Transition) -> bool:
+    """A transition naming neither roles nor people: anyone who may edit the record fires it."""
+    return t.roles is None and t.allow is None

@@ -121,6 +121,7 @@ def query_records(
     count_cap: int = 10_000,
     timezone: str = DEFAULT_TIMEZONE,
     now: dt.datetime | None = None,
+    scope: ColumnElement[bool] | None = None,
 ) -> QueryPage:
     """A page of the live records of ``cf``'s form that pass ``filter`` and ``search``, in
     ``sort`` order, continuing after ``cursor``; ``fields`` limits the keys of ``data``.
@@ -134,6 +135,8 @@ def query_records(
             cannot be ordered, an unknown ``fields`` key, a bad ``limit``/``search``/
             ``timezone``, or a cursor that is garbage, tampered with or from another sort
             (``invalid_cursor``).
+
+    ``scope`` (data permissions, :mod:`runtime.store.scope`) is ANDed to the WHERE as given.
     """
     errors: list[FieldError] = []
     ctx = _Context.make(cf, conn, actor, timezone, now, errors)
@@ -147,7 +150,7 @@ def query_records(
         errors.append(FieldError("limit", "invalid_limit", f"a whole number from 1 to {MAX_LIMIT}"))
     _check_search(search, errors)
     after = _decode_cursor(cursor, cf, keys, ctx.dialect, errors) if cursor is not None else None
-    where = _where(ctx, parsed_filter, search, errors)
+    where = _where(ctx, parsed_filter, search, errors) + _scoped(scope)
     if errors:
         raise InvalidQueryError(errors)
 
@@ -204,6 +207,7 @@ def aggregate_records(
     search: str | None = None,
     timezone: str = DEFAULT_TIMEZONE,
     now: dt.datetime | None = None,
+    scope: ColumnElement[bool] | None = None,
 ) -> list[dict[str, Any]]:
     """Groups of the live records passing ``filter``/``search``:
     ``[{"keys": {"grade": "A", "created_at": "2026-11"}, "values": {"count": 3,
@@ -213,7 +217,7 @@ def aggregate_records(
     (``2026-W47``, ISO), month (``2026-11``), quarter (``2026-Q4``) or year; datetimes by their
     day in ``timezone``. An array field (multi_select, users) groups per element: a record
     tagged [A, B] counts in A and in B. No metrics means ``count``. At most
-    :data:`MAX_GROUPS` groups are returned.
+    :data:`MAX_GROUPS` groups are returned. ``scope`` as in :func:`query_records`.
 
     Raises:
         InvalidQueryError: unknown fields, a field that cannot be grouped or summed, a bucket on
@@ -231,7 +235,7 @@ def aggregate_records(
         )
     errors.extend(_problems(cf, filter=parsed_filter, group_by=groups, metrics=wanted))
     _check_search(search, errors)
-    where = _where(ctx, parsed_filter, search, errors)
+    where = _where(ctx, parsed_filter, search, errors) + _scoped(scope)
     if errors:
         raise InvalidQueryError(errors)
     if not wanted:
@@ -301,6 +305,39 @@ def aggregate_records(
         values = {name: _plain(m[f"m{i}"]) for i, (name, _, _) in enumerate(metric_exprs)}
         out.append({"keys": keys, "values": values})
     return out
+
+
+# --- data-permission scope (runtime.store.scope builds it) -------------------------------------
+
+
+def _scoped(scope: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
+    return [] if scope is None else [scope]
+
+
+def filter_condition(
+    conn: sa.Connection,
+    cf: CompiledForm,
+    filter: Filter | Mapping[str, Any],
+    *,
+    actor: Actor,
+    timezone: str = DEFAULT_TIMEZONE,
+    now: dt.datetime | None = None,
+) -> ColumnElement[bool]:
+    """``filter``, checked against ``cf`` like a query's, as a SQL condition on ``records``
+    (for permission scopes, which are ANDed to queries and single-record reads).
+
+    Raises: InvalidQueryError.
+    """
+    errors: list[FieldError] = []
+    ctx = _Context.make(cf, conn, actor, timezone, now, errors)
+    parsed = _parse(_FilterAdapter, filter, "filter", errors)
+    if parsed is not None:
+        errors.extend(_problems(cf, filter=parsed))
+    if not errors:
+        condition_sql = _filter_sql(ctx, parsed, iter(range(1_000_000)), errors)
+    if errors:
+        raise InvalidQueryError(errors)
+    return condition_sql
 
 
 # --- checking ----------------------------------------------------------------------------------

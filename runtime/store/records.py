@@ -78,13 +78,19 @@ def _row(r: Any) -> RecordRow:
     return RecordRow(**{name: getattr(r, name) for name in RecordRow.__dataclass_fields__})
 
 
-def get_record(conn: sa.Connection, record_id: int, *, deleted: bool = False) -> RecordRow:
-    """The record, live (or, with ``deleted=True``, in the recycle bin).
+def get_record(
+    conn: sa.Connection, record_id: int, *, deleted: bool = False, lock: bool = False
+) -> RecordRow:
+    """The record, live (or, with ``deleted=True``, in the recycle bin). ``lock``: hold its
+    row lock until the transaction ends (``FOR UPDATE`` on PostgreSQL; SQLite's write
+    transactions hold the whole database already), so operations that read then write the
+    record's workflow state (approval votes, reassignment) run one after the other.
 
     Raises: NotFoundError.
     """
     cond = records.c.deleted_at.is_not(None) if deleted else records.c.deleted_at.is_(None)
-    r = conn.execute(sa.select(*_COLUMNS).where(records.c.id == record_id, cond)).first()
+    query = sa.select(*_COLUMNS).where(records.c.id == record_id, cond)
+    r = conn.execute(query.with_for_update() if lock else query).first()
     if r is None:
         raise NotFoundError("record", record_id)
     return _row(r)
@@ -143,6 +149,7 @@ def _history(
     actor_id: int | None,
     now: dt.datetime,
     diff: Mapping[str, Any],
+    comment: str | None = None,
 ) -> None:
     conn.execute(
         record_history.insert().values(
@@ -153,6 +160,7 @@ def _history(
             actor_id=actor_id,
             at=now,
             diff=dict(diff),
+            comment=comment,
         )
     )
 
@@ -644,6 +652,7 @@ def history(conn: sa.Connection, record_id: int) -> list[dict[str, Any]]:
             "actor_id": r.actor_id,
             "at": r.at.isoformat().replace("+00:00", "Z"),
             "diff": r.diff,
+            "comment": r.comment,
         }
         for r in rows
     ]
@@ -805,8 +814,10 @@ def enter_stage(
     comment: str | None,
     now: dt.datetime,
     due_at: dt.datetime | None,
+    action: str | None = None,
 ) -> None:
-    """Close the record's open stay in a stage (if any) and open one in ``to_stage``."""
+    """Close the record's open stay in a stage (if any) and open one in ``to_stage``;
+    ``action`` marks entries not made by a transition (``"migrated"``)."""
     conn.execute(
         stage_log.update()
         .where(stage_log.c.record_id == record_id, stage_log.c.left_at.is_(None))
@@ -823,6 +834,7 @@ def enter_stage(
             comment=comment,
             at=now,
             due_at=due_at,
+            action=action,
         )
     )
 
@@ -919,6 +931,75 @@ def stage_log_entries(conn: sa.Connection, record_id: int) -> list[dict[str, Any
             "at": iso(r.at),
             "due_at": iso(r.due_at),
             "left_at": iso(r.left_at),
+            "action": r.action,
         }
         for r in rows
     ]
+
+
+def set_stage_assignees(conn: sa.Connection, assignee_ids: Mapping[int, int]) -> None:
+    """Give just-created records (record id → user id) the owner of their initial stage (part
+    of their creation, so no new version); one statement for them all."""
+    if assignee_ids:
+        conn.execute(
+            _SET_ASSIGNEE,
+            [{"record": r, "assignee": a} for r, a in assignee_ids.items()],
+        )
+
+
+_SET_ASSIGNEE = (
+    records.update()
+    .where(records.c.id == sa.bindparam("record"))
+    .values(assignee_id=sa.bindparam("assignee"))
+)
+
+
+def reassign_record(
+    conn: sa.Connection,
+    current: RecordRow,
+    *,
+    assignee_id: int,
+    comment: str | None,
+    actor_id: int | None,
+    now: dt.datetime,
+) -> RecordRow:
+    """Hand the record's current stage to ``assignee_id`` (转交) as a versioned write: record,
+    history (``assignee`` in the diff, the comment beside it) and ``record.reassigned``.
+
+    Raises: StaleVersionError.
+    """
+    result = conn.execute(
+        records.update()
+        .where(
+            records.c.id == current.id,
+            records.c.version == current.version,
+            records.c.deleted_at.is_(None),
+        )
+        .values(
+            assignee_id=assignee_id,
+            version=current.version + 1,
+            updated_at=now,
+            updated_by=actor_id,
+        )
+    )
+    if result.rowcount != 1:
+        raise StaleVersionError(current.version, get_record(conn, current.id).as_api())
+    version = current.version + 1
+    diff = {"assignee": [current.assignee_id, assignee_id]}
+    _history(conn, current.id, current.form_id, version, "reassign", actor_id, now, diff, comment)
+    _event(
+        conn,
+        "record.reassigned",
+        {
+            "record_id": current.id,
+            "form_id": current.form_id,
+            "stage": current.stage,
+            "from": current.assignee_id,
+            "to": assignee_id,
+            "actor_id": actor_id,
+            "comment": comment,
+            "version": version,
+        },
+        now,
+    )
+    return get_record(conn, current.id)

@@ -70,6 +70,8 @@ users = sa.Table(
     sa.Column("is_active", sa.Boolean, nullable=False, default=True),
     sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
     sa.Column("must_change_password", sa.Boolean, nullable=False, default=False),
+    # Free attributes data scopes can name (``CURRENT_USER().region``): {"region": "华东"}.
+    sa.Column("attributes", JSONType, nullable=True),
     _created_at(),
     _updated_at(),
     sa.CheckConstraint("email = lower(email)", name="email_lower"),
@@ -111,6 +113,15 @@ user_departments = sa.Table(
         "department_id", sa.ForeignKey("departments.id", ondelete="CASCADE"), primary_key=True
     ),
     sa.Index("ix_user_departments_department_id", "department_id"),
+)
+
+# Per-app administrators: they manage the app's forms and permission sets, and see all its data.
+app_admins = sa.Table(
+    "app_admins",
+    metadata,
+    sa.Column("app_id", sa.ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Index("ix_app_admins_user_id", "user_id"),
 )
 
 api_tokens = sa.Table(
@@ -186,6 +197,39 @@ form_versions = sa.Table(
     _user_fk("published_by"),
 )
 
+# --- permissions -------------------------------------------------------------------------------
+
+# A form's permission set: the actions it grants, the records it reaches (``scope``:
+# {"kind": "own"|"department"|"all"|"filter", "filter": {…}}) and its field permissions
+# ({"hidden": [...], "read_only": [...]}); see runtime.permissions.
+permission_sets = sa.Table(
+    "permission_sets",
+    metadata,
+    _id(),
+    sa.Column("form_id", sa.ForeignKey("forms.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("preset", sa.Text, nullable=True),
+    sa.Column("actions", JSONType, nullable=False),
+    sa.Column("scope", JSONType, nullable=False),
+    sa.Column("fields", JSONType, nullable=False),
+    _created_at(),
+    _updated_at(),
+    sa.Index("ix_permission_sets_form_id", "form_id"),
+    sqlite_autoincrement=True,
+)
+
+# Who a set applies to: a user, a role's members, or a department's members (with its
+# sub-departments).
+permission_set_members = sa.Table(
+    "permission_set_members",
+    metadata,
+    sa.Column("set_id", sa.ForeignKey("permission_sets.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("member_id", sa.Integer, primary_key=True),
+    sa.CheckConstraint("kind IN ('user', 'role', 'department')", name="kind"),
+    sa.Index("ix_permission_set_members_kind_member_id", "kind", "member_id"),
+)
+
 # --- records and what hangs off them -----------------------------------------------------------
 
 records = sa.Table(
@@ -247,6 +291,8 @@ record_history = sa.Table(
     _created_at("at"),
     # Per field: {"key": [old, new]}; replaying diffs rebuilds any past state.
     sa.Column("diff", JSONType, nullable=False),
+    # Why, when the action carries a comment (a reassignment's 转交 note).
+    sa.Column("comment", sa.Text, nullable=True),
     sa.Index("ix_record_history_record_id_version", "record_id", "version"),
     sa.Index("ix_record_history_form_id_at", "form_id", "at"),
 )
@@ -301,9 +347,24 @@ stage_log = sa.Table(
     _created_at("at"),
     _maybe_at("due_at"),
     _maybe_at("left_at"),
+    # NULL for entries made by a transition or on create; "migrated" when publishing a new
+    # workflow version moved the record out of a removed stage.
+    sa.Column("action", sa.Text, nullable=True),
     sa.Index("ix_stage_log_record_id_at", "record_id", "at"),
+    # Process data of a form over a period (transition counts, breach rates).
+    sa.Index("ix_stage_log_form_id_at", "form_id", "at"),
+    # Overdue records of a form, most overdue first.
+    sa.Index(
+        "ix_stage_log_form_id_open_due_at",
+        "form_id",
+        "due_at",
+        sqlite_where=sa.text("left_at IS NULL"),
+        postgresql_where=sa.text("left_at IS NULL"),
+    ),
     # Cycle time and throughput per stage of a form over a period.
     sa.Index("ix_stage_log_form_id_to_stage_at", "form_id", "to_stage", "at"),
+    # Work lists: the records a user moved ("handled").
+    sa.Index("ix_stage_log_actor_id_record_id", "actor_id", "record_id"),
     # SLA scan: open stays with a deadline.
     sa.Index(
         "ix_stage_log_open_due_at",
@@ -311,6 +372,26 @@ stage_log = sa.Table(
         sqlite_where=sa.text("left_at IS NULL"),
         postgresql_where=sa.text("left_at IS NULL"),
     ),
+)
+
+# One row per escalation rule that fired for one stay in a stage (stage_log row): the primary
+# key makes every escalation fire once, however many workers run the scan at the same moment.
+escalation_runs = sa.Table(
+    "escalation_runs",
+    metadata,
+    sa.Column(
+        "stage_log_id",
+        BigIntId,
+        sa.ForeignKey("stage_log.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # Position of the rule in the stage's ``escalation`` list.
+    sa.Column("rule", sa.Integer, primary_key=True),
+    sa.Column("record_id", sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False),
+    _created_at("fired_at"),
+    # "done", or why an action could not run ("transition_refused: …").
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Index("ix_escalation_runs_record_id", "record_id"),
 )
 
 approvals = sa.Table(
@@ -327,8 +408,25 @@ approvals = sa.Table(
     sa.Column("comment", sa.Text, nullable=True),
     _created_at(),
     _maybe_at("decided_at"),
+    # The stay in the stage this round belongs to: the round is live while the stay is open.
+    sa.Column(
+        "stay_id", BigIntId, sa.ForeignKey("stage_log.id", ondelete="CASCADE"), nullable=True
+    ),
+    # Who added this approver (加签); NULL for approvers the definition names.
+    _user_fk("added_by"),
     sa.Index("ix_approvals_record_id_stage_round", "record_id", "stage", "round"),
     sa.Index("ix_approvals_approver_id_decided_at", "approver_id", "decided_at"),
+    sa.Index("ix_approvals_stay_id", "stay_id"),
+)
+
+# Round-robin assignment: the number of records given out so far per stage. Incremented by an
+# upsert in the record's transaction, so concurrent writers never pick the same turn.
+round_robin_counters = sa.Table(
+    "round_robin_counters",
+    metadata,
+    sa.Column("form_id", sa.ForeignKey("forms.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("stage", sa.Text, primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
 )
 
 # --- notifications, events, audit --------------------------------------------------------------
@@ -381,4 +479,44 @@ audit_log = sa.Table(
     _created_at("at"),
     sa.Index("ix_audit_log_at", "at"),
     sa.Index("ix_audit_log_actor_id_at", "actor_id", "at"),
+)
+
+# --- public links and rate limits ----------------------------------------------------------------
+
+# A form shared with people who have no account: a fill link creates records, a query link
+# answers one record's chosen fields to whoever matches its chosen fields exactly.
+public_links = sa.Table(
+    "public_links",
+    metadata,
+    _id(),
+    sa.Column("form_id", sa.ForeignKey("forms.id", ondelete="CASCADE"), nullable=False),
+    # "fill" or "query".
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    # sha256 of the link's token; the token is shown once, when the link is made.
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    # argon2id of the link's password; NULL: no password.
+    sa.Column("password_hash", sa.Text, nullable=True),
+    # Query links: {"match": [{"field", "match", "length"}], "show": [...], "show_stage"}.
+    sa.Column("config", JSONType, nullable=False, default=dict),
+    _maybe_at("expires_at"),
+    _user_fk("created_by"),
+    _created_at(),
+    _maybe_at("revoked_at"),
+    sa.CheckConstraint("kind IN ('fill', 'query')", name="kind"),
+    sa.Index("ix_public_links_form_id", "form_id"),
+    sqlite_autoincrement=True,
+)
+
+# One row per counted event (a failed login, a public-link request) under a key such as
+# "login-account:ann@example.com" or "link-ip:3|203.0.113.9". Kept in the database so every
+# server process sees the same counts; rows older than the longest window are pruned.
+rate_events = sa.Table(
+    "rate_events",
+    metadata,
+    _bigid(),
+    sa.Column("key", sa.Text, nullable=False),
+    _created_at("at"),
+    sa.Index("ix_rate_events_key_at", "key", "at"),
+    sa.Index("ix_rate_events_at", "at"),
 )

@@ -33,6 +33,7 @@ class User:
     name: str
     is_admin: bool
     is_active: bool
+    must_change_password: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,14 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-_USER_COLUMNS = (users.c.id, users.c.email, users.c.name, users.c.is_admin, users.c.is_active)
+_USER_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.name,
+    users.c.is_admin,
+    users.c.is_active,
+    users.c.must_change_password,
+)
 
 
 def _user(row: Any) -> User:  # a Row holding at least _USER_COLUMNS
@@ -79,6 +87,7 @@ def _user(row: Any) -> User:  # a Row holding at least _USER_COLUMNS
         name=row.name,
         is_admin=bool(row.is_admin),
         is_active=bool(row.is_active),
+        must_change_password=bool(row.must_change_password),
     )
 
 
@@ -92,6 +101,8 @@ def create_user(
     name: str,
     password_hash: str | None,
     is_admin: bool = False,
+    phone: str | None = None,
+    must_change_password: bool = False,
 ) -> User:
     """Insert a user; ``email`` is normalised first.
 
@@ -105,14 +116,28 @@ def create_user(
         with conn.begin_nested():
             user_id = conn.execute(
                 users.insert()
-                .values(email=email, name=name, password_hash=password_hash, is_admin=is_admin)
+                .values(
+                    email=email,
+                    name=name,
+                    password_hash=password_hash,
+                    is_admin=is_admin,
+                    phone=phone,
+                    must_change_password=must_change_password,
+                )
                 .returning(users.c.id)
             ).scalar_one()
     except sa.exc.IntegrityError as error:  # a concurrent insert won the race
         raise ConflictError(
             f"a user with e-mail {email} already exists", code="email_taken"
         ) from error
-    return User(id=user_id, email=email, name=name, is_admin=is_admin, is_active=True)
+    return User(
+        id=user_id,
+        email=email,
+        name=name,
+        is_admin=is_admin,
+        is_active=True,
+        must_change_password=must_change_password,
+    )
 
 
 def get_user(conn: sa.Connection, user_id: int) -> User | None:
@@ -150,17 +175,19 @@ def memberships(conn: sa.Connection, user_id: int) -> tuple[frozenset[int], froz
     return frozenset(departments), frozenset(role_keys)
 
 
-def set_password_hash(conn: sa.Connection, user_id: int, password_hash: str) -> None:
-    """Replace a user's password hash (also used to upgrade an outdated hash at login).
+def set_password_hash(
+    conn: sa.Connection, user_id: int, password_hash: str, *, must_change: bool | None = None
+) -> None:
+    """Replace a user's password hash (also used to upgrade an outdated hash at login);
+    ``must_change`` sets whether it must be changed at the next login (None: unchanged).
 
     Raises:
         NotFoundError: no such user.
     """
-    result = conn.execute(
-        users.update()
-        .where(users.c.id == user_id)
-        .values(password_hash=password_hash, updated_at=utcnow())
-    )
+    values: dict[str, object] = {"password_hash": password_hash, "updated_at": utcnow()}
+    if must_change is not None:
+        values["must_change_password"] = must_change
+    result = conn.execute(users.update().where(users.c.id == user_id).values(**values))
     if result.rowcount == 0:
         raise NotFoundError("user", user_id)
 

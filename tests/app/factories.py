@@ -20,6 +20,7 @@ __all__ = [
     "PASSWORD",
     "TestClient",
     "assert_error",
+    "grant",
     "login",
     "make_client",
     "make_token",
@@ -58,6 +59,28 @@ def make_token(database: Database, user: users.User, name: str = "test") -> tupl
             conn, user_id=user.id, token_hash=hash_secret(token), name=name
         )
     return token, token_id
+
+
+def grant(
+    admin: TestClient,
+    form_id: int,
+    members: list[tuple[str, int]],
+    preset: str | None = "manage_all",
+    **custom: Any,
+) -> dict[str, Any]:
+    """Create a permission set on the form through the API (``admin`` administers its app):
+    a ``preset``, or ``preset=None`` with ``actions``/``scope``/``fields`` in ``custom``."""
+    body: dict[str, Any] = {
+        "name": preset or "custom",
+        "members": [{"kind": k, "id": i} for k, i in members],
+        **custom,
+    }
+    if preset is not None:
+        body["preset"] = preset
+    response = admin.post(f"/api/v1/forms/{form_id}/permission-sets", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
 
 
 def login(client: TestClient, email: str = "ann@example.com", password: str = PASSWORD) -> str:

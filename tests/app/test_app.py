@@ -19,7 +19,13 @@ from runtime.store.database import Database
 from tests.app.factories import TestClient, assert_error, make_client
 
 # Routes anyone may call.
-PUBLIC_API_ROUTES = {("POST", f"{API_PREFIX}/auth/login")}
+PUBLIC_API_ROUTES = {
+    ("POST", f"{API_PREFIX}/auth/login"),
+    # A public link's token is its only key (tests/app/test_public_links.py).
+    ("GET", f"{API_PREFIX}/public/links/{{token}}"),
+    ("POST", f"{API_PREFIX}/public/links/{{token}}/records"),
+    ("POST", f"{API_PREFIX}/public/links/{{token}}/query"),
+}
 
 
 def test_healthz(client: TestClient) -> None:

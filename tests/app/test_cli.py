@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import app.cli
 from app.cli import DEMO_ADMIN_EMAIL, cli
 from app.security import hash_secret, verify_password
-from runtime.store import users
+from runtime.store import audit, users
 from runtime.store.database import Database
 
 runner = CliRunner()
@@ -138,6 +138,14 @@ def test_createuser_and_token(fresh_engine: sa.Engine, tmp_path: Path) -> None:
         assert users.find_api_token(conn, hash_secret(token)) is None
     again = runner.invoke(cli, ["token", "revoke", token_id], env=env)
     assert again.exit_code == 1 and "no active API token" in again.output
+    # Both are in the audit log (the failed second revoke is not), the token itself is not.
+    with database.read() as conn:
+        logged = audit.entries(conn, action="token.")
+    assert [(e.action, e.target) for e in logged] == [
+        ("token.revoke", f"token:{token_id}"),
+        ("token.create", f"token:{token_id}"),
+    ]
+    assert token not in str(logged)
 
 
 def test_demo_creates_an_admin_and_prints_the_password(
@@ -221,3 +229,41 @@ def test_a_real_server_answers_healthz(tmp_path: Path, backend: str) -> None:
             server.wait(timeout=5)
         if server.stdout is not None:
             server.stdout.close()
+
+
+def test_roles_and_departments_from_the_command_line(
+    fresh_engine: sa.Engine, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, _url(fresh_engine))
+    assert (
+        runner.invoke(
+            cli, ["createuser", "ann@example.com", "--password", "s3cret-pass"], env=env
+        ).exit_code
+        == 0
+    )
+    role = runner.invoke(cli, ["role", "create", "sales_manager", "销售主管"], env=env)
+    assert role.exit_code == 0 and "created role sales_manager" in role.output
+    dept = runner.invoke(cli, ["department", "create", "销售部"], env=env)
+    assert dept.exit_code == 0, dept.output
+    sub = runner.invoke(cli, ["department", "create", "一组", "--parent", "1"], env=env)
+    assert sub.exit_code == 0, sub.output
+    added = runner.invoke(cli, ["role", "add", "ANN@example.com", "sales_manager"], env=env)
+    assert added.exit_code == 0 and "added to role" in added.output, added.output
+    joined = runner.invoke(cli, ["department", "add", "ann@example.com", "一组"], env=env)
+    assert joined.exit_code == 0, joined.output
+    database = Database.from_engine(fresh_engine)
+    with database.read() as conn:
+        user = users.get_user_by_email(conn, "ann@example.com")
+        assert user is not None
+        departments, role_keys = users.memberships(conn, user.id)
+    assert role_keys == {"sales_manager"} and departments == {2}
+    left = runner.invoke(cli, ["role", "remove", "ann@example.com", "sales_manager"], env=env)
+    assert left.exit_code == 0, left.output
+    with database.read() as conn:
+        assert users.memberships(conn, user.id)[1] == frozenset()
+    missing = runner.invoke(cli, ["role", "add", "ann@example.com", "cfo"], env=env)
+    assert missing.exit_code == 1 and "no role 'cfo'" in missing.output
+    nobody = runner.invoke(cli, ["department", "add", "zed@example.com", "一组"], env=env)
+    assert nobody.exit_code == 1 and "no user" in nobody.output
+    cycle = runner.invoke(cli, ["department", "create", "x", "--parent", "99"], env=env)
+    assert cycle.exit_code == 1 and "no department 99" in cycle.output

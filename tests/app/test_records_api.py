@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from runtime.store.database import Database
-from tests.app.factories import TestClient, assert_error, make_token, make_user
+from tests.app.factories import TestClient, assert_error, grant, make_token, make_user
 from tests.builder.factories import customer_form, followup_form
 
 
@@ -61,6 +61,8 @@ def test_record_lifecycle(admin: TestClient) -> None:
         {"key": "first_contact", "label": "完成首次沟通", "to": "contacted"},
         {"key": "lose", "label": "流失", "to": "lost"},
     ]
+    assert detail.pop("due_at") is None and detail.pop("overdue") is False  # 新客户: no SLA
+    assert (detail.pop("assignee_id"), detail.pop("approval")) == (None, None)
     assert detail == record and got.headers["ETag"] == '"1"'
     # PATCH needs a version: body or If-Match
     assert_error(
@@ -234,6 +236,9 @@ def test_transitions_over_http(admin: TestClient, database: Database) -> None:
     token, _ = token_for(database, seller)
     other = {"Authorization": f"Bearer {token}"}
     admin.post(url, json={"transition": "negotiate", "data": {"budget": 1}})
+    # without a permission set on the form the record does not exist for them
+    assert_error(admin.post(url, json={"transition": "win"}, headers=other), 404, "not_found")
+    grant(admin, ids["customer"], [("user", seller.id)], "view_all")
     assert_error(
         admin.post(url, json={"transition": "win"}, headers=other), 403, "permission_denied"
     )

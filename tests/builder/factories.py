@@ -112,7 +112,7 @@ def order_form() -> dict[str, Any]:
                     "approval": {
                         "policy": "n_of_m",
                         "n": 2,
-                        "approvers": {"users": [1, 2, 3]},
+                        "approvers": {"role": "sales_manager"},
                         "reject_to": "contract",
                     },
                 },

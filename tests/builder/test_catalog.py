@@ -7,7 +7,10 @@ from pathlib import Path
 
 import builder  # (registers every builder catalog)
 import builder.diff  # noqa: F401
+import runtime.approvals  # (registers the approval messages)
+import runtime.escalation  # (registers the escalation messages)
 import runtime.messages
+import runtime.services  # (registers the services' messages)
 import runtime.workflow  # noqa: F401  (registers the workflow messages)
 from builder.i18n import _CATALOG, LANGUAGES
 

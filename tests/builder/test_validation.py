@@ -188,8 +188,47 @@ FORM_CASES: list[tuple[str, Mutation, str]] = [
     ),
     (
         "approval_n_too_large",
-        lambda f: _stage(f, "review")["approval"].update(n=4),
+        lambda f: _stage(f, "review")["approval"].update(n=4, approvers={"users": [1, 2, 3]}),
         "workflow.stages[2].approval.n",
+    ),
+    (
+        "approval_n_too_large",
+        lambda f: _stage(f, "review")["approval"].update(
+            policy="n_of_m", n=3, approvers=[{"users": [1, 1]}, {"field": "sales"}]
+        ),
+        "workflow.stages[2].approval.n",
+    ),
+    (
+        "not_user_field",
+        _set(lambda f: _stage(f, "review"), cc=[{"role": "sales"}, {"field": "qty"}]),
+        "workflow.stages[2].cc[1].field",
+    ),
+    (
+        "not_department_field",
+        _set(lambda f: _stage(f, "contract"), assignee={"department_head": {"field": "qty"}}),
+        "workflow.stages[1].assignee.department_head.field",
+    ),
+    (
+        "unknown_field",
+        lambda f: _stage(f, "review")["approval"].update(
+            approvers=[{"users": [1]}, {"department_head": {"field": "ghost"}}]
+        ),
+        "workflow.stages[2].approval.approvers[1].department_head.field",
+    ),
+    (
+        "unknown_stage",
+        lambda f: _stage(f, "review")["approval"].update(reject_to="limbo"),
+        "workflow.stages[2].approval.reject_to",
+    ),
+    (
+        "reject_to_not_earlier",
+        lambda f: _stage(f, "review")["approval"].update(reject_to="done"),
+        "workflow.stages[2].approval.reject_to",
+    ),
+    (
+        "reject_to_not_earlier",
+        lambda f: _stage(f, "review")["approval"].update(reject_to="review"),
+        "workflow.stages[2].approval.reject_to",
     ),
     (
         "approval_without_exit",

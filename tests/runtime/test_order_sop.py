@@ -13,7 +13,7 @@ from runtime.errors import PermissionDeniedError
 from runtime.services import Services
 from runtime.workflow import TransitionRefusedError
 from templates_lib.loader import load_template
-from tests.runtime.test_record_service import NOW, make_user
+from tests.runtime.test_record_service import NOW, grant, make_user
 
 
 def test_order_moves_from_requirement_to_after_sales(conn: sa.Connection) -> None:
@@ -22,6 +22,7 @@ def test_order_moves_from_requirement_to_after_sales(conn: sa.Connection) -> Non
     admin = make_user(conn, admin=True)
     app = svc.install_app(conn, admin, template.app)
     (form,) = svc.list_forms(conn, admin, app.id)
+    grant(conn, svc, form.id)
 
     def person(role: str) -> Actor:
         return replace(make_user(conn), role_keys=frozenset({role}))

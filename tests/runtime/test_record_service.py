@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from runtime.actor import Actor
+from runtime.actor import SYSTEM, Actor
 from runtime.errors import (
     ConflictError,
     DefinitionRejectedError,
@@ -20,14 +20,47 @@ from runtime.errors import (
     StaleVersionError,
     VersionRequiredError,
 )
+from runtime.permissions import from_preset
 from runtime.services import Services
-from runtime.store.tables import outbox, record_history, records, users
+from runtime.store.tables import (
+    departments,
+    outbox,
+    record_history,
+    records,
+    user_departments,
+    users,
+)
 from tests.builder.factories import customer_form, followup_form, order_form
 
 NOW = dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.UTC)
 
 
+COMPANY = "全公司"
+
+
+def company(conn: sa.Connection) -> int:
+    """The department every test user is in (the forms of :func:`crm` grant it everything)."""
+    found = conn.execute(
+        sa.select(departments.c.id).where(departments.c.name == COMPANY)
+    ).scalar_one_or_none()
+    if found is not None:
+        return int(found)
+    return int(
+        conn.execute(
+            departments.insert().values(name=COMPANY).returning(departments.c.id)
+        ).scalar_one()
+    )
+
+
+def grant(conn: sa.Connection, svc: Services, form_id: int, preset: str = "manage_all") -> None:
+    """Give everyone in :data:`COMPANY` the ``preset`` on the form."""
+    svc.save_permission_set(
+        conn, SYSTEM, form_id, from_preset(preset, preset), [("department", company(conn))]
+    )
+
+
 def make_user(conn: sa.Connection, *, admin: bool = False) -> Actor:
+    dept = company(conn)
     uid = conn.execute(
         users.insert()
         .values(
@@ -39,7 +72,8 @@ def make_user(conn: sa.Connection, *, admin: bool = False) -> Actor:
         )
         .returning(users.c.id)
     ).scalar_one()
-    return Actor(user_id=uid, is_admin=admin)
+    conn.execute(user_departments.insert().values(user_id=uid, department_id=dept))
+    return Actor(user_id=uid, is_admin=admin, department_ids=frozenset({dept}))
 
 
 @pytest.fixture
@@ -48,13 +82,16 @@ def svc() -> Services:
 
 
 def crm(conn: sa.Connection, svc: Services, actor: Actor) -> dict[str, int]:
-    """An app with the customer, followup and order forms, published."""
-    app = svc.create_app(conn, actor, key=f"crm_{uuid.uuid4().hex[:8]}", name="客户管理")
+    """An app with the customer, followup and order forms, published, built by the system
+    (``actor`` is not an app admin) and granting :data:`COMPANY` everything."""
+    del actor
+    app = svc.create_app(conn, SYSTEM, key=f"crm_{uuid.uuid4().hex[:8]}", name="客户管理")
     ids = {}
     for definition in (customer_form(), followup_form(), order_form()):
-        ids[definition["key"]] = svc.create_form(conn, actor, app.id, definition).id
+        ids[definition["key"]] = svc.create_form(conn, SYSTEM, app.id, definition).id
     for form_id in ids.values():
-        svc.publish_form(conn, actor, form_id)
+        svc.publish_form(conn, SYSTEM, form_id)
+        grant(conn, svc, form_id)
     return ids
 
 
@@ -76,7 +113,7 @@ def test_create_publish_and_write_a_record(conn: sa.Connection, svc: Services) -
 
 
 def test_unpublished_form_and_invalid_definitions(conn: sa.Connection, svc: Services) -> None:
-    actor = make_user(conn)
+    actor = make_user(conn, admin=True)
     app = svc.create_app(conn, actor, key=f"a{uuid.uuid4().hex[:8]}", name="应用")
     form = svc.create_form(conn, actor, app.id, customer_form())
     with pytest.raises(ConflictError) as exc:
@@ -138,7 +175,7 @@ def test_optimistic_concurrency(conn: sa.Connection, svc: Services) -> None:
     with pytest.raises(StaleVersionError):
         svc.delete_record(conn, actor, rec["id"], 1)
     svc.delete_record(conn, actor, rec["id"], 2)
-    svc.purge_record(conn, actor, rec["id"])
+    svc.purge_record(conn, SYSTEM, rec["id"])
     with pytest.raises(NotFoundError):
         svc.restore_record(conn, actor, rec["id"])
 
@@ -259,8 +296,8 @@ def test_new_form_version_upgrades_records_without_losing_data(
     rec = svc.create_record(conn, actor, ids["customer"], {"name": "华为", "email": "a@b.cn"})
     v2 = customer_form()
     v2["fields"] = [f for f in v2["fields"] if f["key"] != "email"]
-    svc.save_draft(conn, actor, ids["customer"], v2)
-    assert svc.publish_form(conn, actor, ids["customer"]).published_version == 2
+    svc.save_draft(conn, SYSTEM, ids["customer"], v2)
+    assert svc.publish_form(conn, SYSTEM, ids["customer"]).published_version == 2
     read = svc.get_record(conn, actor, rec["id"])
     assert "email" not in read["data"]
     updated = svc.update_record(conn, actor, rec["id"], 1, {"grade": "B"})
@@ -269,19 +306,19 @@ def test_new_form_version_upgrades_records_without_losing_data(
     ).one()
     assert row.schema_version == 2
     assert row.hidden == {"email": {"type": "email", "value": "a@b.cn"}}
-    svc.save_draft(conn, actor, ids["customer"], customer_form())
-    svc.publish_form(conn, actor, ids["customer"])
+    svc.save_draft(conn, SYSTEM, ids["customer"], customer_form())
+    svc.publish_form(conn, SYSTEM, ids["customer"])
     back = svc.update_record(conn, actor, rec["id"], updated["version"], {"grade": "C"})
     assert back["data"]["email"] == "a@b.cn"
     # a removed key cannot come back with another type
     v4 = customer_form()
     v4["fields"] = [f for f in v4["fields"] if f["key"] != "email"]
-    svc.save_draft(conn, actor, ids["customer"], v4)
-    svc.publish_form(conn, actor, ids["customer"])
+    svc.save_draft(conn, SYSTEM, ids["customer"], v4)
+    svc.publish_form(conn, SYSTEM, ids["customer"])
     v4["fields"].append({"key": "email", "type": "number", "label": "邮箱"})
-    svc.save_draft(conn, actor, ids["customer"], v4)
+    svc.save_draft(conn, SYSTEM, ids["customer"], v4)
     with pytest.raises(DefinitionRejectedError) as exc:
-        svc.publish_form(conn, actor, ids["customer"])
+        svc.publish_form(conn, SYSTEM, ids["customer"])
     assert [p["code"] for p in exc.value.problems] == ["key_reused"]
 
 
@@ -361,7 +398,7 @@ def test_nul_characters_are_refused_as_bad_input(conn: sa.Connection, svc: Servi
     bad = customer_form()
     bad["name"] = "客\x00户"
     with pytest.raises(DefinitionRejectedError):
-        svc.save_draft(conn, actor, ids["customer"], bad)
+        svc.save_draft(conn, SYSTEM, ids["customer"], bad)
     rec = svc.create_record(conn, actor, ids["customer"], {"name": "华为"})
     with pytest.raises(RecordValidationError):
         svc.add_comment(conn, actor, rec["id"], "好\x00")

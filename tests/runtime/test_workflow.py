@@ -8,10 +8,12 @@ from dataclasses import replace
 import pytest
 import sqlalchemy as sa
 
+from runtime.actor import SYSTEM
 from runtime.errors import PermissionDeniedError, RecordValidationError
 from runtime.services import Services
 from runtime.workflow import TransitionRefusedError
-from tests.runtime.test_record_service import NOW, crm, make_user
+from tests.runtime.org import make_role
+from tests.runtime.test_record_service import NOW, crm, grant, make_user
 
 
 @pytest.fixture
@@ -115,6 +117,8 @@ def test_order_stage_assignee_and_allowed_people(conn: sa.Connection, svc: Servi
         ("transition", "guard_failed"),
         ("contract_no", "required_for_transition"),
     ]
+    # 审批 needs two of the sales managers
+    make_role(conn, "sales_manager", [stranger.user_id, actor.user_id])
     signed = svc.fire_transition(
         conn, seller, order["id"], "sign", data={"amount": 5000, "contract_no": "HT-2026-001"}
     )
@@ -149,10 +153,10 @@ def test_a_transition_that_clears_a_unique_value_frees_it(
     conn: sa.Connection, svc: Services
 ) -> None:
     actor = make_user(conn)
-    app = svc.create_app(conn, actor, key="tickets", name="工单")
+    app = svc.create_app(conn, SYSTEM, key="tickets", name="工单")
     form = svc.create_form(
         conn,
-        actor,
+        SYSTEM,
         app.id,
         {
             "key": "ticket",
@@ -170,7 +174,8 @@ def test_a_transition_that_clears_a_unique_value_frees_it(
             },
         },
     )
-    svc.publish_form(conn, actor, form.id)
+    svc.publish_form(conn, SYSTEM, form.id)
+    grant(conn, svc, form.id)
     first = svc.create_record(conn, actor, form.id, {"title": "A", "slot": "S1"})
     with pytest.raises(RecordValidationError):
         svc.create_record(conn, actor, form.id, {"title": "B", "slot": "S1"})

@@ -1,0 +1,77 @@
+"""Rich text sanitising: the one place HTML from a ``rich_text`` value is cleaned (nh3).
+
+The record pipeline calls :func:`sanitize_rich_text` right after coercion (and after defaults
+on create), so what the store keeps — and so what every API client, export and page receives —
+is already clean. It lives here and not in ``builder/fields/rich_text.py`` because the builder
+may import only pure-Python libraries (tests/test_layers.py) and nh3 is a compiled extension.
+
+The allow-list keeps formatting (paragraphs, headings, emphasis, lists, tables, quotes, code),
+links (http, https, mailto, tel) and images (http, https); everything else goes: scripts and
+styles with their content, event handlers (``onerror``), ``style`` attributes, ``javascript:``
+and ``data:`` URLs, SVG and MathML, forms, frames and embeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import nh3
+
+from runtime.compiled import CompiledForm
+
+TAGS = frozenset(
+    {
+        "a", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+        "hr", "i", "img", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table",
+        "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+    }
+)  # fmt: skip
+ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+    "ol": {"start"},
+}
+URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+# Removed with everything inside them (other disallowed tags keep their text).
+DROP_WITH_CONTENT = frozenset({"script", "style", "template", "svg", "math", "iframe", "object"})
+
+
+# Built once: making the cleaner costs twice as much as using it.
+_CLEANER = nh3.Cleaner(
+    tags=set(TAGS),
+    clean_content_tags=set(DROP_WITH_CONTENT),
+    attributes={tag: set(attrs) for tag, attrs in ATTRIBUTES.items()},
+    url_schemes=set(URL_SCHEMES),
+    link_rel="noopener noreferrer nofollow",
+    strip_comments=True,
+)
+
+
+def clean_html(html: str) -> str:
+    """``html`` with only the allow-listed tags, attributes and URL schemes left."""
+    return _CLEANER.clean(html)
+
+
+def sanitize_rich_text(cf: CompiledForm, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with every ``rich_text`` value cleaned, in sub-form rows too."""
+    out = dict(data)
+    for key, value in data.items():
+        f = cf.fields.get(key)
+        if f is None or value is None:
+            continue
+        if f.type == "rich_text" and isinstance(value, str):
+            out[key] = clean_html(value)
+        elif f.type == "subform" and isinstance(value, list):
+            columns = {c.key for c in getattr(f, "fields", []) if c.type == "rich_text"}
+            if columns:
+                out[key] = [_clean_row(row, columns) for row in value]
+    return out
+
+
+def _clean_row(row: Any, columns: set[str]) -> Any:
+    if not isinstance(row, Mapping):
+        return row
+    return {k: clean_html(v) if k in columns and isinstance(v, str) else v for k, v in row.items()}

@@ -1,0 +1,119 @@
+"""Who owns a stage and who approves it, resolved against the organisation, and what every
+entry into a stage does besides moving it: open the approval round of an approval stage.
+
+Functions over the caller's transaction, shared by record creation (the initial stage),
+transitions and approval moves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from builder.i18n import translate
+from builder.workflow import Assignee, Stage
+from runtime import approvals, workflow
+from runtime.compiled import CompiledForm
+from runtime.errors import FieldError
+from runtime.store import approvals as approval_store
+from runtime.store import directory
+
+
+def stage_assignee(
+    conn: Any, cf: CompiledForm, stage: Stage, state: workflow.RecordState
+) -> int | None:
+    """The one person who owns ``stage`` for the record: round-robin takes the stage's next
+    turn among the role's active members; a department head is looked up (up the tree when a
+    department has none); a role has no single owner (its members share the stage: ``None``).
+    """
+    rule = stage.assignee
+    if rule is None or rule.role is not None:
+        return None
+    people = _people(conn, cf, stage, rule, state)
+    return people[0] if people else None
+
+
+def _people(
+    conn: Any, cf: CompiledForm, stage: Stage, rule: Assignee, state: workflow.RecordState
+) -> list[int]:
+    """Everyone ``rule`` names for the record, in a stable order."""
+    if rule.role is not None:
+        return directory.role_member_ids(conn, rule.role)
+    if rule.round_robin is not None:
+        members = directory.role_member_ids(conn, rule.round_robin.role)
+        if not members:
+            return []
+        turn = approval_store.next_turn(conn, cf.form_id, stage.key)
+        return [members[(turn - 1) % len(members)]]
+    head = rule.department_head
+    if head is True:
+        found = directory.user_department_head(conn, state.owner_id) if state.owner_id else None
+        return [found] if found is not None else []
+    if head is not None:
+        value = state.data.get(head.field)
+        found = directory.department_head(conn, value) if isinstance(value, int) else None
+        return [found] if found is not None else []
+    if rule.record_owner:
+        return [state.owner_id] if state.owner_id is not None else []
+    if rule.field is not None:
+        value = state.data.get(rule.field)
+        ids = value if isinstance(value, list) else [value]
+        wanted = {v for v in ids if isinstance(v, int) and not isinstance(v, bool)}
+        return sorted(directory.active_user_ids(conn, wanted))
+    return list(dict.fromkeys(rule.users or []))
+
+
+def approvers(conn: Any, cf: CompiledForm, stage: Stage, state: workflow.RecordState) -> list[int]:
+    """Everyone who approves ``stage`` for the record: the people of every rule, each once,
+    active users only."""
+    assert stage.approval is not None
+    found: dict[int, None] = {}
+    for rule in stage.approval.approver_rules:
+        found.update(dict.fromkeys(_people(conn, cf, stage, rule, state)))
+    active = directory.active_user_ids(conn, set(found))
+    return [u for u in found if u in active]
+
+
+def stage_entered(
+    conn: Any,
+    cf: CompiledForm,
+    stage: Stage,
+    state: workflow.RecordState,
+    now: dt.datetime,
+    lang: str,
+) -> None:
+    """What entering ``stage`` starts besides the move itself: copies to the people its ``cc``
+    names (抄送, in-app notifications of kind ``cc``), and the approval round of an approval
+    stage, with its approvers resolved now.
+
+    Raises: TransitionRefusedError (``no_approvers``, ``not_enough_approvers``): nobody could
+    ever approve, so the move is refused rather than stranding the record.
+    """
+    if state.record_id is None:
+        return
+    if stage.cc:
+        copied: dict[int, None] = {}
+        for rule in stage.cc:
+            copied.update(dict.fromkeys(_people(conn, cf, stage, rule, state)))
+        title = translate("cc_title", lang, form=cf.definition.name, stage=stage.name)
+        approval_store.copy_to(
+            conn, sorted(directory.active_user_ids(conn, set(copied))), state.record_id, title, now
+        )
+    if stage.approval is None:
+        return
+    people = approvers(conn, cf, stage, state)
+    need = approvals.required(stage, len(people))
+    if not people or need > len(people):
+        code = "not_enough_approvers" if people else "no_approvers"
+        message = translate(code, lang, stage=stage.name, n=need, m=len(people))
+        raise workflow.TransitionRefusedError([FieldError("stage", code, message)])
+    stay = approval_store.open_stay(conn, state.record_id)
+    assert stay is not None and stay.stage == stage.key
+    approval_store.start_round(
+        conn,
+        record_id=state.record_id,
+        stage=stage.key,
+        stay_id=stay.id,
+        approver_ids=people,
+        now=now,
+    )

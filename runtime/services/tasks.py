@@ -1,0 +1,115 @@
+"""The caller's work lists (``/me/tasks``): what to act on, what to approve, what they started,
+what they handled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.actor import Actor
+from runtime.errors import FieldError, InvalidQueryError
+from runtime.services.base import ServiceBase, _authorize
+from runtime.store import forms as form_store
+from runtime.store import tasks as task_store
+
+MAX_LIMIT = 200
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+class TaskServices(ServiceBase):
+    def my_tasks(
+        self,
+        conn: Any,
+        actor: Actor,
+        box: str = "todo",
+        *,
+        app_id: int | None = None,
+        overdue: bool = False,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of one of the actor's work lists, newest record first:
+        ``{items: [{record_id, form_id, app_id, form_name, stage, stage_name, title, due_at,
+        overdue, assignee_id}], next_cursor}``.
+
+        ``box``: ``todo`` (the record's current stage is theirs: they are its assignee, or it
+        belongs to a role of theirs and nobody in particular), ``approvals`` (their vote is
+        pending in a live round), ``started`` (they own the record), ``handled`` (they moved
+        it on, or decided in one of its approval rounds), ``cc`` (copied to them when it
+        entered a stage with ``cc``). ``app_id`` narrows to one app,
+        ``overdue`` to stages past their deadline.
+
+        Raises: InvalidQueryError (unknown box, bad limit or cursor), NotFoundError (app).
+        """
+        _authorize(actor, "record:view")
+        if box not in task_store.BOXES:
+            raise _invalid("box", f"box is one of {', '.join(task_store.BOXES)}")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise _invalid("limit", f"limit is 1 to {MAX_LIMIT}")
+        before = _cursor(cursor)
+        if app_id is not None:
+            form_store.get_app(conn, app_id)
+        if actor.user_id is None:
+            return {"items": [], "next_cursor": None}
+        forms = {
+            form_id: (app, self._version(conn, form_id, version))
+            for form_id, app, version in task_store.published_forms(conn, app_id)
+        }
+        role_stages = {
+            form_id: [
+                s.key
+                for s in (cf.definition.workflow.stages if cf.definition.workflow else [])
+                if s.assignee is not None
+                and s.assignee.role is not None
+                and s.assignee.role in actor.role_keys
+            ]
+            for form_id, (_, cf) in forms.items()
+        }
+        now = self.clock()
+        rows = task_store.task_page(
+            conn,
+            box,
+            user_id=actor.user_id,
+            role_stages=role_stages,
+            form_ids=list(forms),
+            overdue_at=now if overdue else None,
+            limit=limit + 1,
+            before_id=before,
+        )
+        items = []
+        for row in rows[:limit]:
+            app, cf = forms[row.form_id]
+            definition = cf.definition
+            wf = definition.workflow
+            stage = wf.stage(row.stage) if wf is not None and row.stage else None
+            title = row.data.get(definition.title_field) if definition.title_field else None
+            items.append(
+                {
+                    "record_id": row.record_id,
+                    "form_id": row.form_id,
+                    "app_id": app,
+                    "form_name": definition.name,
+                    "stage": row.stage,
+                    "stage_name": stage.name if stage else None,
+                    "title": title,
+                    "due_at": _iso(row.due_at),
+                    "overdue": row.due_at is not None and row.due_at < now,
+                    "assignee_id": row.assignee_id,
+                }
+            )
+        more = len(rows) > limit
+        return {"items": items, "next_cursor": str(rows[limit - 1].record_id) if more else None}
+
+
+def _cursor(cursor: str | None) -> int | None:
+    if cursor is None or cursor == "":
+        return None
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 19):
+        raise _invalid("cursor", "the cursor is the next_cursor of the previous page")
+    return int(cursor)
+
+
+def _invalid(field: str, message: str) -> InvalidQueryError:
+    return InvalidQueryError([FieldError(field, f"invalid_{field}", message)])
