@@ -52,6 +52,9 @@ class CompiledForm:
     # rules); the pipeline converts only these values to their expression form. None: some
     # expression does not parse, so convert everything.
     expr_names: frozenset[str] | None = None
+    # What rich text sanitising looks at: a rich_text field's key → None, a sub-form's key →
+    # its rich_text columns (only sub-forms that have some). Empty: nothing to clean.
+    rich_text: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -102,7 +105,20 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
         ),
         unique_keys=tuple(f.key for f in value_fields if f.unique),
         expr_names=_expr_names(definition, value_fields),
+        rich_text=_rich_text(value_fields),
     )
+
+
+def _rich_text(fields: list[FieldConfig]) -> dict[str, frozenset[str] | None]:
+    found: dict[str, frozenset[str] | None] = {}
+    for f in fields:
+        if f.type == "rich_text":
+            found[f.key] = None
+        elif f.type == "subform":
+            columns = frozenset(c.key for c in getattr(f, "fields", []) if c.type == "rich_text")
+            if columns:
+                found[f.key] = columns
+    return found
 
 
 def _expr_names(definition: FormDefinition, fields: list[FieldConfig]) -> frozenset[str] | None:
