@@ -13,7 +13,8 @@ from threading import Lock
 from typing import Any
 
 from builder.dependencies import formula_order
-from builder.expr import NameInfo
+from builder.errors import ExpressionError
+from builder.expr import NameInfo, parse
 from builder.fields import FieldConfig, FieldType, type_of
 from builder.form import FormDefinition
 from builder.schema import RecordValidator, validator_for
@@ -38,6 +39,22 @@ class CompiledForm:
     row_formulas: Mapping[str, tuple[Mapping[str, FieldConfig], tuple[str, ...]]] = field(
         default_factory=dict
     )
+    # Worked out once for the pipeline's per-record loops (see compile_form).
+    # Fields with a default people may leave out: (key, field, its type).
+    defaults: tuple[tuple[str, FieldConfig, FieldType[Any]], ...] = ()
+    serials: tuple[FieldConfig, ...] = ()
+    relations: tuple[FieldConfig, ...] = ()
+    lookups: tuple[FieldConfig, ...] = ()
+    # Keys that must have a value whatever the rules say (required, input, not conditional).
+    always_required: tuple[str, ...] = ()
+    unique_keys: tuple[str, ...] = ()
+    # Every name the form's expressions read (formulas, row formulas, defaults, visibility and
+    # rules); the pipeline converts only these values to their expression form. None: some
+    # expression does not parse, so convert everything.
+    expr_names: frozenset[str] | None = None
+    # What rich text sanitising looks at: a rich_text field's key → None, a sub-form's key →
+    # its rich_text columns (only sub-forms that have some). Empty: nothing to clean.
+    rich_text: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -59,12 +76,13 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
     conditional = {f.key for f in value_fields if f.visible_when or f.hidden_when}
     for rule in definition.rules:
         conditional.update(rule.show, rule.hide, rule.require)
+    types = {f.key: type_of(f) for f in value_fields}
     return CompiledForm(
         form_id=form_id,
         version=definition.version or 0,
         definition=definition,
         fields={f.key: f for f in value_fields},
-        types={f.key: type_of(f) for f in value_fields},
+        types=types,
         validator=validator_for(definition),
         names=expression_names(definition),
         formula_order=tuple(formula_order(value_fields)),
@@ -72,7 +90,53 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
         storage={f.key: type_of(f).storage_for(f) for f in value_fields},
         conditional=frozenset(conditional),
         row_formulas=_row_formulas(value_fields),
+        defaults=tuple(
+            (f.key, f, types[f.key])
+            for f in value_fields
+            if f.default is not None and types[f.key].accepts_input
+        ),
+        serials=tuple(f for f in value_fields if f.type == "serial"),
+        relations=tuple(f for f in value_fields if f.type == "relation"),
+        lookups=tuple(f for f in value_fields if f.type == "lookup"),
+        always_required=tuple(
+            f.key
+            for f in value_fields
+            if f.required and f.key not in conditional and types[f.key].accepts_input
+        ),
+        unique_keys=tuple(f.key for f in value_fields if f.unique),
+        expr_names=_expr_names(definition, value_fields),
+        rich_text=_rich_text(value_fields),
     )
+
+
+def _rich_text(fields: list[FieldConfig]) -> dict[str, frozenset[str] | None]:
+    found: dict[str, frozenset[str] | None] = {}
+    for f in fields:
+        if f.type == "rich_text":
+            found[f.key] = None
+        elif f.type == "subform":
+            columns = frozenset(c.key for c in getattr(f, "fields", []) if c.type == "rich_text")
+            if columns:
+                found[f.key] = columns
+    return found
+
+
+def _expr_names(definition: FormDefinition, fields: list[FieldConfig]) -> frozenset[str] | None:
+    sources: list[str] = []
+    for f in fields:
+        sources.extend(s for s in (f.visible_when, f.hidden_when, f.default_expr) if s)
+        if f.type == "formula":
+            sources.append(f.expr)  # type: ignore[attr-defined]
+        if f.type == "subform":
+            sources.extend(c.expr for c in f.fields if c.type == "formula")  # type: ignore[attr-defined]
+    sources.extend(rule.when for rule in definition.rules)
+    names: set[str] = set()
+    for source in sources:
+        try:
+            names |= parse(source).references()
+        except ExpressionError:
+            return None
+    return frozenset(names)
 
 
 def _row_formulas(

@@ -214,7 +214,7 @@ def _coerce(cf: CompiledForm, raw: Any, ctx: WriteContext, errors: _Errors) -> d
         if f.read_only and ctx.enforce_read_only:
             errors.add(key, "read_only_field", key)
             continue
-        if contains_nul(value):
+        if ("\x00" in value) if type(value) is str else contains_nul(value):
             errors.add(key, "invalid_character", key)
             continue
         try:
@@ -237,10 +237,9 @@ def _apply_defaults(
     stage: str | None,
 ) -> None:
     """Defaults fill fields the input left out (a field given as blank stays blank)."""
-    for key, f in cf.fields.items():
-        if key in given or f.default is None or not cf.types[key].accepts_input:
+    for key, f, t in cf.defaults:
+        if key in given:
             continue
-        t = cf.types[key]
         try:
             if f.default_expr is not None:
                 value = evaluate(f.default_expr, _eval_context(cf, data, ctx, stage, None))
@@ -281,11 +280,12 @@ def _from_expr(f: FieldConfig, value: Any, ctx: WriteContext) -> Any:
 def _apply_serials(
     cf: CompiledForm, data: dict[str, Any], ctx: WriteContext, store: StoreAccess
 ) -> None:
+    if not cf.serials:
+        return
     day = ctx.now.astimezone(ctx.coerce.timezone).date()
-    for key, f in cf.fields.items():
-        if f.type == "serial":
-            seq = store.next_serial(key, serial_period(f, day))  # type: ignore[arg-type]
-            data[key] = format_serial(f, seq, day)  # type: ignore[arg-type]
+    for f in cf.serials:
+        seq = store.next_serial(f.key, serial_period(f, day))  # type: ignore[arg-type]
+        data[f.key] = format_serial(f, seq, day)  # type: ignore[arg-type]
 
 
 # --- 3. relations and lookups ---------------------------------------------------------------
@@ -300,9 +300,8 @@ def _relation_ids(value: Any) -> list[int]:
 def _check_relations(
     cf: CompiledForm, data: Mapping[str, Any], store: StoreAccess, errors: _Errors
 ) -> None:
-    for key, f in cf.fields.items():
-        if f.type != "relation":
-            continue
+    for f in cf.relations:
+        key = f.key
         ids = _relation_ids(data.get(key))
         if not ids:
             continue
@@ -312,9 +311,8 @@ def _check_relations(
 
 
 def _apply_lookups(cf: CompiledForm, data: dict[str, Any], store: StoreAccess) -> None:
-    for key, f in cf.fields.items():
-        if f.type != "lookup":
-            continue
+    for f in cf.lookups:
+        key = f.key
         relation = cf.fields.get(f.relation)  # type: ignore[attr-defined]
         ids = _relation_ids(data.get(f.relation)) if relation is not None else []  # type: ignore[attr-defined]
         if not ids or relation is None:
@@ -340,7 +338,10 @@ def _eval_context(
     record_id: int | None,
 ) -> EvalContext:
     values: dict[str, Any] = {}
+    names = cf.expr_names
     for key, value in data.items():
+        if names is not None and key not in names:
+            continue  # no expression of the form reads it
         f = cf.fields.get(key)
         if f is not None:
             values[key] = cf.types[key].to_expr(f, value, ctx.coerce)
@@ -489,9 +490,15 @@ def _validate(
     re-judged by the schema: a definition change (an option removed, a tighter limit) applies
     when that value is next written, so old records stay editable."""
     reported: set[str] = set()
-    for key, f in cf.fields.items():
-        must = (f.required and key not in cf.conditional) or key in rule_required
-        if must and cf.types[key].accepts_input and data.get(key) in (None, "", []):
+    keys = cf.always_required
+    if rule_required:
+        keys = tuple(
+            k
+            for k in cf.fields
+            if (k in cf.always_required or k in rule_required) and cf.types[k].accepts_input
+        )
+    for key in keys:
+        if data.get(key) in (None, "", []):
             errors.add(key, "required", key)
             reported.add(key)
     if errors.items:
@@ -505,4 +512,4 @@ def _validate(
 
 
 def _unique_values(cf: CompiledForm, data: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: data[k] for k, f in cf.fields.items() if f.unique and data.get(k) is not None}
+    return {k: data[k] for k in cf.unique_keys if data.get(k) is not None}

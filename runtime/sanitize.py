@@ -56,22 +56,19 @@ def clean_html(html: str) -> str:
 
 
 def sanitize_rich_text(cf: CompiledForm, data: Mapping[str, Any]) -> dict[str, Any]:
-    """``data`` with every ``rich_text`` value cleaned, in sub-form rows too."""
+    """``data`` (a new dict) with every ``rich_text`` value cleaned, in sub-form rows too."""
     out = dict(data)
-    for key, value in data.items():
-        f = cf.fields.get(key)
-        if f is None or value is None:
-            continue
-        if f.type == "rich_text" and isinstance(value, str):
-            out[key] = clean_html(value)
-        elif f.type == "subform" and isinstance(value, list):
-            columns = {c.key for c in getattr(f, "fields", []) if c.type == "rich_text"}
-            if columns:
-                out[key] = [_clean_row(row, columns) for row in value]
+    for key, columns in cf.rich_text.items():
+        value = data.get(key)
+        if columns is None:
+            if isinstance(value, str):
+                out[key] = clean_html(value)
+        elif isinstance(value, list):
+            out[key] = [_clean_row(row, columns) for row in value]
     return out
 
 
-def _clean_row(row: Any, columns: set[str]) -> Any:
+def _clean_row(row: Any, columns: frozenset[str]) -> Any:
     if not isinstance(row, Mapping):
         return row
     return {k: clean_html(v) if k in columns and isinstance(v, str) else v for k, v in row.items()}

@@ -33,6 +33,7 @@ _TIME = re.compile(
 _OFFSET = re.compile(r"(?:Z|(?P<sign>[+-])(?P<oh>\d{2})(?::?(?P<om>\d{2}))?)$", re.IGNORECASE)
 _AMPM = re.compile(r"^(上午|下午|凌晨|中午|晚上|AM|PM)|(AM|PM)$", re.IGNORECASE)
 
+_CANONICAL_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 # Excel's day 0 for serials after its phantom 1900-02-29 (serial 60).
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 _EXCEL_MAX = 2958466  # 10000-01-01
@@ -151,6 +152,15 @@ def parse_datetime(raw: Any, source: Source, tz: dt.tzinfo) -> dt.datetime | Non
     Raises:
         CoercionError: ``invalid_datetime``.
     """
+    if type(raw) is str and _CANONICAL_UTC.fullmatch(raw):
+        # Already as stored (``2024-01-05T04:00:00Z``): only check that it is a real moment.
+        try:
+            return dt.datetime(
+                int(raw[0:4]), int(raw[5:7]), int(raw[8:10]),
+                int(raw[11:13]), int(raw[14:16]), int(raw[17:19]), tzinfo=dt.UTC,
+            )  # fmt: skip
+        except ValueError:
+            raise CoercionError("invalid_datetime") from None
     if is_blank(raw):
         return None
     parsed = _object_or_serial(raw, source, "invalid_datetime") or _parse_text(

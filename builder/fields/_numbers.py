@@ -18,6 +18,7 @@ from builder.fields.base import Source
 
 # Beyond this a float no longer holds every integer exactly; nothing a form stores is this big.
 LIMIT = Decimal(10) ** 15
+_INT_LIMIT = 10**15
 
 _CURRENCY = re.compile(
     r"^(?:[¥$€£￥]|RMB|CNY|USD|EUR|HKD|JPY|GBP|元|人民币)+|(?:元|块|RMB|CNY|USD)$", re.IGNORECASE
@@ -78,6 +79,12 @@ def coerce_number(raw: Any, source: Source, precision: int | None = None) -> int
     Raises:
         CoercionError: ``invalid_number``; ``number_out_of_range``.
     """
+    # What the general path below gives an in-range int, or float with no rounding asked
+    # (NaN and infinities fail the range test and take it), without going through Decimal.
+    if type(raw) is int and -_INT_LIMIT < raw < _INT_LIMIT:
+        return raw
+    if type(raw) is float and precision is None and -_INT_LIMIT < raw < _INT_LIMIT:
+        return int(raw) if raw.is_integer() else raw
     if is_blank(raw):
         return None
     if isinstance(raw, bool):

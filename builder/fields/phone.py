@@ -36,6 +36,7 @@ PHONE_PATTERN = (
     r"^(?:1[3-9]\d{9}|0\d{2,3}-[1-9]\d{6,7}(?:-\d{1,6})?|[48]00\d{7}|\+(?!86)[1-9]\d{7,14})$"
 )
 _MOBILE = re.compile(r"1[3-9]\d{9}")
+_PLAIN_MOBILE = re.compile(r"1[3-9][0-9]{9}")  # ASCII digits only, nothing around them
 _SERVICE = re.compile(r"[48]00\d{7}")
 _EXTENSION = re.compile(r"\s*(?:转|分机|ext\.?|x|#)\s*(\d{1,6})$", re.IGNORECASE)
 # An explicit area code: (0755)1234567, 0755-1234567, 0755 1234 567, 010-12345678-123
@@ -82,6 +83,8 @@ def normalize_phone(raw: Any, source: Source) -> tuple[str, str] | None:
     Raises:
         CoercionError: ``invalid_phone``.
     """
+    if type(raw) is str and _PLAIN_MOBILE.fullmatch(raw):
+        return "mobile", raw  # what the general path below gives it
     text = cell_to_text(raw) if source is Source.CELL else raw
     if is_blank(raw):
         return None

@@ -9,6 +9,7 @@ counter restarts every ``reset`` period; the runtime keeps one counter per
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any, Literal
 
@@ -68,17 +69,35 @@ def format_serial(field: SerialConfig, seq: int, day: dt.date) -> str:
         "MM": f"{day.month:02d}",
         "DD": f"{day.day:02d}",
     }
+    out: list[str] = []
+    for text, token, width in _pieces(field.pattern):
+        if token is None:
+            out.append(text)
+        elif token in parts:
+            out.append(parts[token])
+        elif width is not None:
+            out.append(str(seq).zfill(width))
+        else:
+            out.append(text)
+    return "".join(out)
 
-    def replace(match: re.Match[str]) -> str:
+
+@functools.lru_cache(maxsize=1024)
+def _pieces(pattern: str) -> tuple[tuple[str, str | None, int | None], ...]:
+    """``pattern`` split once into (text as written, token or None for plain text, the width
+    of a ``{SEQ:n}`` token)."""
+    pieces: list[tuple[str, str | None, int | None]] = []
+    at = 0
+    for match in _TOKEN.finditer(pattern):
+        if match.start() > at:
+            pieces.append((pattern[at : match.start()], None, None))
         token = match.group(1)
-        if token in parts:
-            return parts[token]
         seq_match = _SEQ.fullmatch(token)
-        if seq_match:
-            return str(seq).zfill(int(seq_match.group(1)))
-        return match.group(0)
-
-    return _TOKEN.sub(replace, field.pattern)
+        pieces.append((match.group(0), token, int(seq_match.group(1)) if seq_match else None))
+        at = match.end()
+    if at < len(pattern):
+        pieces.append((pattern[at:], None, None))
+    return tuple(pieces)
 
 
 def _problems(field: SerialConfig) -> list[Problem]:

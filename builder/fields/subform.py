@@ -57,6 +57,35 @@ def _rows(raw: Any, source: Source) -> list[Any]:
     return raw
 
 
+# A sub-form's columns worked out once per config object (configs are immutable):
+# id → (the config, kept so the id stays its own; key → (column, its type) for the columns
+# that take input; (key, label) of the required ones).
+_Plan = tuple[
+    "SubformConfig",
+    dict[str, tuple[FieldConfig, FieldType[Any]] | None],
+    tuple[tuple[str, str], ...],
+]
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(field: SubformConfig) -> _Plan:
+    plan = _PLANS.get(id(field))
+    if plan is None or plan[0] is not field:
+        columns: dict[str, tuple[FieldConfig, FieldType[Any]] | None] = {}
+        required: list[tuple[str, str]] = []
+        for column in field.fields:
+            ctype = get_type(column.type)
+            takes_input = ctype.accepts_input and ctype.has_value
+            columns[column.key] = (column, ctype) if takes_input else None
+            if column.required and ctype.accepts_input:
+                required.append((column.key, column.label))
+        plan = (field, columns, tuple(required))
+        if len(_PLANS) >= 1024:
+            _PLANS.clear()
+        _PLANS[id(field)] = plan
+    return plan
+
+
 def _join(index: int, key: str, inner: str) -> str:
     if not inner:
         return f"[{index}].{key}"
@@ -106,14 +135,14 @@ class SubformFieldType(FieldType[SubformConfig]):
     ) -> list[dict[str, Any]] | None:
         if is_blank(raw):
             return None
-        columns = {c.key: c for c in field.fields}
+        _, columns, required = _plan(field)
         rows: list[dict[str, Any]] = []
         for index, raw_row in enumerate(_rows(raw, source)):
             if is_blank(raw_row):
                 continue
             if not isinstance(raw_row, dict):
                 raise CoercionError("invalid_row", path=f"[{index}]")
-            row = self._row(field, columns, raw_row, index, source, ctx)
+            row = self._row(columns, required, raw_row, index, source, ctx)
             if row:
                 rows.append(row)
         if not rows:
@@ -127,8 +156,8 @@ class SubformFieldType(FieldType[SubformConfig]):
 
     def _row(
         self,
-        field: SubformConfig,
-        columns: dict[str, FieldConfig],
+        columns: dict[str, tuple[FieldConfig, FieldType[Any]] | None],
+        required: tuple[tuple[str, str], ...],
         raw_row: dict[Any, Any],
         index: int,
         source: Source,
@@ -136,14 +165,14 @@ class SubformFieldType(FieldType[SubformConfig]):
     ) -> dict[str, Any]:
         row: dict[str, Any] = {}
         for key, raw_value in raw_row.items():
-            column = columns.get(key) if isinstance(key, str) else None
-            if column is None:
+            if not isinstance(key, str) or key not in columns:
                 raise CoercionError(
                     "unknown_column", path=f"[{index}].{str(key)[:64]}", column=str(key)[:64]
                 )
-            ctype = get_type(column.type)
-            if not ctype.accepts_input or not ctype.has_value:
+            entry = columns[key]
+            if entry is None:
                 continue  # computed by the runtime
+            column, ctype = entry
             try:
                 value = ctype.coerce(column, raw_value, source, ctx)
             except CoercionError as exc:
@@ -153,12 +182,9 @@ class SubformFieldType(FieldType[SubformConfig]):
             if value is not None:
                 row[key] = value
         if row:
-            for column in field.fields:
-                ctype = get_type(column.type)
-                if column.required and ctype.accepts_input and column.key not in row:
-                    raise CoercionError(
-                        "column_required", path=f"[{index}].{column.key}", column=column.label
-                    )
+            for key, label in required:
+                if key not in row:
+                    raise CoercionError("column_required", path=f"[{index}].{key}", column=label)
         return row
 
     def display(

@@ -9,7 +9,7 @@ over the caller's transaction (``conn``, opened and committed by the caller).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -86,8 +86,10 @@ class ServiceBase:
         )
 
     def _access(self, conn: Any, cf: CompiledForm) -> AppStoreAccess:
-        app_id = form_store.get_form(conn, cf.form_id).app_id
-        return AppStoreAccess(conn, cf.form_id, form_store.app_form_ids(conn, app_id))
+        def form_ids() -> dict[str, int]:
+            return form_store.app_form_ids(conn, form_store.get_form(conn, cf.form_id).app_id)
+
+        return AppStoreAccess(conn, cf.form_id, form_ids)
 
     def _current_data(self, conn: Any, row: RecordRow) -> tuple[dict[str, Any], dict[str, Any]]:
         cf = self.compiled_form(conn, row.form_id)
@@ -218,30 +220,43 @@ class ServiceBase:
         """A record as the API returns it, without the fields hidden from the actor."""
         return {**record, "data": project(record["data"], view.hidden)}
 
-    def _enter_initial_stage(
-        self, conn: Any, cf: CompiledForm, row: RecordRow, actor: Actor
-    ) -> None:
+    def _initial_stage(self, cf: CompiledForm) -> Stage | None:
+        """The stage new records of ``cf`` enter (None: the form has no workflow)."""
         wf = cf.definition.workflow
-        stage = wf.stage(row.stage) if wf is not None and row.stage else None
-        if wf is None or stage is None:
+        return wf.stage(cf.initial_stage) if wf is not None and cf.initial_stage else None
+
+    def _initial_stage_due(
+        self, cf: CompiledForm, datas: Sequence[Mapping[str, Any]], now: dt.datetime
+    ) -> list[dt.datetime | None] | None:
+        """When each new record's stay in the form's initial stage is due (None: the form has
+        no workflow, so no stage-log entries). The stays themselves are written with the
+        records (:func:`runtime.store.records.insert_records`)."""
+        stage = self._initial_stage(cf)
+        if stage is None:
+            return None
+        return [self._deadline(cf, stage, data, now) for data in datas]
+
+    def _initial_stage_entered(
+        self, conn: Any, cf: CompiledForm, rows: Sequence[RecordRow], actor: Actor
+    ) -> None:
+        """What entering the initial stage starts for new records whose stays are written:
+        each record's owner of the stage, then its cc copies and approval round
+        (:func:`assignees.stage_entered`), one record after the other in row order, so
+        round-robin turns go to the records in that order. The owners are written together.
+
+        Raises: TransitionRefusedError (an approval stage nobody could approve).
+        """
+        stage = self._initial_stage(cf)
+        if stage is None:
             return
-        record_store.enter_stage(
-            conn,
-            record_id=row.id,
-            form_id=cf.form_id,
-            from_stage=None,
-            to_stage=stage.key,
-            transition=None,
-            actor_id=actor.user_id,
-            comment=None,
-            now=row.created_at,
-            due_at=self._deadline(cf, stage, row.data, row.created_at),
-        )
-        state = workflow.RecordState(stage.key, row.data, row.owner_id, None, row.id)
-        assignee_id = assignees.stage_assignee(conn, cf, stage, state)
-        if assignee_id is not None:
-            record_store.set_stage_assignee(conn, row.id, assignee_id)
-        assignees.stage_entered(conn, cf, stage, state, row.created_at, actor.lang)
+        owners: dict[int, int] = {}
+        for row in rows:
+            state = workflow.RecordState(stage.key, row.data, row.owner_id, None, row.id)
+            assignee_id = assignees.stage_assignee(conn, cf, stage, state)
+            if assignee_id is not None:
+                owners[row.id] = assignee_id
+            assignees.stage_entered(conn, cf, stage, state, row.created_at, actor.lang)
+        record_store.set_stage_assignees(conn, owners)
 
 
 def _authorize(actor: Actor, action: str) -> None:

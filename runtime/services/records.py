@@ -37,74 +37,74 @@ from runtime.store import scope as scope_store
 class RecordServices(ServiceBase):
     def create_record(self, conn: Any, actor: Actor, form_id: int, data: Any) -> dict[str, Any]:
         """Raises: RecordValidationError, NotFoundError, ConflictError, PermissionDeniedError."""
-        cf = self.compiled_form(conn, form_id)
-        view = self._create_view(conn, actor, cf)
-        ctx = self._context(actor)
-        check_write(view, data, None, cf.labels, actor.lang)
-        with _masked(view, actor.lang):
-            prepared = prepare_create(cf, data, ctx, self._access(conn, cf), stage=cf.initial_stage)
-        row = record_store.insert_record(
-            conn,
-            cf,
-            prepared,
-            actor_id=actor.user_id,
-            owner_id=actor.user_id,
-            stage=cf.initial_stage,
-            now=ctx.now,
-            lang=actor.lang,
-        )
-        self._enter_initial_stage(conn, cf, row, actor)
-        return self._shown(row.as_api(), view)
-
-    def _create_view(self, conn: Any, actor: Actor, cf: CompiledForm) -> FieldView:
-        access, _ = self._form_action(conn, actor, cf, "create")
-        return stage_rules(access, cf.definition, cf.initial_stage)
+        return self._create(conn, actor, form_id, [data], in_rows=False)[0]
 
     def bulk_create(
         self, conn: Any, actor: Actor, form_id: int, rows: Sequence[Any]
     ) -> list[dict[str, Any]]:
         """Create every row or none: every row is checked first, errors name the row
-        (``records[3].budget``), and the writes share one savepoint.
+        (``records[3].budget``).
 
         Raises: RecordValidationError, NotFoundError, ConflictError, PermissionDeniedError.
         """
+        datas = [item.get("data") if isinstance(item, Mapping) else None for item in rows]
+        return self._create(conn, actor, form_id, datas, in_rows=True)
+
+    def _create_view(self, conn: Any, actor: Actor, cf: CompiledForm) -> FieldView:
+        access, _ = self._form_action(conn, actor, cf, "create")
+        return stage_rules(access, cf.definition, cf.initial_stage)
+
+    def _create(
+        self, conn: Any, actor: Actor, form_id: int, datas: Sequence[Any], *, in_rows: bool
+    ) -> list[dict[str, Any]]:
+        """One create or a batch, all or nothing: the actor's field permissions and the
+        pipeline for each record (serial numbers reserved as one block), then one set-based
+        write, then what entering the initial stage starts for each record (owner, cc,
+        approval round), all in one savepoint so that a refusal leaves nothing (not even a
+        serial number or a round-robin turn) even inside a caller's larger transaction.
+        ``in_rows``: name errors by row (``records[3].budget``). Errors about fields hidden
+        from the actor do not name them; writing a hidden field is an unknown field."""
         cf = self.compiled_form(conn, form_id)
         view = self._create_view(conn, actor, cf)
         ctx = self._context(actor)
         access = self._access(conn, cf)
-        with conn.begin_nested(), _masked(view, actor.lang):
+        access.serial_block = len(datas)
+        stage = cf.initial_stage
+        with conn.begin_nested():
             errors: list[FieldError] = []
             prepared = []
-            for i, item in enumerate(rows):
-                data = item.get("data") if isinstance(item, Mapping) else None
+            for i, data in enumerate(datas):
                 try:
                     check_write(view, data, None, cf.labels, actor.lang)
-                    prepared.append(prepare_create(cf, data, ctx, access, stage=cf.initial_stage))
+                    with _masked(view, actor.lang):
+                        prepared.append(prepare_create(cf, data, ctx, access, stage=stage))
                 except RecordValidationError as exc:
-                    errors.extend(_in_row(i, exc))
+                    if not in_rows:
+                        raise
+                    errors.extend(_in_row(i, exc.errors))
             if errors:
                 raise RecordValidationError(errors)
-            created = []
-            for i, p in enumerate(prepared):
+            with _masked(view, actor.lang):
                 try:
-                    row = record_store.insert_record(
+                    created = record_store.insert_records(
                         conn,
                         cf,
-                        p,
+                        prepared,
                         actor_id=actor.user_id,
                         owner_id=actor.user_id,
-                        stage=cf.initial_stage,
+                        stage=stage,
                         now=ctx.now,
                         lang=actor.lang,
+                        stage_due=self._initial_stage_due(cf, [p.data for p in prepared], ctx.now),
                     )
-                except RecordValidationError as exc:
-                    errors.extend(_in_row(i, exc))
-                    continue
-                self._enter_initial_stage(conn, cf, row, actor)
-                created.append(self._shown(row.as_api(), view))
-            if errors:
-                raise RecordValidationError(errors)
-        return created
+                except record_store.UniqueTakenError as exc:
+                    if not in_rows:
+                        raise
+                    raise RecordValidationError(
+                        [_in_row(i, [e])[0] for i, e in zip(exc.rows, exc.errors, strict=True)]
+                    ) from None
+            self._initial_stage_entered(conn, cf, created, actor)
+        return [self._shown(r.as_api(), view) for r in created]
 
     def query(
         self, conn: Any, actor: Actor, form_id: int, body: Mapping[str, Any]
@@ -325,5 +325,5 @@ def _stale_shown(view: FieldView) -> Iterator[None]:
         raise
 
 
-def _in_row(i: int, exc: RecordValidationError) -> list[FieldError]:
-    return [FieldError(f"records[{i}].{e.field}", e.code, e.message, e.params) for e in exc.errors]
+def _in_row(i: int, errors: Sequence[FieldError]) -> list[FieldError]:
+    return [FieldError(f"records[{i}].{e.field}", e.code, e.message, e.params) for e in errors]

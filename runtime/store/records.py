@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -106,23 +106,20 @@ def _claim(
     record_id: int,
     values: Mapping[str, Any],
     lang: str,
-    *,
-    fresh: bool = False,
 ) -> None:
-    """Claim unique values for ``record_id``. The table's primary key refuses a value another
-    record holds (``ON CONFLICT DO NOTHING`` tells us without aborting the transaction).
-    ``fresh``: the record was just inserted, so it holds no claims to release first.
+    """Claim unique values for ``record_id`` (releasing what it held for those fields). The
+    table's primary key refuses a value another record holds (``ON CONFLICT DO NOTHING`` tells
+    us without aborting the transaction). New records claim in bulk (:func:`_claim_new`).
 
     Raises: RecordValidationError (``not_unique`` for each taken value).
     """
     errors: list[FieldError] = []
     for key, value in values.items():
-        if not fresh:
-            conn.execute(
-                record_unique.delete().where(
-                    record_unique.c.record_id == record_id, record_unique.c.field_key == key
-                )
+        conn.execute(
+            record_unique.delete().where(
+                record_unique.c.record_id == record_id, record_unique.c.field_key == key
             )
+        )
         row = {
             "form_id": cf.form_id,
             "field_key": key,
@@ -138,15 +135,7 @@ def _claim(
             stmt.values(**row).on_conflict_do_nothing().returning(record_unique.c.record_id)
         ).first()
         if claimed is None:
-            label = cf.label(key)
-            errors.append(
-                FieldError(
-                    key,
-                    "not_unique",
-                    translate("not_unique", lang, label=label, value=value),
-                    {"label": label, "value": value},
-                )
-            )
+            errors.append(_not_unique(cf, key, value, lang))
     if errors:
         raise RecordValidationError(errors)
 
@@ -182,6 +171,101 @@ def _event(conn: sa.Connection, topic: str, payload: dict[str, Any], now: dt.dat
     )
 
 
+class UniqueTakenError(RecordValidationError):
+    """Unique values of new records that are taken (``not_unique``); ``rows[k]`` is the index,
+    in the batch, of the record ``errors[k]`` is about."""
+
+    def __init__(self, taken: list[tuple[int, FieldError]]) -> None:
+        super().__init__([e for _, e in taken])
+        self.rows = [i for i, _ in taken]
+
+
+def insert_records(
+    conn: sa.Connection,
+    cf: CompiledForm,
+    prepared: Sequence[Prepared],
+    *,
+    actor_id: int | None,
+    owner_id: int | None,
+    stage: str | None,
+    now: dt.datetime,
+    lang: str = "zh",
+    stage_due: Sequence[dt.datetime | None] | None = None,
+) -> list[RecordRow]:
+    """Write new records (in order) with their history entries, unique claims and
+    ``record.created`` events, and — when ``stage_due`` is given (one deadline or None per
+    record) — their stay in ``stage`` in the stage log.
+
+    Set-based: one multi-row ``INSERT … RETURNING`` for the records and one statement per other
+    table, however many records (on SQLite this also keeps the FTS5 trigger's work to one
+    flush per statement instead of one per record).
+
+    Raises: UniqueTakenError (a value taken by another record or by an earlier record of the
+    batch); records of the batch may then have been written, so run this inside a savepoint
+    or a transaction that is rolled back on error (the services do).
+    """
+    if not prepared:
+        return []
+    rows = _insert_rows(
+        conn, cf, prepared, actor_id=actor_id, owner_id=owner_id, stage=stage, now=now
+    )
+    taken = _claim_new(conn, cf, rows, prepared, lang)
+    if taken:
+        raise UniqueTakenError(taken)
+    conn.execute(
+        _INSERT_HISTORY,
+        [
+            {
+                "record_id": row.id,
+                "form_id": cf.form_id,
+                "version": 1,
+                "action": "create",
+                "actor_id": actor_id,
+                "at": now,
+                "diff": p.changes,
+            }
+            for row, p in zip(rows, prepared, strict=True)
+        ],
+    )
+    conn.execute(
+        _INSERT_OUTBOX,
+        [
+            {
+                "topic": "record.created",
+                "payload": {
+                    "record_id": row.id,
+                    "form_id": cf.form_id,
+                    "version": 1,
+                    "actor_id": actor_id,
+                },
+                "created_at": now,
+                "available_at": now,
+                "attempts": 0,
+            }
+            for row in rows
+        ],
+    )
+    if stage is not None and stage_due is not None:
+        conn.execute(
+            _INSERT_STAGE_LOG,
+            [
+                {
+                    "record_id": row.id,
+                    "form_id": cf.form_id,
+                    "from_stage": None,
+                    "to_stage": stage,
+                    "transition": None,
+                    "actor_id": actor_id,
+                    "comment": None,
+                    "at": now,
+                    "due_at": due,
+                }
+                for row, due in zip(rows, stage_due, strict=True)
+            ],
+        )
+    return rows
+
+
 def insert_record(
     conn: sa.Connection,
     cf: CompiledForm,
@@ -192,26 +276,87 @@ def insert_record(
     stage: str | None,
     now: dt.datetime,
     lang: str = "zh",
+    stage_due: dt.datetime | None = None,
 ) -> RecordRow:
-    """Write a new record with its history entry, unique claims and ``record.created`` event.
-
-    Raises: RecordValidationError (``not_unique``); then nothing of this record was written.
-    """
-    with _atomic(conn, bool(prepared.unique)):
-        row = _insert_row(
-            conn, cf, prepared, actor_id=actor_id, owner_id=owner_id, stage=stage, now=now
-        )
-        record_id = row.id
-        if prepared.unique:
-            _claim(conn, cf, record_id, prepared.unique, lang, fresh=True)
-    _history(conn, record_id, cf.form_id, 1, "create", actor_id, now, prepared.changes)
-    _event(
+    """:func:`insert_records` for one record (its stage-log entry written when ``stage`` is
+    set). Raises: UniqueTakenError (see there)."""
+    return insert_records(
         conn,
-        "record.created",
-        {"record_id": record_id, "form_id": cf.form_id, "version": 1, "actor_id": actor_id},
-        now,
+        cf,
+        [prepared],
+        actor_id=actor_id,
+        owner_id=owner_id,
+        stage=stage,
+        now=now,
+        lang=lang,
+        stage_due=[stage_due],
+    )[0]
+
+
+def _not_unique(cf: CompiledForm, key: str, value: Any, lang: str) -> FieldError:
+    label = cf.label(key)
+    return FieldError(
+        key,
+        "not_unique",
+        translate("not_unique", lang, label=label, value=value),
+        {"label": label, "value": value},
     )
-    return row
+
+
+# The batch statements are the same every time: built once (SQLAlchemy then finds their
+# compiled form in its cache without building a cache key from a new statement object).
+_INSERT_RECORDS = {
+    ordered: records.insert().returning(records.c.id, sort_by_parameter_order=ordered)
+    for ordered in (False, True)
+}
+_CLAIM_NEW: dict[str, Any] = {
+    name: dialect_insert(record_unique)
+    .on_conflict_do_nothing()
+    .returning(record_unique.c.record_id, record_unique.c.field_key)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_INSERT_HISTORY = record_history.insert()
+_INSERT_OUTBOX = outbox.insert()
+_INSERT_STAGE_LOG = stage_log.insert()
+
+
+def _claim_new(
+    conn: sa.Connection,
+    cf: CompiledForm,
+    rows: Sequence[RecordRow],
+    prepared: Sequence[Prepared],
+    lang: str,
+) -> list[tuple[int, FieldError]]:
+    """Claim the unique values of new records in one statement. Returns the taken ones by
+    record index: values another record holds (``ON CONFLICT DO NOTHING``: they do not come
+    back) and values an earlier record of the batch claims (found here, not sent)."""
+    claims: list[dict[str, Any]] = []
+    taken: list[tuple[int, FieldError]] = []
+    sent: set[tuple[str, str]] = set()
+    for i, (row, p) in enumerate(zip(rows, prepared, strict=True)):
+        for key, value in p.unique.items():
+            value_key = _value_key(value)
+            if (key, value_key) in sent:
+                taken.append((i, _not_unique(cf, key, value, lang)))
+                continue
+            sent.add((key, value_key))
+            claims.append(
+                {"form_id": cf.form_id, "field_key": key, "value_key": value_key,
+                 "record_id": row.id, "index": i, "value": value}
+            )  # fmt: skip
+    if not claims:
+        return taken
+    stmt = _CLAIM_NEW[conn.dialect.name]
+    params = [{k: c[k] for k in ("form_id", "field_key", "value_key", "record_id")} for c in claims]
+    got = {(r.record_id, r.field_key) for r in conn.execute(stmt, params)}
+    if len(got) < len(claims):
+        taken.extend(
+            (c["index"], _not_unique(cf, c["field_key"], c["value"], lang))
+            for c in claims
+            if (c["record_id"], c["field_key"]) not in got
+        )
+        taken.sort(key=lambda t: t[0])
+    return taken
 
 
 def _atomic(conn: sa.Connection, needed: bool) -> AbstractContextManager[Any]:
@@ -220,35 +365,67 @@ def _atomic(conn: sa.Connection, needed: bool) -> AbstractContextManager[Any]:
     return conn.begin_nested() if needed else nullcontext()
 
 
-def _insert_row(
+def _insert_rows(
     conn: sa.Connection,
     cf: CompiledForm,
-    prepared: Prepared,
+    prepared: Sequence[Prepared],
     *,
     actor_id: int | None,
     owner_id: int | None,
     stage: str | None,
     now: dt.datetime,
-) -> RecordRow:
-    """Insert the record; the row as stored (RETURNING, no second read)."""
-    inserted = conn.execute(
-        records.insert()
-        .values(
+) -> list[RecordRow]:
+    """Insert the records; the rows as stored, in the order given. Only the ids come back
+    (RETURNING): every other column is what was sent, so nothing is read or decoded again.
+
+    SQLAlchemy sends one multi-row ``INSERT`` per 1,000 records ("insertmanyvalues"). On
+    SQLite, asking it to keep the parameter order would make it fall back to one statement per
+    row; the ids of one multi-row statement increase in row order there (rowid allocation
+    under the write lock), so sorting them gives the order."""
+    ordered = conn.dialect.name != "sqlite"
+    stmt = _INSERT_RECORDS[ordered]
+    params = [
+        {
+            "form_id": cf.form_id,
+            "schema_version": cf.version,
+            "stage": stage,
+            "data": p.data,
+            "search_text": search_text(cf, p.data),
+            "owner_id": owner_id,
+            "created_at": now,
+            "created_by": actor_id,
+            "updated_at": now,
+            "updated_by": actor_id,
+            "version": 1,
+        }
+        for p in prepared
+    ]
+    if len(params) == 1:
+        ids = [conn.execute(stmt, params[0]).scalar_one()]
+    else:
+        ids = list(conn.execute(stmt, params).scalars())
+        if not ordered:
+            ids.sort()
+    at = now.astimezone(dt.UTC)
+    return [
+        RecordRow(
+            id=record_id,
             form_id=cf.form_id,
             schema_version=cf.version,
-            stage=stage,
-            data=prepared.data,
-            search_text=search_text(cf, prepared.data),
-            owner_id=owner_id,
-            created_at=now,
-            created_by=actor_id,
-            updated_at=now,
-            updated_by=actor_id,
             version=1,
+            stage=stage,
+            data=p.data,
+            hidden=None,
+            owner_id=owner_id,
+            assignee_id=None,
+            created_at=at,
+            created_by=actor_id,
+            updated_at=at,
+            updated_by=actor_id,
+            deleted_at=None,
         )
-        .returning(*_COLUMNS)
-    ).one()
-    return _row(inserted)
+        for record_id, p in zip(ids, prepared, strict=True)
+    ]
 
 
 def _write_version(
@@ -523,12 +700,34 @@ def list_comments(conn: sa.Connection, record_id: int) -> list[dict[str, Any]]:
 
 class AppStoreAccess:
     """The pipeline's :class:`~runtime.pipeline.StoreAccess` for a form of one app, inside the
-    caller's transaction."""
+    caller's transaction.
 
-    def __init__(self, conn: sa.Connection, form_id: int, form_ids: Mapping[str, int]) -> None:
+    ``serial_block``: how many serial numbers to reserve at once (the size of a batch about to
+    be prepared); the batch's numbers then cost one counter update per field and period.
+    """
+
+    def __init__(
+        self,
+        conn: sa.Connection,
+        form_id: int,
+        form_ids: Mapping[str, int] | Callable[[], Mapping[str, int]],
+        *,
+        serial_block: int = 1,
+    ) -> None:
+        """``form_ids``: the app's form ids by key, or a function that reads them (called
+        only when a relation, lookup or linked default needs them)."""
         self.conn = conn
         self.form_id = form_id
-        self.form_ids = form_ids
+        self._form_ids = form_ids
+        self.serial_block = serial_block
+        # (field key, period) → [next number to hand out, last number reserved]
+        self._serials: dict[tuple[str, str], list[int]] = {}
+
+    @property
+    def form_ids(self) -> Mapping[str, int]:
+        if callable(self._form_ids):
+            self._form_ids = self._form_ids()
+        return self._form_ids
 
     def _target(self, form_key: str) -> int | None:
         return self.form_ids.get(form_key)
@@ -572,7 +771,16 @@ class AppStoreAccess:
         return None if row is None else row.data.get(field_key)
 
     def next_serial(self, field_key: str, period: str) -> int:
-        values = {"form_id": self.form_id, "field_key": field_key, "period": period, "value": 1}
+        """The next number, from the block reserved by the last counter update or from a new
+        block of ``serial_block`` numbers. The counter row stays locked (PostgreSQL) or the
+        database write-locked (SQLite) until the transaction ends, so concurrent writers get
+        disjoint, increasing blocks."""
+        block = self._serials.get((field_key, period))
+        if block is not None and block[0] <= block[1]:
+            block[0] += 1
+            return block[0] - 1
+        size = max(self.serial_block, 1)
+        values = {"form_id": self.form_id, "field_key": field_key, "period": period, "value": size}
         stmt: Any
         if self.conn.dialect.name == "postgresql":
             stmt = postgresql.insert(serial_counters).values(**values)
@@ -580,9 +788,11 @@ class AppStoreAccess:
             stmt = sqlite.insert(serial_counters).values(**values)
         stmt = stmt.on_conflict_do_update(
             index_elements=["form_id", "field_key", "period"],
-            set_={"value": serial_counters.c.value + 1},
+            set_={"value": serial_counters.c.value + size},
         ).returning(serial_counters.c.value)
-        return int(self.conn.execute(stmt).scalar_one())
+        last = int(self.conn.execute(stmt).scalar_one())
+        self._serials[(field_key, period)] = [last - size + 2, last]
+        return last - size + 1
 
 
 def _json_equals(conn: sa.Connection, key: str, value: Any) -> sa.ColumnElement[bool]:
@@ -727,10 +937,21 @@ def stage_log_entries(conn: sa.Connection, record_id: int) -> list[dict[str, Any
     ]
 
 
-def set_stage_assignee(conn: sa.Connection, record_id: int, assignee_id: int | None) -> None:
-    """Give a just-created record the owner of its initial stage (part of its creation, so
-    no new version)."""
-    conn.execute(records.update().where(records.c.id == record_id).values(assignee_id=assignee_id))
+def set_stage_assignees(conn: sa.Connection, assignee_ids: Mapping[int, int]) -> None:
+    """Give just-created records (record id → user id) the owner of their initial stage (part
+    of their creation, so no new version); one statement for them all."""
+    if assignee_ids:
+        conn.execute(
+            _SET_ASSIGNEE,
+            [{"record": r, "assignee": a} for r, a in assignee_ids.items()],
+        )
+
+
+_SET_ASSIGNEE = (
+    records.update()
+    .where(records.c.id == sa.bindparam("record"))
+    .values(assignee_id=sa.bindparam("assignee"))
+)
 
 
 def reassign_record(

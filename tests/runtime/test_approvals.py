@@ -14,7 +14,7 @@ from builder.i18n import translate
 from runtime.actor import Actor
 from runtime.errors import ConflictError, PermissionDeniedError, RecordValidationError
 from runtime.services import Services
-from runtime.store.tables import approvals, outbox, stage_log
+from runtime.store.tables import approvals, outbox, records, stage_log
 from runtime.workflow import TransitionRefusedError
 from tests.runtime.org import deactivate, make_department, make_role
 from tests.runtime.test_record_service import NOW, make_user
@@ -329,3 +329,75 @@ def test_two_approvers_at_the_same_moment_move_the_stage_once(
             ).scalar_one()
         assert moves == 1
         assert decided == (2 if policy == "all" else 1)
+
+
+def test_bulk_create_enters_an_initial_approval_stage_record_by_record(
+    conn: sa.Connection, svc: Services
+) -> None:
+    """A batch written set-based still gives every record, in row order, its stage owner and
+    its approval round; the owner's and the approver's round-robin turns alternate per record
+    (as one create after the other would take them)."""
+    admin = make_user(conn, admin=True)
+    desk = [make_user(conn).user_id for _ in range(3)]
+    make_role(conn, "desk", desk)
+    definition = expense_form(draft={"assignee": {"round_robin": {"role": "desk"}}})
+    definition["workflow"]["stages"][0]["approval"] = {
+        "approvers": {"round_robin": {"role": "desk"}},
+        "approve_to": "review",
+    }
+    form_id = publish(conn, svc, admin, definition)
+    created = svc.bulk_create(
+        conn, admin, form_id, [{"data": {"title": f"批{i}"}} for i in range(3)]
+    )
+    ids = [r["id"] for r in created]
+    assert {r["stage"] for r in created} == {"draft"}
+    owners: dict[int, int] = dict(
+        conn.execute(
+            sa.select(records.c.id, records.c.assignee_id).where(records.c.id.in_(ids))
+        ).all()
+    )
+    voters: dict[int, int] = dict(
+        conn.execute(
+            sa.select(approvals.c.record_id, approvals.c.approver_id).where(
+                approvals.c.record_id.in_(ids), approvals.c.round == 1
+            )
+        ).all()
+    )
+    # turns 1…6 go owner, approver, owner, approver … over desk[0], desk[1], desk[2]
+    assert [owners[i] for i in ids] == [desk[0], desk[2], desk[1]]
+    assert [voters[i] for i in ids] == [desk[1], desk[0], desk[2]]
+    stays = conn.execute(
+        sa.select(stage_log.c.record_id, stage_log.c.id).where(
+            stage_log.c.record_id.in_(ids), stage_log.c.left_at.is_(None)
+        )
+    ).all()
+    assert sorted(r for r, _ in stays) == sorted(ids)  # one open stay each, in the draft stage
+    for rid, voter in voters.items():
+        state = svc.workflow_state(conn, admin, rid)
+        assert state["approval"]["round"] == 1
+        assert [p["user_id"] for p in state["approval"]["approvers"]] == [voter]
+
+
+def test_a_batch_with_a_record_nobody_could_approve_writes_nothing(
+    conn: sa.Connection, svc: Services
+) -> None:
+    admin, manager = make_user(conn, admin=True), make_user(conn)
+    desk = [make_user(conn).user_id for _ in range(2)]
+    make_role(conn, "desk", desk)
+    definition = expense_form(draft={"assignee": {"round_robin": {"role": "desk"}}})
+    definition["workflow"]["stages"][0]["approval"] = {
+        "approvers": {"field": "manager"},
+        "approve_to": "review",
+    }
+    form_id = publish(conn, svc, admin, definition)
+    rows = [{"data": {"title": "有经理", "manager": manager.user_id}}, {"data": {"title": "无"}}]
+    with pytest.raises(TransitionRefusedError) as exc:
+        svc.bulk_create(conn, admin, form_id, rows)
+    assert [e.code for e in exc.value.errors] == ["no_approvers"]
+    count = sa.select(sa.func.count()).select_from(records).where(records.c.form_id == form_id)
+    assert conn.execute(count).scalar_one() == 0
+    assert conn.execute(sa.select(sa.func.count()).select_from(approvals)).scalar_one() == 0
+    # the refused batch took no round-robin turn
+    rec = svc.create_record(conn, admin, form_id, rows[0]["data"])
+    owner = sa.select(records.c.assignee_id).where(records.c.id == rec["id"])
+    assert conn.execute(owner).scalar_one() == desk[0]

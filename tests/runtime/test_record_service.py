@@ -210,6 +210,42 @@ def test_bulk_is_all_or_nothing_and_names_the_row(conn: sa.Connection, svc: Serv
     assert [r["data"]["code"] for r in created] == [f"C202611-{i:04d}" for i in range(1, 6)]
 
 
+def test_bulk_writes_every_row_in_order_and_names_taken_unique_values(
+    conn: sa.Connection, svc: Services
+) -> None:
+    """The set-based batch: records in input order with increasing serials, one history entry,
+    outbox event and stage-log stay each; a taken unique value (by an existing record or an
+    earlier row) names its row, and then nothing is written, not even a serial number."""
+    actor = make_user(conn)
+    ids = crm(conn, svc, actor)
+    svc.create_record(conn, actor, ids["customer"], {"name": "已有"})
+    rows = [{"data": {"name": f"批量{i}", "grade": "A"}} for i in range(4)]
+    rows[1]["data"]["name"] = "已有"
+    rows[3]["data"]["name"] = "批量0"
+    before = conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one()
+    with pytest.raises(RecordValidationError) as exc:
+        svc.bulk_create(conn, actor, ids["customer"], rows)
+    assert sorted((e.field, e.code) for e in exc.value.errors) == [
+        ("records[1].name", "not_unique"),
+        ("records[3].name", "not_unique"),
+    ]
+    assert conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one() == before
+    rows[1]["data"]["name"], rows[3]["data"]["name"] = "批量1", "批量3"
+    created = svc.bulk_create(conn, actor, ids["customer"], rows)
+    assert [r["data"]["name"] for r in created] == [f"批量{i}" for i in range(4)]
+    assert [r["data"]["code"] for r in created] == [f"C202611-{i:04d}" for i in range(2, 6)]
+    assert [r["id"] for r in created] == sorted(r["id"] for r in created)
+    for rec in created:
+        (entry,) = svc.record_history(conn, actor, rec["id"])
+        assert entry["diff"]["name"] == [None, rec["data"]["name"]]
+        (stay,) = svc.stage_log(conn, actor, rec["id"])
+        assert (stay["from"], stay["to"], stay["left_at"]) == (None, "new", None)
+    events = conn.execute(
+        sa.select(outbox.c.payload).where(outbox.c.topic == "record.created")
+    ).scalars()
+    assert {r["id"] for r in created} <= {p["record_id"] for p in events}
+
+
 def test_relations_and_lookups_across_forms(conn: sa.Connection, svc: Services) -> None:
     actor = make_user(conn)
     ids = crm(conn, svc, actor)
