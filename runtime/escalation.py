@@ -24,6 +24,7 @@ from runtime.actor import SYSTEM
 from runtime.calendar import add_working_hours, calendar_zone
 from runtime.compiled import CompiledForm
 from runtime.errors import EngineError
+from runtime.store import directory
 from runtime.store import records as record_store
 from runtime.store import stages as stage_store
 from runtime.store.records import RecordRow
@@ -211,12 +212,14 @@ def _apply(
 
 def people(conn: Any, who: Assignee, row: RecordRow) -> list[int]:
     """The active users an assignee rule names for the record, by id (a round robin names
-    every member of its role: escalation notifies them all and reassigns to the first)."""
+    every member of its role: escalation notifies them all and reassigns to the first).
+    Looked up through :mod:`runtime.store.directory`, as stage owners and approvers are."""
     ids: list[int] = []
+    head = who.department_head
     if who.role is not None:
-        ids = stage_store.role_member_ids(conn, who.role)
+        ids = directory.role_member_ids(conn, who.role)
     elif who.round_robin is not None:
-        ids = stage_store.role_member_ids(conn, who.round_robin.role)
+        ids = directory.role_member_ids(conn, who.round_robin.role)
     elif who.users:
         ids = list(who.users)
     elif who.field is not None:
@@ -224,9 +227,14 @@ def people(conn: Any, who: Assignee, row: RecordRow) -> list[int]:
         ids = [value] if isinstance(value, int) else [v for v in value or [] if isinstance(v, int)]
     elif who.record_owner and row.owner_id is not None:
         ids = [row.owner_id]
-    elif who.department_head and row.owner_id is not None:
-        ids = stage_store.department_head_ids(conn, row.owner_id)
-    return stage_store.active_user_ids(conn, ids)
+    elif head is True and row.owner_id is not None:
+        found = directory.user_department_head(conn, row.owner_id)
+        ids = [found] if found is not None else []
+    elif head is not None and head is not True:
+        value = row.data.get(head.field)
+        found = directory.department_head(conn, value) if isinstance(value, int) else None
+        ids = [found] if found is not None else []
+    return sorted(directory.active_user_ids(conn, set(ids)))
 
 
 def _title(cf: CompiledForm, row: RecordRow) -> str:

@@ -27,15 +27,10 @@ from runtime.store.records import (
     get_record,
 )
 from runtime.store.tables import (
-    departments,
     escalation_runs,
     notifications,
     records,
-    role_members,
-    roles,
     stage_log,
-    user_departments,
-    users,
 )
 
 # An outbox event in the caller's transaction (the same writer the record writes use).
@@ -206,46 +201,6 @@ def set_escalation_outcome(conn: sa.Connection, stay: Stay, rule: int, outcome: 
         .where(escalation_runs.c.stage_log_id == stay.id, escalation_runs.c.rule == rule)
         .values(outcome=outcome)
     )
-
-
-def role_member_ids(conn: sa.Connection, role_key: str) -> list[int]:
-    """Active members of a role, by id."""
-    rows = conn.execute(
-        sa.select(users.c.id)
-        .select_from(
-            role_members.join(roles, roles.c.id == role_members.c.role_id).join(
-                users, users.c.id == role_members.c.user_id
-            )
-        )
-        .where(roles.c.key == role_key, users.c.is_active.is_(True))
-        .order_by(users.c.id)
-    )
-    return [r[0] for r in rows]
-
-
-def department_head_ids(conn: sa.Connection, user_id: int) -> list[int]:
-    """Heads of the departments ``user_id`` belongs to."""
-    rows = conn.execute(
-        sa.select(departments.c.head_user_id)
-        .select_from(
-            user_departments.join(departments, departments.c.id == user_departments.c.department_id)
-        )
-        .where(user_departments.c.user_id == user_id, departments.c.head_user_id.is_not(None))
-        .order_by(departments.c.head_user_id)
-    )
-    return [r[0] for r in rows]
-
-
-def active_user_ids(conn: sa.Connection, ids: Iterable[int]) -> list[int]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return []
-    rows = conn.execute(
-        sa.select(users.c.id)
-        .where(users.c.id.in_(wanted), users.c.is_active.is_(True))
-        .order_by(users.c.id)
-    )
-    return [r[0] for r in rows]
 
 
 def add_notifications(

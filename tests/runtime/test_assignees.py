@@ -219,3 +219,25 @@ def test_cc_copies_the_record_to_the_people_named(conn: sa.Connection, svc: Serv
         (rec["id"], "review", "x")
     ]
     assert svc.my_tasks(conn, owner, "cc")["items"] == []
+
+
+def test_escalations_name_the_same_department_heads(conn: sa.Connection, svc: Services) -> None:
+    from builder.workflow import Assignee
+    from runtime.escalation import people
+    from runtime.store import records as record_store
+
+    owner, boss, vp = (make_user(conn) for _ in range(3))
+    company = make_department(conn, "公司", head=vp.user_id)
+    sales = make_department(
+        conn, "销售部", head=boss.user_id, parent=company, members=[owner.user_id]
+    )
+    team = make_department(conn, "华东组", parent=sales)  # no head of its own
+    _, form_id = _form(conn, svc, {"department_head": {"field": "dept"}})
+    rec = svc.create_record(conn, owner, form_id, {"title": "x", "dept": team})
+    row = record_store.get_record(conn, rec["id"])
+    owners_head = Assignee.model_validate({"department_head": True})
+    field_head = Assignee.model_validate({"department_head": {"field": "dept"}})
+    assert people(conn, owners_head, row) == [boss.user_id]
+    assert people(conn, field_head, row) == [boss.user_id]  # up the tree from 华东组
+    deactivate(conn, boss.user_id)
+    assert people(conn, field_head, row) == [vp.user_id]
