@@ -189,7 +189,9 @@ def _apply(
         others = [c for c in candidates if c != row.assignee_id]
         if others:
             reassigned_to = others[0]
-            row = stage_store.set_assignee(conn, row, reassigned_to, actor_id=None, now=now)
+            row = record_store.reassign_record(
+                conn, row, assignee_id=reassigned_to, comment=None, actor_id=None, now=now
+            )
             report.reassigned += 1
     if rule.transition is not None:
         services.fire_transition(conn, SYSTEM, row.id, rule.transition, version=row.version)

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from runtime.compiled import CompiledForm
-from runtime.errors import StaleVersionError
 from runtime.store.records import (
     _COLUMNS,
     RecordRow,
@@ -24,7 +23,6 @@ from runtime.store.records import (
     _row,
     _write_version,
     enter_stage,
-    get_record,
 )
 from runtime.store.tables import (
     escalation_runs,
@@ -226,55 +224,6 @@ def add_notifications(
     ]
     if rows:
         conn.execute(notifications.insert(), rows)
-
-
-def set_assignee(
-    conn: sa.Connection,
-    current: RecordRow,
-    assignee_id: int | None,
-    *,
-    actor_id: int | None,
-    now: dt.datetime,
-) -> RecordRow:
-    """Give the record a new assignee as a versioned write (history ``reassign``, event
-    ``record.reassigned``).
-
-    Raises: StaleVersionError.
-    """
-    result = conn.execute(
-        records.update()
-        .where(
-            records.c.id == current.id,
-            records.c.version == current.version,
-            records.c.deleted_at.is_(None),
-        )
-        .values(
-            assignee_id=assignee_id,
-            version=current.version + 1,
-            updated_at=now,
-            updated_by=actor_id,
-        )
-    )
-    if result.rowcount != 1:
-        raise StaleVersionError(current.version, get_record(conn, current.id).as_api())
-    diff = {"assignee": [current.assignee_id, assignee_id]}
-    _history(
-        conn, current.id, current.form_id, current.version + 1, "reassign", actor_id, now, diff
-    )
-    _event(
-        conn,
-        "record.reassigned",
-        {
-            "record_id": current.id,
-            "form_id": current.form_id,
-            "from": current.assignee_id,
-            "to": assignee_id,
-            "actor_id": actor_id,
-            "version": current.version + 1,
-        },
-        now,
-    )
-    return get_record(conn, current.id)
 
 
 # --- workflow versions --------------------------------------------------------------------------
