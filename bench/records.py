@@ -171,7 +171,7 @@ _PRIME = 1_000_003  # coprime with _COMBOS: i -> i * P mod M is a permutation
 
 
 def company_name(i: int) -> str:
-    """A unique, realistic company name for every i < _COMBOS (about 24 million)."""
+    """A unique, realistic company name for every i < _COMBOS (about 6.6 million)."""
     k = (i * _PRIME) % _COMBOS
     k, s = divmod(k, len(SUFFIXES))
     k, ind = divmod(k, len(INDUSTRIES))
@@ -179,6 +179,16 @@ def company_name(i: int) -> str:
     k, b1 = divmod(k, _NB)
     city = k % len(CITIES)
     return f"{CITIES[city]}{BRAND_CHARS[b1]}{BRAND_CHARS[b2]}{INDUSTRIES[ind]}{SUFFIXES[s]}"
+
+
+def fresh_names(n: int, size: int) -> int:
+    """The first of ``size`` name numbers unused by the loaded data (0 … 2n) and, with a kept
+    database, most likely by earlier runs: a time-dependent block inside the name space
+    (company_name repeats past _COMBOS, so an offset beyond it would wrap into used names)."""
+    blocks = (_COMBOS - 2 * n) // size
+    if blocks < 1:
+        raise SystemExit(f"records: too many records for unique names ({n:,})")
+    return 2 * n + (time.time_ns() // 1000 % blocks) * size
 
 
 def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
@@ -842,15 +852,14 @@ def bulk_create(
 ) -> Row:
     """Services.bulk_create, BULK_BATCHES batches of 1,000, each its own transaction."""
     rng = random.Random(7)
-    stamp = int(time.time())
-    base_name = 10 * setup.n + (stamp % 1000) * 100_000  # names unused by the loaded data
+    base_name = fresh_names(setup.n, BULK_BATCH * BULK_BATCHES * 2)
     batches = [
         [{"data": input_data(rng, company_name(base_name + b * BULK_BATCH + i))}
          for i in range(BULK_BATCH)]
         for b in range(BULK_BATCHES)
     ]  # fmt: skip
     raw_batches = [
-        [{"data": input_data(rng, company_name(base_name + 5_000_000 + b * BULK_BATCH + i))}
+        [{"data": input_data(rng, company_name(base_name + BULK_BATCH * BULK_BATCHES + b * BULK_BATCH + i))}
          for i in range(BULK_BATCH)]
         for b in range(BULK_BATCHES // 4)
     ]  # fmt: skip
@@ -1039,7 +1048,7 @@ def measure_http(setup: Setup, page_rows: list[Row]) -> list[Row]:
                 )
         # Single creates from HTTP_THREADS client threads, bounded in count and time.
         rng = random.Random(11)
-        base_name = 10 * setup.n + 9_000_000 + (int(time.time()) % 1000) * 10_000
+        base_name = fresh_names(setup.n, HTTP_CREATES)
         bodies = [
             {"data": input_data(rng, company_name(base_name + i))} for i in range(HTTP_CREATES)
         ]
