@@ -7,6 +7,7 @@ organisation; an app's admins its forms' permission sets, checked again here per
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,13 +27,16 @@ _USER_FIELDS = ("name", "email", "phone", "attributes", "is_admin")
 
 class OrgServices(ServiceBase):
     # --- reading (everyone signed in sees the organisation: pickers need it) -------------
+    # What a picker needs (name, e-mail, departments, roles, active) is shown to everyone;
+    # a user's phone number, attributes (they feed data scopes) and password state only to
+    # platform admins and to the user themselves.
 
     def list_users(self, conn: Any, actor: Actor) -> list[org_store.UserDetail]:
-        return org_store.list_users(conn)
+        return [_shown_user(u, actor) for u in org_store.list_users(conn)]
 
     def get_user(self, conn: Any, actor: Actor, user_id: int) -> org_store.UserDetail:
         """Raises: NotFoundError."""
-        return org_store.get_user_detail(conn, user_id)
+        return _shown_user(org_store.get_user_detail(conn, user_id), actor)
 
     def list_departments(self, conn: Any, actor: Actor) -> list[org_store.Department]:
         return org_store.list_departments(conn)
@@ -371,3 +375,10 @@ def _placeholders(node: Any) -> Any:
     if isinstance(node, list):
         return [_placeholders(v) for v in node]
     return node
+
+
+def _shown_user(user: org_store.UserDetail, actor: Actor) -> org_store.UserDetail:
+    """``user`` as ``actor`` may see them: private details blank unless it is an admin or them."""
+    if actor.is_admin or actor.user_id == user.id:
+        return user
+    return dataclasses.replace(user, phone=None, attributes={}, must_change_password=False)

@@ -283,3 +283,33 @@ def test_no_body_lets_a_user_grant_themselves_anything(
     )
     assert admin.get(f"/api/v1/apps/{app_id}/admins").json() == {"user_ids": []}
     assert len(admin.get(f"/api/v1/forms/{form_id}/permission-sets").json()) == 1
+
+
+def test_private_user_details_are_shown_to_admins_and_the_user_only(
+    admin: TestClient, database: Database
+) -> None:
+    """Pickers need names for everyone; a phone number and data-scope attributes are not
+    everyone's business."""
+    bob = admin.post(
+        "/api/v1/users", json={"email": "bob@example.com", "name": "Bob", "phone": "13800000000"}
+    ).json()["id"]
+    assert admin.patch(f"/api/v1/users/{bob}", json={"attributes": {"region": "east"}}).is_success
+    eve_id, eve = _bearer(database, "eve@example.com")
+
+    seen_by_eve = admin.get(f"/api/v1/users/{bob}", headers=eve).json()
+    assert (seen_by_eve["name"], seen_by_eve["phone"], seen_by_eve["attributes"]) == (
+        "Bob",
+        None,
+        {},
+    )
+    listed = {u["id"]: u for u in admin.get("/api/v1/users", headers=eve).json()}
+    assert (listed[bob]["phone"], listed[bob]["attributes"]) == (None, {})
+    assert listed[bob]["must_change_password"] is False
+    own = admin.get(f"/api/v1/users/{eve_id}", headers=eve).json()
+    assert own["email"] == "eve@example.com" and own["must_change_password"] is False
+    by_admin = admin.get(f"/api/v1/users/{bob}").json()
+    assert (by_admin["phone"], by_admin["attributes"], by_admin["must_change_password"]) == (
+        "13800000000",
+        {"region": "east"},
+        True,
+    )
