@@ -209,7 +209,7 @@ def login(
             the same for an unknown e-mail, a wrong password and an inactive user.
     """
     email = users.normalize_email(email)
-    wait = limiter.retry_after(ip, email)
+    wait, counted = limiter.start(ip, email)
     if wait is not None:
         raise ApiError(
             429,
@@ -223,9 +223,8 @@ def login(
     # Verify even when there is no user, so the answer takes as long as for a wrong password.
     ok = verify_password(password_hash, password)
     if user is None or not ok or not user.is_active or password_hash is None:
-        limiter.record_failure(ip, email)
-        raise ApiError(401, "invalid_credentials", LOGIN_FAILED)
-    limiter.reset(ip, email)
+        raise ApiError(401, "invalid_credentials", LOGIN_FAILED)  # counted by start()
+    limiter.succeeded(ip, email, counted)
 
     session_id, csrf_token = new_session_id(), new_csrf_token()
     now = utcnow()

@@ -6,8 +6,10 @@ machine behind a load balancer) counts the same events, and a lockout survives a
 check is one indexed read per key; each counted event is one insert, in its own short
 transaction, so it counts even when the request that caused it fails.
 
-Check-then-count is not atomic: N concurrent attempts can each pass the check, so an attacker
-gets at most the limit plus their concurrency, not unlimited attempts.
+An attempt is checked and counted in one write transaction under a per-key lock
+(:meth:`SlidingWindow.take`), so concurrent attempts cannot all pass the same check: a login
+attempt counts as a failure from the moment it starts and is taken back if the password was
+right.
 """
 
 from __future__ import annotations
@@ -41,12 +43,24 @@ class SlidingWindow:
             wait = rate_limits.retry_after(conn, limits, window=self.window, now=self._clock())
         return None if wait is None else max(1, math.ceil(wait.total_seconds()))
 
-    def count(self, keys: Sequence[str]) -> None:
-        """Count one event under each key (and drop events older than any window)."""
+    def take(self, limits: Sequence[tuple[str, int]]) -> tuple[int | None, list[int]]:
+        """Atomically: the whole seconds to wait (nothing counted), or ``None`` and one event
+        counted under each key (their ids, for :meth:`give_back`)."""
         now = self._clock()
+        keys = [key for key, _ in limits]
         with self.database.begin() as conn:
-            rate_limits.add(conn, keys, now=now)
+            rate_limits.lock(conn, keys)
+            wait = rate_limits.retry_after(conn, limits, window=self.window, now=now)
+            if wait is not None:
+                return max(1, math.ceil(wait.total_seconds())), []
+            ids = rate_limits.add(conn, keys, now=now)
             rate_limits.prune(conn, now=now)
+        return None, ids
+
+    def give_back(self, ids: Sequence[int]) -> None:
+        """Uncount events :meth:`take` counted."""
+        with self.database.begin() as conn:
+            rate_limits.remove(conn, ids)
 
     def clear(self, key: str) -> None:
         with self.database.begin() as conn:
@@ -87,8 +101,17 @@ class LoginRateLimiter:
             [(account, self.max_failures), (by_ip, self.ip_max_failures)]
         )
 
-    def record_failure(self, ip: str, email: str) -> None:
-        self._window.count(self._keys(ip, email))
+    def start(self, ip: str, email: str) -> tuple[int | None, list[int]]:
+        """Begin an attempt: the seconds to wait, or ``None`` and the attempt counted as a
+        failure (atomically with the check) until :meth:`succeeded` takes it back."""
+        account, by_ip = self._keys(ip, email)
+        return self._window.take([(account, self.max_failures), (by_ip, self.ip_max_failures)])
+
+    def succeeded(self, ip: str, email: str, counted: Sequence[int]) -> None:
+        """The attempt :meth:`start` counted was right: uncount it, forget the account's
+        failures (not the address's)."""
+        self._window.give_back(counted)
+        self.reset(ip, email)
 
     def reset(self, ip: str, email: str) -> None:
         """Forget the account's failures (after a successful login)."""
@@ -112,8 +135,5 @@ class LinkRateLimiter:
 
     def check_and_count(self, link_id: int, ip: str) -> int | None:
         """``None`` and the request is counted, or the seconds to wait (nothing counted)."""
-        key = f"link:{link_id}|{ip}"
-        wait = self._window.retry_after([(key, self.max_requests)])
-        if wait is None:
-            self._window.count([key])
+        wait, _ = self._window.take([(f"link:{link_id}|{ip}", self.max_requests)])
         return wait

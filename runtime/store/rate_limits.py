@@ -4,7 +4,8 @@ per IP, requests to a public link per link and IP.
 In the database so that every server process (``--workers``, several machines) counts the
 same events and a lockout outlives a restart. A check reads at most ``limit`` rows per key
 through the ``(key, at)`` index; callers record an event only when they let the request
-through, so a locked-out client adds nothing.
+through, so a locked-out client adds nothing. Check and count are atomic when done in one
+write transaction after :func:`lock` (concurrent attempts cannot all pass one check).
 """
 
 from __future__ import annotations
@@ -50,9 +51,34 @@ def retry_after(
     return max(waits) if waits else None
 
 
-def add(conn: sa.Connection, keys: Sequence[str], *, now: dt.datetime) -> None:
-    """Count one event under each key."""
-    conn.execute(rate_events.insert(), [{"key": key, "at": now} for key in keys])
+def lock(conn: sa.Connection, keys: Sequence[str]) -> None:
+    """Serialise checks of ``keys`` until the transaction ends.
+
+    SQLite: a write transaction already holds the database's write lock (``BEGIN
+    IMMEDIATE``). PostgreSQL: a transaction-scoped advisory lock per key, taken in sorted
+    order so that two callers never wait for each other in a circle.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        )
+
+
+def add(conn: sa.Connection, keys: Sequence[str], *, now: dt.datetime) -> list[int]:
+    """Count one event under each key; returns the events' ids."""
+    return [
+        conn.execute(rate_events.insert().values(key=key, at=now).returning(rate_events.c.id))
+        .scalar_one()
+        for key in keys
+    ]
+
+
+def remove(conn: sa.Connection, ids: Sequence[int]) -> None:
+    """Forget counted events (an attempt that turned out to be allowed)."""
+    if ids:
+        conn.execute(rate_events.delete().where(rate_events.c.id.in_(ids)))
 
 
 def clear(conn: sa.Connection, key: str) -> None:

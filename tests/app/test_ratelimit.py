@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import sqlalchemy as sa
 
@@ -30,12 +31,18 @@ def _limiter(database: Database, clock: Clock) -> LoginRateLimiter:
     )
 
 
+def _fail(limiter: LoginRateLimiter, ip: str, email: str) -> None:
+    """A failed login: an attempt started (and so counted) and never taken back."""
+    wait, counted = limiter.start(ip, email)
+    assert wait is None and len(counted) == 2
+
+
 def test_blocks_after_max_failures_until_the_window_passes(database: Database) -> None:
     clock = Clock()
     limiter = _limiter(database, clock)
     for _ in range(3):
         assert limiter.retry_after("1.2.3.4", "a@x") is None
-        limiter.record_failure("1.2.3.4", "a@x")
+        _fail(limiter, "1.2.3.4", "a@x")
         clock.advance(10)
     # Failures at 0, 10, 20 s; now 30 s: allowed again when the first expires at 60 s.
     assert limiter.retry_after("1.2.3.4", "a@x") == 30
@@ -49,7 +56,7 @@ def test_an_account_is_locked_from_every_address(database: Database) -> None:
     clock = Clock()
     limiter = _limiter(database, clock)
     for n in range(3):  # a distributed guesser: one failure from each of three addresses
-        limiter.record_failure(f"10.0.0.{n}", "a@x")
+        _fail(limiter, f"10.0.0.{n}", "a@x")
     assert limiter.retry_after("192.0.2.1", "a@x") == 60
     assert limiter.retry_after("192.0.2.1", "b@x") is None
 
@@ -58,7 +65,7 @@ def test_an_address_is_limited_whatever_the_account(database: Database) -> None:
     clock = Clock()
     limiter = _limiter(database, clock)
     for n in range(5):
-        limiter.record_failure("1.2.3.4", f"user{n}@x")
+        _fail(limiter, "1.2.3.4", f"user{n}@x")
     assert limiter.retry_after("1.2.3.4", "fresh@x") == 60
     assert limiter.retry_after("5.6.7.8", "fresh@x") is None
 
@@ -66,11 +73,17 @@ def test_an_address_is_limited_whatever_the_account(database: Database) -> None:
 def test_success_resets_the_account_but_not_the_address(database: Database) -> None:
     clock = Clock()
     limiter = _limiter(database, clock)
-    for _ in range(5):
-        limiter.record_failure("1.2.3.4", "a@x")
-    limiter.reset("1.2.3.4", "a@x")
+    for email in ("other@x", "other@x", "a@x", "a@x"):
+        _fail(limiter, "1.2.3.4", email)  # the address: 4 of 5; the account a@x: 2 of 3
+    wait, counted = limiter.start("1.2.3.4", "a@x")
+    assert wait is None  # counted while the password is checked: address 5 of 5
+    limiter.succeeded("1.2.3.4", "a@x", counted)  # right: uncounted, the account reset
     assert limiter.retry_after("5.6.7.8", "a@x") is None  # the account is free again
-    assert limiter.retry_after("1.2.3.4", "z@x") is not None  # the address is not
+    for _ in range(3):
+        _fail(limiter, "5.6.7.8", "a@x")  # (its failures start from zero)
+    assert limiter.retry_after("9.9.9.9", "a@x") == 60
+    _fail(limiter, "1.2.3.4", "z@x")  # the address keeps its 4 failures: the 5th is allowed
+    assert limiter.retry_after("1.2.3.4", "y@x") == 60
     clock.advance(61)
     assert limiter.retry_after("1.2.3.4", "a@x") is None
 
@@ -80,16 +93,16 @@ def test_the_lockout_is_shared_by_every_process(database: Database) -> None:
     clock = Clock()
     first, second = _limiter(database, clock), _limiter(database, clock)
     for _ in range(3):
-        first.record_failure("1.2.3.4", "a@x")
+        _fail(first, "1.2.3.4", "a@x")
     assert second.retry_after("9.9.9.9", "a@x") == 60
 
 
 def test_old_events_are_pruned(database: Database) -> None:
     clock = Clock()
     limiter = _limiter(database, clock)
-    limiter.record_failure("1.2.3.4", "a@x")
+    _fail(limiter, "1.2.3.4", "a@x")
     clock.advance(2 * 86_400)
-    limiter.record_failure("1.2.3.4", "b@x")
+    _fail(limiter, "1.2.3.4", "b@x")
     with database.read() as conn:
         keys = conn.execute(sa.select(tables.rate_events.c.key)).scalars().all()
     assert sorted(keys) == ["login-account:b@x", "login-ip:1.2.3.4"]
@@ -106,3 +119,24 @@ def test_link_limit_counts_allowed_requests_per_link_and_address(database: Datab
     assert limiter.check_and_count(1, "5.6.7.8") is None
     clock.advance(60)
     assert limiter.check_and_count(1, "1.2.3.4") is None
+
+
+def test_concurrent_attempts_cannot_all_pass_one_check(database: Database) -> None:
+    """Check and count are one step: of 8 attempts at once on an account allowing 3 failures,
+    exactly 3 go ahead (without the lock, several pass the same check)."""
+    clock = Clock()
+    limiter = _limiter(database, clock)
+    barrier = threading.Barrier(8)
+    waits: list[int | None] = []
+
+    def attempt(n: int) -> None:
+        barrier.wait()
+        waits.append(limiter.start(f"10.0.0.{n}", "a@x")[0])
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(waits, key=lambda w: w is not None)[:4] == [None, None, None, 60]
+    assert waits.count(None) == 3
