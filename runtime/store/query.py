@@ -318,7 +318,9 @@ def aggregate_records(
     for elements in arrays:
         source = source.outerjoin(elements, sa.true())
 
-    def grouped(keys: list[ColumnElement[Any]]) -> Iterable[Mapping[str, Any]]:
+    def grouped(
+        keys: list[ColumnElement[Any]], *, few: bool = False
+    ) -> Iterable[Mapping[str, Any]]:
         labelled_keys = [e.label(f"k{i}") for i, e in enumerate(keys)]
         statement = (
             sa.select(
@@ -326,10 +328,25 @@ def aggregate_records(
             )
             .select_from(source)
             .where(*base, *where)
-            .limit(MAX_GROUPS)
         )
-        if labelled_keys:
-            statement = statement.group_by(*keys).order_by(*(e.asc().nulls_last() for e in keys))
+        if few and labelled_keys:
+            # Few groups known (bucket positions), but PostgreSQL estimates as many as the
+            # column has values, and with ORDER BY … LIMIT on the keys it then sorts every row
+            # to stop early: ordered and limited outside, the groups are hashed (≈ 3x faster).
+            inner = statement.group_by(*keys).subquery("g")
+            statement = (
+                sa.select(inner)
+                .order_by(*(inner.c[f"k{i}"].asc().nulls_last() for i in range(len(keys))))
+                .limit(MAX_GROUPS)
+            )
+        elif labelled_keys:
+            statement = (
+                statement.group_by(*keys)
+                .order_by(*(e.asc().nulls_last() for e in keys))
+                .limit(MAX_GROUPS)
+            )
+        else:
+            statement = statement.limit(MAX_GROUPS)
         return [dict(m) for m in conn.execute(statement).mappings()]
 
     plain_keys = [e for _, e, _, _ in key_exprs]
@@ -340,7 +357,8 @@ def aggregate_records(
             rows = [
                 _relabel(row, lookups)
                 for row in grouped(
-                    [lookups[i].code if i in lookups else e for i, e in enumerate(plain_keys)]
+                    [lookups[i].code if i in lookups else e for i, e in enumerate(plain_keys)],
+                    few=True,
                 )
             ]
         except OutOfRange:
