@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from runtime.store.engine import dialect_name
 from runtime.store.fast_groups import FEW, BucketLookup, OutOfRange
 from runtime.store.query import aggregate_records
+from runtime.store.tables import records
 from runtime.store.values import drop_value_tables, live_value_table
 from tests.runtime.test_query_support import DEAL, NOW, insert_record, make_form, make_user
 
@@ -114,6 +115,17 @@ def _buckets(conn: sa.Connection, cf: Any, zones: list[str]) -> list[Any]:
                     timezone=zone,
                     group_by=[{"field": "next_at", "bucket": bucket}],
                     filter={"field": "grade", "op": "in", "value": ["A", "C"]},
+                )
+            )
+            # A data-permission scope (a condition on ``records``, which is then joined).
+            out.append(
+                aggregate_records(
+                    conn,
+                    cf,
+                    actor=actor,
+                    timezone=zone,
+                    group_by=[{"field": "next_at", "bucket": bucket}, {"field": "grade"}],
+                    scope=records.c.id % 3 == 0,
                 )
             )
     return out
