@@ -85,7 +85,9 @@ def pg_bucket_lookup(
         return (
             sa.select(instant)
             .select_from(table)
-            .where(instant.is_not(None))
+            # "ordered IS NOT NULL" is an index condition: a descending walk skips the
+            # NULLs (PostgreSQL sorts them last) without reading their rows.
+            .where(ordered.is_not(None), instant.is_not(None))
             .order_by(direction(ordered))
             .limit(1)
             .scalar_subquery()
