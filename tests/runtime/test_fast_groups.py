@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from runtime.store import fast_groups
 from runtime.store.engine import dialect_name
 from runtime.store.fast_groups import FEW, BucketLookup, OutOfRange
 from runtime.store.query import aggregate_records
@@ -250,3 +251,25 @@ def test_few_groups_read_the_index_and_one_scan_on_sqlite(conn: sa.Connection) -
     seen = _statements(conn, lambda: aggregate_records(conn, cf, actor=actor, **body))
     assert not any("FILTER (WHERE" in s for s in seen)
     assert len(aggregate_records(conn, cf, actor=actor, **body)) == FEW + 4
+
+
+def test_rows_outside_the_bounds_fall_back_to_the_plain_shape(
+    conn: sa.Connection, form: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A range read too narrow (as a misleading index order could give): positions 0 and n+1
+    # occur, and the aggregate answers in the plain shape instead.
+    body: dict[str, Any] = {"group_by": [{"field": "next_at", "bucket": "month"}]}
+    actor = _actor(conn)
+    right = aggregate_records(conn, form, actor=actor, timezone="Europe/London", **body)
+    monkeypatch.setattr(fast_groups, "_day_of", lambda value: dt.date(2026, 6, 15))
+    seen_answer: list[Any] = []
+    seen = _statements(
+        conn,
+        lambda: seen_answer.append(
+            aggregate_records(conn, form, actor=actor, timezone="Europe/London", **body)
+        ),
+    )
+    assert seen_answer == [right] and len(right) > 3
+    if dialect_name(conn) == "postgresql":
+        grouped = [s for s in seen if "GROUP BY" in s]
+        assert len(grouped) == 2 and "width_bucket" in grouped[0] and "to_char" in grouped[1]
