@@ -57,6 +57,12 @@ from runtime.errors import FieldError, InvalidQueryError
 from runtime.safe_text import contains_nul
 from runtime.search_text import MAX_SEARCH_LENGTH, MAX_SEARCH_WORDS, search_words
 from runtime.store.engine import dialect_name
+from runtime.store.fast_groups import (
+    BucketLookup,
+    OutOfRange,
+    pg_bucket_lookup,
+    sqlite_few_groups,
+)
 from runtime.store.indexes import create_indexes, index_statements
 from runtime.store.query_sql import (
     LIVE,
@@ -293,6 +299,17 @@ def aggregate_records(
         metric_exprs.append((m.name, metric, t))
 
     source, base = _scope(ctx, with_records=False)
+    few = _few_groups(conn, ctx, source, where, arrays, key_exprs, metric_exprs)
+    if few is not None:
+        return [
+            {
+                "keys": {key_exprs[0][0]: _group_key(value, key_exprs[0][2], bucketed=False)},
+                "values": {
+                    name: _plain(v) for (name, _, _), v in zip(metric_exprs, figures, strict=True)
+                },
+            }
+            for value, figures in few
+        ]
     if ctx.values is not None and ctx.dialect == "sqlite" and not where:
         # Over the whole form SQLite would walk a key's (value, record_id) index to skip the
         # GROUP BY sort, reading every row through it in index order (random access): ~2x
@@ -300,20 +317,56 @@ def aggregate_records(
         key_exprs = [(n, _unindexed(e), t, a) for n, e, t, a in key_exprs]
     for elements in arrays:
         source = source.outerjoin(elements, sa.true())
-    labelled_keys = [e.label(f"k{i}") for i, (_, e, _, _) in enumerate(key_exprs)]
-    statement = (
-        sa.select(*labelled_keys, *(e.label(f"m{i}") for i, (_, e, _) in enumerate(metric_exprs)))
-        .select_from(source)
-        .where(*base, *where)
-        .limit(MAX_GROUPS)
-    )
-    if labelled_keys:
-        statement = statement.group_by(*(e for _, e, _, _ in key_exprs)).order_by(
-            *(e.asc().nulls_last() for _, e, _, _ in key_exprs)
+
+    def grouped(
+        keys: list[ColumnElement[Any]], *, few: bool = False
+    ) -> Iterable[Mapping[str, Any]]:
+        labelled_keys = [e.label(f"k{i}") for i, e in enumerate(keys)]
+        statement = (
+            sa.select(
+                *labelled_keys, *(e.label(f"m{i}") for i, (_, e, _) in enumerate(metric_exprs))
+            )
+            .select_from(source)
+            .where(*base, *where)
         )
+        if few and labelled_keys:
+            # Few groups known (bucket positions), but PostgreSQL estimates as many as the
+            # column has values, and with ORDER BY … LIMIT on the keys it then sorts every row
+            # to stop early: ordered and limited outside, the groups are hashed (≈ 3x faster).
+            inner = statement.group_by(*keys).subquery("g")
+            statement = (
+                sa.select(inner)
+                .order_by(*(inner.c[f"k{i}"].asc().nulls_last() for i in range(len(keys))))
+                .limit(MAX_GROUPS)
+            )
+        elif labelled_keys:
+            statement = (
+                statement.group_by(*keys)
+                .order_by(*(e.asc().nulls_last() for e in keys))
+                .limit(MAX_GROUPS)
+            )
+        else:
+            statement = statement.limit(MAX_GROUPS)
+        return [dict(m) for m in conn.execute(statement).mappings()]
+
+    plain_keys = [e for _, e, _, _ in key_exprs]
+    lookups = _bucket_lookups(conn, ctx, groups, key_exprs, arrays)
+    rows: Iterable[Mapping[str, Any]] | None = None
+    if lookups:
+        try:
+            rows = [
+                _relabel(row, lookups)
+                for row in grouped(
+                    [lookups[i].code if i in lookups else e for i, e in enumerate(plain_keys)],
+                    few=True,
+                )
+            ]
+        except OutOfRange:
+            rows = None  # a value outside the bounds read from the index: the plain shape
+    if rows is None:
+        rows = grouped(plain_keys)
     out: list[dict[str, Any]] = []
-    for row in conn.execute(statement):
-        m = row._mapping
+    for m in rows:
         keys = {
             name: _group_key(m[f"k{i}"], t, bucketed=groups[i].bucket is not None)
             for i, (name, _, t, _) in enumerate(key_exprs)
@@ -915,6 +968,63 @@ def _group_key(value: Any, t: Target, *, bucketed: bool) -> Any:
     ):
         return int(value) if value.lstrip("-").isdigit() else value
     return _plain(value)
+
+
+def _few_groups(
+    conn: sa.Connection,
+    ctx: _Context,
+    source: sa.FromClause,
+    where: list[ColumnElement[bool]],
+    arrays: list[Any],
+    key_exprs: list[tuple[str, ColumnElement[Any], Target, bool]],
+    metric_exprs: list[tuple[str, ColumnElement[Any], Target | None]],
+) -> list[tuple[Any, list[Any]]] | None:
+    """SQLite, the whole form grouped by one indexed column of the value table: the groups
+    from the index and the metrics from one scan (:func:`sqlite_few_groups`); else ``None``."""
+    vt = ctx.values
+    if vt is None or ctx.dialect != "sqlite" or where or arrays or ctx.needs_records:
+        return None
+    if len(key_exprs) != 1 or not isinstance(key_exprs[0][1], sa.Column):
+        return None
+    if key_exprs[0][1].name not in vt.indexes or key_exprs[0][1].table is not vt.table:
+        return None
+    metrics = [None if t is None else e for _, e, t in metric_exprs]
+    return sqlite_few_groups(conn, source, key_exprs[0][1], metrics)
+
+
+def _bucket_lookups(
+    conn: sa.Connection,
+    ctx: _Context,
+    groups: list[GroupBy],
+    key_exprs: list[tuple[str, ColumnElement[Any], Target, bool]],
+    arrays: list[Any],
+) -> dict[int, BucketLookup]:
+    """PostgreSQL: the date-bucket keys that can be read as positions among boundaries
+    (:func:`pg_bucket_lookup`), by key index."""
+    vt = ctx.values
+    if vt is None or ctx.dialect != "postgresql" or arrays:
+        return {}
+    out: dict[int, BucketLookup] = {}
+    for i, (g, (_, _, t, _)) in enumerate(zip(groups, key_exprs, strict=True)):
+        if g.bucket is None or t.value is None:
+            continue
+        if t.instant is not None and vt.index_of(t.key) is not None:
+            instant, ordered = t.instant, t.value  # the stored text has the index
+        elif t.is_system and t.storage is StorageKind.DATETIME and t.column in vt.indexes:
+            instant = ordered = t.value
+        else:
+            continue
+        found = pg_bucket_lookup(conn, t, vt.table, instant, ordered, g.bucket, ctx.tz)
+        if found is not None:
+            out[i] = found
+    return out
+
+
+def _relabel(row: Mapping[str, Any], lookups: dict[int, BucketLookup]) -> dict[str, Any]:
+    m = dict(row)
+    for i, lookup in lookups.items():
+        m[f"k{i}"] = lookup.label(m[f"k{i}"])
+    return m
 
 
 def _unindexed(e: ColumnElement[Any]) -> ColumnElement[Any]:
