@@ -167,6 +167,8 @@ def _closed_by_server(dbapi_connection: Any) -> bool:
         return True
     try:
         fd = dbapi_connection.fileno()
+        if not hasattr(select, "poll"):  # Windows
+            return bool(select.select([fd], [], [], 0)[0])
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         return bool(poller.poll(0))
