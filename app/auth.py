@@ -42,7 +42,7 @@ from app.security import (
 )
 from app.state import DatabaseDep, SettingsDep
 from runtime.actor import Actor as Actor  # re-exported: routes annotate with it
-from runtime.store import org, users
+from runtime.store import users
 from runtime.store.database import Database
 
 log = logging.getLogger("stageform.auth")
@@ -97,8 +97,7 @@ def current_actor(request: Request, database: DatabaseDep, settings: SettingsDep
             found = users.find_api_token(conn, hash_secret(token))
             if found is None:
                 raise not_authenticated("the API token is invalid or revoked")
-            departments, role_keys = users.memberships(conn, found.user.id)
-            apps = org.admin_app_ids(conn, found.user.id)
+            departments, role_keys, apps = users.grants(conn, found.user.id)
         if users.token_needs_touch(found.last_used_at):
             _touch_token(database, found.token_id)
         request.state.must_change_password = found.user.must_change_password
@@ -112,8 +111,7 @@ def current_actor(request: Request, database: DatabaseDep, settings: SettingsDep
         session = users.find_session(conn, session_hash)
         if session is None:
             raise not_authenticated("the session has expired or was logged out; log in again")
-        departments, role_keys = users.memberships(conn, session.user.id)
-        apps = org.admin_app_ids(conn, session.user.id)
+        departments, role_keys, apps = users.grants(conn, session.user.id)
     if request.method not in SAFE_METHODS:
         if not same_origin(request, settings.trusted_origins):
             raise ApiError(

@@ -1,4 +1,8 @@
-"""What ``create_app`` keeps on ``app.state``, as typed dependencies."""
+"""What ``create_app`` keeps on ``app.state``, as typed dependencies.
+
+They are ``async def`` because they only read an attribute: FastAPI runs a plain ``def``
+dependency in its thread pool, a hop to a worker thread and back per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +15,22 @@ from app.ratelimit import LinkRateLimiter, LoginRateLimiter
 from runtime.store.database import Database
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_login_limiter(request: Request) -> LoginRateLimiter:
+async def get_login_limiter(request: Request) -> LoginRateLimiter:
     limiter: LoginRateLimiter = request.app.state.login_limiter
     return limiter
 
 
-def get_link_limiter(request: Request) -> LinkRateLimiter:
+async def get_link_limiter(request: Request) -> LinkRateLimiter:
     limiter: LinkRateLimiter = request.app.state.link_limiter
     return limiter
 

@@ -72,7 +72,8 @@ class JSONRoute(APIRoute):
         return strict_json_handler
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: no I/O, so no thread-pool hop (see app.state)
     services: Services = request.app.state.services
     return services
 

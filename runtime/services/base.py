@@ -66,12 +66,21 @@ class ServiceBase:
 
         Raises: NotFoundError, ConflictError (``form_not_published``).
         """
-        row = form_store.get_form(conn, form_id)
-        if row.published_version is None:
+        return self._published(conn, form_id)[0]
+
+    def _published(self, conn: Any, form_id: int) -> tuple[CompiledForm, int]:
+        """:meth:`compiled_form` and the form's app id, from one small row read (the version
+        is read on every call — another server may have published since — and the
+        definition only when that version is not compiled in this process yet).
+
+        Raises: NotFoundError, ConflictError (``form_not_published``).
+        """
+        head = form_store.get_form_head(conn, form_id)
+        if head.published_version is None:
             raise ConflictError(
                 "the form has no published version yet; publish it first", code="form_not_published"
             )
-        return self._version(conn, form_id, row.published_version)
+        return self._version(conn, form_id, head.published_version), head.app_id
 
     def _version(self, conn: Any, form_id: int, version: int) -> CompiledForm:
         found = self.compiled.cached(form_id, version)
@@ -87,7 +96,7 @@ class ServiceBase:
 
     def _access(self, conn: Any, cf: CompiledForm) -> AppStoreAccess:
         def form_ids() -> dict[str, int]:
-            return form_store.app_form_ids(conn, form_store.get_form(conn, cf.form_id).app_id)
+            return form_store.app_form_ids(conn, form_store.get_form_head(conn, cf.form_id).app_id)
 
         return AppStoreAccess(conn, cf.form_id, form_ids)
 
@@ -134,13 +143,18 @@ class ServiceBase:
 
     # --- data permissions (the decisions are runtime.permissions; the SQL runtime.store.scope) --
 
-    def _form_access(self, conn: Any, actor: Actor, form_id: int) -> FormAccess:
+    def _form_access(
+        self, conn: Any, actor: Actor, form_id: int, app_id: int | None = None
+    ) -> FormAccess:
         """What ``actor`` may do on the records of ``form_id``: everything for platform admins,
         the app's admins and the system; otherwise the union of the sets that apply.
+        ``app_id``: the form's app when the caller read it in this transaction
+        (:meth:`_published`), which saves reading it again.
 
         Raises: NotFoundError (no such form).
         """
-        app_id = form_store.get_form(conn, form_id).app_id
+        if app_id is None:
+            app_id = form_store.get_form_head(conn, form_id).app_id
         if actor.administers(app_id):
             return FULL
         if actor.user_id is None:
@@ -162,14 +176,15 @@ class ServiceBase:
             raise PermissionDeniedError("app.manage")
 
     def _form_action(
-        self, conn: Any, actor: Actor, cf: CompiledForm, action: str
+        self, conn: Any, actor: Actor, cf: CompiledForm, action: str, app_id: int | None = None
     ) -> tuple[FormAccess, Any]:
         """The access of ``actor`` to ``cf``'s form, once ``action`` is allowed on some of its
-        records, and the SQL scope of the records it reaches (``None``: all).
+        records, and the SQL scope of the records it reaches (``None``: all). ``app_id`` as
+        in :meth:`_form_access`.
 
         Raises: PermissionDeniedError.
         """
-        access = self._form_access(conn, actor, cf.form_id)
+        access = self._form_access(conn, actor, cf.form_id, app_id)
         if not access.allows(action):
             raise PermissionDeniedError(f"record.{action}")
         return access, scope_condition(conn, cf, access.scopes_for(action), actor)

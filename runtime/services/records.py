@@ -115,8 +115,8 @@ class RecordServices(ServiceBase):
         """
         from runtime.store.query import query_records
 
-        full = self.compiled_form(conn, form_id)
-        access, hidden, scope = self._query_scope(conn, actor, full, body.get("search"))
+        full, app_id = self._published(conn, form_id)
+        access, hidden, scope = self._query_scope(conn, actor, full, body.get("search"), app_id)
         page = query_records(
             conn,
             without_fields(full, hidden),
@@ -131,6 +131,7 @@ class RecordServices(ServiceBase):
             published=full,
         )
         converted = self._converted_rich_text(conn, full)
+        hidden_in: dict[str | None, frozenset[str]] = {}  # stage → fields hidden there
         for item in page.items:
             data = item["data"]
             if converted:
@@ -140,7 +141,12 @@ class RecordServices(ServiceBase):
                     **data,
                     **sanitize_rich_text(full, {k: data[k] for k in converted if k in data}),
                 }
-            item["data"] = project(data, stage_rules(access, full.definition, item["stage"]).hidden)
+            stage = item["stage"]
+            if stage not in hidden_in:
+                hidden_in[stage] = stage_rules(access, full.definition, stage).hidden
+            if hidden_in[stage]:
+                data = project(data, hidden_in[stage])
+            item["data"] = data
         return {
             "items": page.items,
             "next_cursor": page.next_cursor,
@@ -157,8 +163,8 @@ class RecordServices(ServiceBase):
         """
         from runtime.store.query import aggregate_records
 
-        full = self.compiled_form(conn, form_id)
-        _, hidden, scope = self._query_scope(conn, actor, full, body.get("search"))
+        full, app_id = self._published(conn, form_id)
+        _, hidden, scope = self._query_scope(conn, actor, full, body.get("search"), app_id)
         groups = aggregate_records(
             conn,
             without_fields(full, hidden),
@@ -173,12 +179,12 @@ class RecordServices(ServiceBase):
         return {"groups": groups}
 
     def _query_scope(
-        self, conn: Any, actor: Actor, cf: CompiledForm, search: Any
+        self, conn: Any, actor: Actor, cf: CompiledForm, search: Any, app_id: int
     ) -> tuple[FormAccess, frozenset[str], Any]:
         """For a query of ``actor``: their access, the fields it may not name, and the SQL
         scope (records they may view; with hidden searched fields, a search matching only
         what they see)."""
-        access, scope = self._form_action(conn, actor, cf, "view")
+        access, scope = self._form_action(conn, actor, cf, "view", app_id)
         hidden = query_hidden(access, cf.definition)
         if isinstance(search, str) and search.strip() and scope_store.search_hides(cf, hidden):
             within = scope_store.visible_search_condition(conn, cf, search, hidden, actor)

@@ -14,13 +14,19 @@ SQLite is set up for many threads writing to one file:
 - Work that only reads goes through :func:`read_only`, which starts a plain (deferred) BEGIN,
   so readers do not queue behind writers.
 
-PostgreSQL uses psycopg 3 with a pre-pinged connection pool; :func:`read_only` maps to a
-``READ ONLY`` transaction there.
+PostgreSQL uses psycopg 3 with a connection pool; :func:`read_only` maps to a ``READ ONLY``
+transaction there (psycopg sends ``BEGIN READ ONLY``, one statement). A pooled connection the
+server has closed (restart, ``pg_terminate_backend``, an idle-connection reaper) is found at
+checkout without a round trip — the server's goodbye (an error message, then end of stream)
+makes the idle socket readable — and replaced; see :func:`_closed_by_server`. Anything that
+dies unannounced fails the statement that meets it, and SQLAlchemy then invalidates the pool,
+so the next request connects afresh; ``pool_recycle`` bounds a connection's age.
 """
 
 from __future__ import annotations
 
 import json
+import select
 from typing import Any, Literal
 
 import orjson
@@ -125,15 +131,46 @@ def _sqlite_engine(url: URL) -> Engine:
 
 
 def _postgresql_engine(url: URL) -> Engine:
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         json_serializer=_json_dumps,
         json_deserializer=_json_loads,
         pool_size=10,
         max_overflow=10,
         pool_timeout=30,
-        # Survive server restarts and idle-connection reapers (PgBouncer, cloud proxies).
-        pool_pre_ping=True,
+        # No pool_pre_ping: it costs a round trip per checkout (two per HTTP request). A
+        # connection closed by the server is found at checkout without one (below).
         pool_recycle=1800,
         connect_args={"application_name": "stageform"},
     )
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if _closed_by_server(dbapi_connection):
+            # The pool discards this connection and checks out another (a new one if need be).
+            raise sa.exc.DisconnectionError("the server closed the connection")
+
+    return engine
+
+
+def _closed_by_server(dbapi_connection: Any) -> bool:
+    """Whether an idle pooled psycopg connection is known to be dead, without a round trip.
+
+    Between transactions the server sends nothing unasked, except when it ends the session:
+    then it sends an error ("terminating connection …") and closes the socket, so the socket
+    is readable. A readable idle socket is therefore taken as closed (at worst an unexpected
+    message costs a reconnect, never a failed request).
+    """
+    import psycopg  # only PostgreSQL engines get here (SQLite needs no psycopg)
+
+    if dbapi_connection.closed:
+        return True
+    try:
+        fd = dbapi_connection.fileno()
+        if not hasattr(select, "poll"):  # Windows
+            return bool(select.select([fd], [], [], 0)[0])
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, psycopg.Error):
+        return True

@@ -378,15 +378,6 @@ def delete_role(conn: sa.Connection, role_id: int) -> None:
 # --- per-app admins ----------------------------------------------------------------------------
 
 
-def admin_app_ids(conn: sa.Connection, user_id: int) -> frozenset[int]:
-    """The apps ``user_id`` administers."""
-    return frozenset(
-        conn.execute(
-            sa.select(app_admins.c.app_id).where(app_admins.c.user_id == user_id)
-        ).scalars()
-    )
-
-
 def app_admin_ids(conn: sa.Connection, app_id: int) -> list[int]:
     """The users administering ``app_id``."""
     return list(

@@ -178,9 +178,24 @@ def query_records(
         records.c.updated_at,
         records.c.updated_by,
     ]
+    source, base = _scope(ctx, with_records=False)
+    count_from: sa.Select[Any] = (
+        sa.select(sa.literal_column("1")).select_from(source).where(*base, *where)
+    )
+    capped = sa.select(sa.func.count()).select_from(count_from.limit(count_cap + 1).subquery())
+    # The capped count rides on the page's first statement as an uncorrelated scalar
+    # subquery (evaluated once; one round trip less) and runs alone only when that statement
+    # returns no row.
+    count_column = capped.correlate(None).scalar_subquery().label(_COUNT_LABEL)
     source, base = _scope(ctx, with_records=True)
     page_where = [*base, *where]
-    rows = _page_rows(conn, columns, source, page_where, keys, ctx.dialect, after, limit)
+    rows = _page_rows(
+        conn, columns, source, page_where, keys, ctx.dialect, after, limit, count_column
+    )
+    if rows and _COUNT_LABEL in rows[0]._fields:
+        counted = rows[0]._mapping[_COUNT_LABEL]
+    else:
+        counted = conn.execute(capped).scalar_one()
     more = len(rows) > limit
     rows = rows[:limit]
     wanted = set(fields) if fields is not None else None
@@ -190,16 +205,6 @@ def query_records(
         last = rows[-1]
         next_cursor = _encode_cursor(cf, keys, [last._mapping[f"s{i}"] for i in range(len(keys))])
 
-    source, base = _scope(ctx, with_records=False)
-    counted = conn.execute(
-        sa.select(sa.func.count()).select_from(
-            sa.select(sa.literal_column("1"))
-            .select_from(source)
-            .where(*base, *where)
-            .limit(count_cap + 1)
-            .subquery()
-        )
-    ).scalar_one()
     return QueryPage(
         items=items,
         next_cursor=next_cursor,
@@ -697,6 +702,9 @@ def _parse_datetime(value: Any, tz: ZoneInfo) -> dt.datetime:
 # --- keyset pagination -------------------------------------------------------------------------
 
 
+# The label of the capped count selected beside a page's rows.
+_COUNT_LABEL = "capped_count"
+
 # Columns that are never NULL: a sort on them needs no blanks-last handling.
 _NOT_NULL_COLUMNS = frozenset({"id", "created_at", "updated_at"})
 
@@ -710,8 +718,10 @@ def _page_rows(
     dialect: str,
     after: list[Any] | None,
     limit: int,
+    extra: ColumnElement[Any] | None = None,
 ) -> list[sa.Row[Any]]:
-    """Up to ``limit + 1`` rows after ``after`` in the order of ``keys``, blanks last.
+    """Up to ``limit + 1`` rows after ``after`` in the order of ``keys``, blanks last;
+    ``extra`` is selected with the rows of the first statement run (not the second).
 
     A first key that may be blank is read in two parts — its non-blank rows, then (if the page
     is not full) its blank ones — because "blanks last" is the natural index order on neither
@@ -727,9 +737,13 @@ def _page_rows(
         clause = e.desc() if d == "desc" else e.asc()
         return clause if t.column in _NOT_NULL_COLUMNS else clause.nulls_last()
 
+    pending = [extra] if extra is not None else []
+
     def run(conditions: list[ColumnElement[bool]], order: list[Any], n: int) -> list[sa.Row[Any]]:
+        selected = [*columns, *labels, *pending]
+        pending.clear()
         statement = (
-            sa.select(*columns, *labels)
+            sa.select(*selected)
             .select_from(source)
             .where(*where, *conditions)
             .order_by(*order)

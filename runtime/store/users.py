@@ -19,7 +19,15 @@ import sqlalchemy as sa
 
 from runtime.errors import ConflictError, NotFoundError
 from runtime.store.sqltypes import utcnow
-from runtime.store.tables import api_tokens, role_members, roles, sessions, user_departments, users
+from runtime.store.tables import (
+    api_tokens,
+    app_admins,
+    role_members,
+    roles,
+    sessions,
+    user_departments,
+    users,
+)
 
 # A token's last_used_at is written at most this often: authentication is a read, and writing
 # on every request would turn each API call into a write transaction.
@@ -164,15 +172,37 @@ def get_login(conn: sa.Connection, email: str) -> tuple[User, str | None] | None
 
 def memberships(conn: sa.Connection, user_id: int) -> tuple[frozenset[int], frozenset[str]]:
     """The user's department ids and role keys (for "my department", roles in workflows)."""
-    departments = conn.execute(
-        sa.select(user_departments.c.department_id).where(user_departments.c.user_id == user_id)
-    ).scalars()
-    role_keys = conn.execute(
-        sa.select(roles.c.key)
-        .select_from(role_members.join(roles, roles.c.id == role_members.c.role_id))
-        .where(role_members.c.user_id == user_id)
-    ).scalars()
-    return frozenset(departments), frozenset(role_keys)
+    departments, role_keys, _ = grants(conn, user_id)
+    return departments, role_keys
+
+
+def grants(
+    conn: sa.Connection, user_id: int
+) -> tuple[frozenset[int], frozenset[str], frozenset[int]]:
+    """What a request's actor is made of: the user's department ids, role keys and the ids of
+    the apps they administer — one statement (it runs for every authenticated request)."""
+    uid: sa.BindParameter[int] = sa.bindparam("user_id", user_id)
+    no_id, no_key = sa.cast(sa.null(), sa.Integer), sa.cast(sa.null(), sa.Text)
+    rows = conn.execute(
+        sa.union_all(
+            sa.select(
+                sa.literal_column("'d'").label("kind"),
+                user_departments.c.department_id.label("id"),
+                no_key.label("key"),
+            ).where(user_departments.c.user_id == uid),
+            sa.select(sa.literal_column("'r'"), no_id, roles.c.key)
+            .select_from(role_members.join(roles, roles.c.id == role_members.c.role_id))
+            .where(role_members.c.user_id == uid),
+            sa.select(sa.literal_column("'a'"), app_admins.c.app_id, no_key).where(
+                app_admins.c.user_id == uid
+            ),
+        )
+    ).all()
+    return (
+        frozenset(r.id for r in rows if r.kind == "d"),
+        frozenset(r.key for r in rows if r.kind == "r"),
+        frozenset(r.id for r in rows if r.kind == "a"),
+    )
 
 
 def set_password_hash(

@@ -93,3 +93,27 @@ def test_database_transactions(fresh_engine: sa.Engine) -> None:
         assert users.get_user_by_email(conn, "ann@example.com") is not None
         with pytest.raises(sa.exc.DBAPIError):  # read() is read-only
             _user(conn, "bob@example.com")
+
+
+def test_grants_are_departments_roles_and_administered_apps(conn: sa.Connection) -> None:
+    from runtime.store import forms, org
+    from tests.runtime.org import make_department, make_role
+
+    ann, bob = _user(conn), _user(conn, "bob@example.com")
+    assert users.grants(conn, ann.id) == (frozenset(), frozenset(), frozenset())
+    sales = make_department(conn, "销售部", members=[ann.id, bob.id])
+    east = make_department(conn, "华东", parent=sales, members=[ann.id])
+    make_role(conn, "manager", members=[ann.id])
+    make_role(conn, "clerk", members=[bob.id])
+    crm = forms.create_app(conn, key="crm", name="CRM", now=NOW).id
+    hr = forms.create_app(conn, key="hr", name="HR", now=NOW).id
+    org.set_app_admin(conn, crm, ann.id, True)
+    org.set_app_admin(conn, hr, ann.id, True)
+    org.set_app_admin(conn, hr, bob.id, True)
+    assert users.grants(conn, ann.id) == (
+        frozenset({sales, east}),
+        frozenset({"manager"}),
+        frozenset({crm, hr}),
+    )
+    assert users.grants(conn, bob.id) == (frozenset({sales}), frozenset({"clerk"}), {hr})
+    assert users.memberships(conn, bob.id) == (frozenset({sales}), frozenset({"clerk"}))

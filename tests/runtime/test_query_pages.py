@@ -13,6 +13,7 @@ from runtime.errors import InvalidQueryError
 from runtime.store.engine import dialect_name
 from runtime.store.indexes import create_indexes, index_statements
 from runtime.store.query import query_records
+from runtime.store.tables import records
 from runtime.store.values import live_value_table
 from tests.runtime.test_query_support import (
     DEAL,
@@ -238,6 +239,74 @@ def test_counts_are_capped(world: World, conn: sa.Connection) -> None:
     )
     assert (page.count, page.count_capped) == (1, True)
     assert len(page.items) == 2  # the cap bounds the count, not the page
+
+
+def _statements(conn: sa.Connection, fn: Any) -> tuple[Any, list[str]]:
+    """What ``fn()`` returns and the SQL statements it ran on ``conn``."""
+    seen: list[str] = []
+
+    def listener(*args: Any) -> None:
+        seen.append(args[2])
+
+    sa.event.listen(conn, "before_cursor_execute", listener)
+    try:
+        return fn(), seen
+    finally:
+        sa.event.remove(conn, "before_cursor_execute", listener)
+
+
+BUDGET_ASC = [{"field": "budget", "dir": "asc"}]  # r3, r2, r1, r5, then r4 (blank)
+
+
+@pytest.mark.parametrize("scoped", [False, True])
+def test_the_capped_count_comes_with_the_page_in_one_statement(
+    world: World, conn: sa.Connection, scoped: bool
+) -> None:
+    w = world
+    scope = records.c.owner_id == w.u1 if scoped else None  # r1, r5
+    query_records(conn, w.cf, actor=w.actor())  # the value table's existence is remembered
+    for cap, count, capped in ((1, 1, True), (2, 2, not scoped), (10, 2 if scoped else 5, False)):
+        page, seen = _statements(
+            conn,
+            lambda cap=cap: query_records(
+                conn, w.cf, sort=BUDGET_ASC, limit=1, count_cap=cap, scope=scope, actor=w.actor()
+            ),
+        )
+        assert len(seen) == 1, seen
+        assert w.labels(page) == (["r1"] if scoped else ["r3"])
+        assert (page.count, page.count_capped) == (count, capped)
+    # The count is the filter's and the scope's, not the cursor's: the same on every page.
+    pages = all_pages(w, conn, BUDGET_ASC, 1, scope=scope, count_cap=10)
+    assert pages == ([["r1"], ["r5"]] if scoped else [["r3"], ["r2"], ["r1"], ["r5"], ["r4"]])
+
+
+def test_the_capped_count_is_right_when_the_first_statement_has_no_row(
+    world: World, conn: sa.Connection
+) -> None:
+    w = world
+    actor = w.actor()
+    query_records(conn, w.cf, actor=actor)  # the value table's existence is remembered
+    # After r5, the last non-blank budget: the page is the blank part's (r4) alone.
+    page = query_records(conn, w.cf, sort=BUDGET_ASC, limit=4, actor=actor)
+    assert w.labels(page) == ["r3", "r2", "r1", "r5"]
+    after_r5, seen = _statements(
+        conn,
+        lambda: query_records(
+            conn, w.cf, sort=BUDGET_ASC, limit=4, cursor=page.next_cursor, count_cap=3, actor=actor
+        ),
+    )
+    assert w.labels(after_r5) == ["r4"] and after_r5.next_cursor is None
+    assert (after_r5.count, after_r5.count_capped) == (3, True)
+    assert len(seen) == 3  # the non-blank part (empty), the blank part, the count alone
+    # A page past the end: no rows at all, the count still counts the live records.
+    page = query_records(conn, w.cf, limit=4, actor=actor)
+    conn.execute(
+        records.update()
+        .where(records.c.id == w.ids["r5"])
+        .values(deleted_at=sa.func.current_timestamp())
+    )
+    empty = query_records(conn, w.cf, limit=4, cursor=page.next_cursor, actor=actor)
+    assert (empty.items, empty.count, empty.count_capped) == ([], 4, False)
 
 
 def test_limits(world: World, conn: sa.Connection) -> None:

@@ -214,3 +214,47 @@ def test_created_at_defaults_to_now_in_utc(conn: sa.Connection) -> None:
 def test_emails_must_be_lower_case(conn: sa.Connection) -> None:
     with pytest.raises(sa.exc.IntegrityError):
         conn.execute(sa.insert(tables.users).values(email="Zhang@Example.com", name="张三"))
+
+
+def _backend_pid(engine: sa.Engine, *, read: bool = True) -> int:
+    opened = read_only(engine).begin() if read else engine.begin()
+    with opened as connection:
+        pid: int = connection.execute(sa.select(sa.func.pg_backend_pid())).scalar_one()
+    return pid
+
+
+def _terminate(engine: sa.Engine, pid: int) -> None:
+    """End a server session as an administrator (or a restart, or a proxy) would, and wait
+    until it is gone."""
+    import psycopg
+
+    with psycopg.connect(engine.url.set(drivername="postgresql").render_as_string(False)) as pg:
+        assert pg.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,)).fetchone() == (True,)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("read", [True, False])
+def test_a_connection_the_server_closed_is_replaced_at_checkout(
+    fresh_engine: sa.Engine, read: bool
+) -> None:
+    assert not fresh_engine.pool._pre_ping  # no round trip per checkout
+    pid = _backend_pid(fresh_engine, read=read)
+    assert _backend_pid(fresh_engine, read=read) == pid  # the pool reuses the connection
+    _terminate(fresh_engine, pid)
+    # The very next transaction works, on a new connection.
+    again = _backend_pid(fresh_engine, read=read)
+    assert again != pid
+    assert _backend_pid(fresh_engine, read=read) == again
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_connection_that_dies_in_use_fails_once_then_the_pool_reconnects(
+    fresh_engine: sa.Engine,
+) -> None:
+    reader = read_only(fresh_engine)
+    with pytest.raises(sa.exc.OperationalError) as caught, reader.begin() as connection:
+        pid = connection.execute(sa.select(sa.func.pg_backend_pid())).scalar_one()
+        _terminate(fresh_engine, pid)
+        connection.execute(sa.select(1))
+    assert caught.value.connection_invalidated
+    assert _backend_pid(fresh_engine) != pid
