@@ -23,7 +23,7 @@ and check every route against every role (tests/app/test_permission_matrix.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import Request
@@ -94,12 +94,13 @@ def authorize(actor: Actor, action: str, target: Mapping[str, Any] | None = None
             raise PermissionDeniedError(action)
 
 
-def require(action: str) -> Callable[..., Actor]:
+def require(action: str) -> Callable[..., Awaitable[Actor]]:
     """A dependency: the current actor, once allowed to do ``action`` (401/403 otherwise)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; add it to app.permissions.ACTIONS")
 
-    def dependency(request: Request, actor: CurrentActor) -> Actor:
+    # async: a check on the actor alone, no I/O — a plain def would cost a thread-pool hop.
+    async def dependency(request: Request, actor: CurrentActor) -> Actor:
         if action != "me" and getattr(request.state, "must_change_password", False):
             raise ApiError(
                 403,

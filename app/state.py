@@ -1,4 +1,8 @@
-"""What ``create_app`` keeps on ``app.state``, as typed dependencies."""
+"""What ``create_app`` keeps on ``app.state``, as typed dependencies.
+
+The getters are ``async def``: they only read ``app.state``, and FastAPI runs a plain ``def``
+dependency in its thread pool — a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from runtime.store.database import Database
 from runtime.store.search_index import SearchIndexer
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
@@ -22,17 +26,17 @@ def get_search_indexer(request: Request) -> SearchIndexer:
     return indexer
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_login_limiter(request: Request) -> LoginRateLimiter:
+async def get_login_limiter(request: Request) -> LoginRateLimiter:
     limiter: LoginRateLimiter = request.app.state.login_limiter
     return limiter
 
 
-def get_link_limiter(request: Request) -> LinkRateLimiter:
+async def get_link_limiter(request: Request) -> LinkRateLimiter:
     limiter: LinkRateLimiter = request.app.state.link_limiter
     return limiter
 

@@ -72,7 +72,8 @@ class JSONRoute(APIRoute):
         return strict_json_handler
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: no thread-pool hop for reading app.state (see app/state.py)
     services: Services = request.app.state.services
     return services
 

@@ -66,7 +66,7 @@ class ServiceBase:
 
         Raises: NotFoundError, ConflictError (``form_not_published``).
         """
-        row = form_store.get_form(conn, form_id)
+        row = form_store.get_form_head(conn, form_id)
         if row.published_version is None:
             raise ConflictError(
                 "the form has no published version yet; publish it first", code="form_not_published"
@@ -87,7 +87,7 @@ class ServiceBase:
 
     def _access(self, conn: Any, cf: CompiledForm) -> AppStoreAccess:
         def form_ids() -> dict[str, int]:
-            return form_store.app_form_ids(conn, form_store.get_form(conn, cf.form_id).app_id)
+            return form_store.app_form_ids(conn, form_store.get_form_head(conn, cf.form_id).app_id)
 
         return AppStoreAccess(conn, cf.form_id, form_ids)
 
@@ -140,7 +140,7 @@ class ServiceBase:
 
         Raises: NotFoundError (no such form).
         """
-        app_id = form_store.get_form(conn, form_id).app_id
+        app_id = form_store.get_form_head(conn, form_id).app_id
         if actor.administers(app_id):
             return FULL
         if actor.user_id is None:

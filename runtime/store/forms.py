@@ -142,6 +142,33 @@ def get_form(conn: sa.Connection, form_id: int) -> FormRow:
     return _form(row)
 
 
+@dataclass(frozen=True)
+class FormHead:
+    """What every record request needs of its form: its app and published version."""
+
+    app_id: int
+    published_version: int | None
+
+
+def get_form_head(conn: sa.Connection, form_id: int) -> FormHead:
+    """:func:`get_form` without the draft (a large JSON document not worth reading and
+    decoding on each record request).
+
+    Raises: NotFoundError (also when its app was deleted)."""
+    row = conn.execute(_FORM_HEAD, {"form_id": form_id}).first()
+    if row is None:
+        raise NotFoundError("form", form_id)
+    return FormHead(row.app_id, row.published_version)
+
+
+# Built once (each record request runs it twice; building costs more than running it).
+_FORM_HEAD = (
+    sa.select(forms.c.app_id, forms.c.published_version)
+    .join(apps, apps.c.id == forms.c.app_id)
+    .where(forms.c.id == sa.bindparam("form_id"), apps.c.deleted_at.is_(None))
+)
+
+
 def list_forms(conn: sa.Connection, app_id: int) -> list[FormRow]:
     get_app(conn, app_id)
     rows = conn.execute(sa.select(forms).where(forms.c.app_id == app_id).order_by(forms.c.id))

@@ -378,13 +378,15 @@ def delete_role(conn: sa.Connection, role_id: int) -> None:
 # --- per-app admins ----------------------------------------------------------------------------
 
 
+# Built once: every authenticated request runs it (see runtime/store/users.py).
+_ADMIN_APP_IDS = sa.select(app_admins.c.app_id).where(
+    app_admins.c.user_id == sa.bindparam("user_id")
+)
+
+
 def admin_app_ids(conn: sa.Connection, user_id: int) -> frozenset[int]:
     """The apps ``user_id`` administers."""
-    return frozenset(
-        conn.execute(
-            sa.select(app_admins.c.app_id).where(app_admins.c.user_id == user_id)
-        ).scalars()
-    )
+    return frozenset(conn.execute(_ADMIN_APP_IDS, {"user_id": user_id}).scalars())
 
 
 def app_admin_ids(conn: sa.Connection, app_id: int) -> list[int]:

@@ -50,7 +50,8 @@ def search_condition(search: str, dialect: str) -> ColumnElement[bool] | None:
     if dialect == "sqlite" and long_words:
         # One FTS5 query: quoted strings (quotes doubled) are matched as substrings and
         # implicitly ANDed; the query text is a bound parameter. Queued records: the words
-        # against their current text (the queue is short: the indexer drains it).
+        # against their current text (the queue is short: the indexer drains it; CROSS JOIN
+        # keeps it the driving table, else SQLite scans every record for the LIKE).
         match = " ".join('"' + w.replace('"', '""') + '"' for w in long_words)
         params = {f"search_q{i}": contains_pattern(w) for i, w in enumerate(long_words)}
         queued = " AND ".join(f"queued.search_text LIKE :{p} ESCAPE '\\'" for p in params)
@@ -58,7 +59,7 @@ def search_condition(search: str, dialect: str) -> ColumnElement[bool] | None:
             sa.text(
                 "records.id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH :search_fts"
                 " AND rowid NOT IN (SELECT record_id FROM records_fts_queue)"
-                " UNION ALL SELECT q.record_id FROM records_fts_queue AS q"
+                " UNION ALL SELECT q.record_id FROM records_fts_queue AS q CROSS"
                 " JOIN records AS queued ON queued.id = q.record_id WHERE " + queued + ")"
             ).bindparams(search_fts=match, **params)  # type: ignore[arg-type]
         )

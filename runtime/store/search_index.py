@@ -42,8 +42,10 @@ _REMOVE = sa.text(
 )
 _ADD = sa.text(
     "INSERT INTO records_fts(rowid, search_text) "
-    "SELECT r.id, r.search_text FROM records_fts_queue AS q JOIN records AS r ON r.id = q.record_id "
-    "WHERE q.record_id <= :bound"
+    # CROSS JOIN: the queue drives (SQLite keeps the written order); the planner would
+    # otherwise scan every record below the bound.
+    "SELECT r.id, r.search_text FROM records_fts_queue AS q "
+    "CROSS JOIN records AS r ON r.id = q.record_id WHERE q.record_id <= :bound"
 )
 _DONE = sa.text("DELETE FROM records_fts_queue WHERE record_id <= :bound")
 _ANY = sa.text("SELECT EXISTS (SELECT 1 FROM records_fts_queue)")

@@ -164,14 +164,9 @@ def get_login(conn: sa.Connection, email: str) -> tuple[User, str | None] | None
 
 def memberships(conn: sa.Connection, user_id: int) -> tuple[frozenset[int], frozenset[str]]:
     """The user's department ids and role keys (for "my department", roles in workflows)."""
-    departments = conn.execute(
-        sa.select(user_departments.c.department_id).where(user_departments.c.user_id == user_id)
-    ).scalars()
-    role_keys = conn.execute(
-        sa.select(roles.c.key)
-        .select_from(role_members.join(roles, roles.c.id == role_members.c.role_id))
-        .where(role_members.c.user_id == user_id)
-    ).scalars()
+    params = {"user_id": user_id}
+    departments = conn.execute(_USER_DEPARTMENTS, params).scalars()
+    role_keys = conn.execute(_USER_ROLE_KEYS, params).scalars()
     return frozenset(departments), frozenset(role_keys)
 
 
@@ -303,17 +298,30 @@ def list_api_tokens(conn: sa.Connection, user_id: int) -> list[TokenRow]:
     ]
 
 
+# Built once: the authentication of every API request runs these, and building a statement
+# costs more than running it (SQLAlchemy's coercions); the values are bound per call.
+_FIND_API_TOKEN = (
+    sa.select(*_USER_COLUMNS, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
+    .select_from(api_tokens.join(users, users.c.id == api_tokens.c.user_id))
+    .where(
+        api_tokens.c.token_hash == sa.bindparam("token_hash"),
+        api_tokens.c.revoked_at.is_(None),
+        users.c.is_active.is_(True),
+    )
+)
+_USER_DEPARTMENTS = sa.select(user_departments.c.department_id).where(
+    user_departments.c.user_id == sa.bindparam("user_id")
+)
+_USER_ROLE_KEYS = (
+    sa.select(roles.c.key)
+    .select_from(role_members.join(roles, roles.c.id == role_members.c.role_id))
+    .where(role_members.c.user_id == sa.bindparam("user_id"))
+)
+
+
 def find_api_token(conn: sa.Connection, token_hash: str) -> TokenInfo | None:
     """The unrevoked token with that hash, if its user is active."""
-    row = conn.execute(
-        sa.select(*_USER_COLUMNS, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
-        .select_from(api_tokens.join(users, users.c.id == api_tokens.c.user_id))
-        .where(
-            api_tokens.c.token_hash == token_hash,
-            api_tokens.c.revoked_at.is_(None),
-            users.c.is_active.is_(True),
-        )
-    ).first()
+    row = conn.execute(_FIND_API_TOKEN, {"token_hash": token_hash}).first()
     if row is None:
         return None
     return TokenInfo(user=_user(row), token_id=row.token_id, last_used_at=row.last_used_at)

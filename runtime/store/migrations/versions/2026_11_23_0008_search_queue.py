@@ -62,7 +62,8 @@ _APPLY_QUEUE = [
     "SELECT 'delete', record_id, indexed_text FROM records_fts_queue "
     "WHERE indexed = 1",
     "INSERT INTO records_fts(rowid, search_text) "
-    "SELECT r.id, r.search_text FROM records_fts_queue AS q JOIN records AS r ON r.id = q.record_id",
+    "SELECT r.id, r.search_text FROM records_fts_queue AS q "
+    "CROSS JOIN records AS r ON r.id = q.record_id",
 ]
 
 
