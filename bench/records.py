@@ -934,8 +934,9 @@ def _raw_insert(setup: Setup, rows: list[tuple[Any, ...]], now: dt.datetime) -> 
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("BEGIN IMMEDIATE")
             stamp = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-            # Multi-row VALUES, as the engine writes: with the FTS5 trigger, an executemany of
-            # single-row INSERTs pays an FTS5 flush per row (see docs/performance.md).
+            # Multi-row VALUES, as the engine writes (with the FTS5 trigger of 0003–0007 an
+            # executemany of single-row INSERTs paid an FTS5 flush per row; since 0008 the
+            # trigger only queues the row for the search index: see docs/performance.md).
             one = f"(?, 1, 'new', ?, ?, ?, '{stamp}', ?, '{stamp}', ?, 1)"
             for k in range(0, len(rows), 500):
                 chunk = rows[k : k + 500]

@@ -9,6 +9,9 @@ second change before the queue is applied keeps the first entry — still what t
 ``runtime.store.search_index`` applies the queue in batches; ``runtime.store.search`` matches
 queued records against ``records.search_text`` itself, so search stays exact meanwhile.
 
+Like 0003's, these triggers go when a batch ALTER recreates ``records`` on SQLite: a migration
+that does so must recreate them.
+
 PostgreSQL is unchanged: pg_trgm's GIN index already defers its work (``fastupdate``, on by
 default, appends new entries to a pending list merged by VACUUM or when the list is full).
 
