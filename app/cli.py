@@ -19,7 +19,7 @@ from runtime.actor import SYSTEM, Actor
 from runtime.errors import EngineError
 from runtime.escalation import run_escalations
 from runtime.services import Services
-from runtime.store import audit, users
+from runtime.store import audit, search_index, users
 from runtime.store.database import Database
 from templates_lib.loader import load_template
 
@@ -433,6 +433,22 @@ def escalate() -> None:
             f"  record {failure['record_id']} rule {failure['rule']}: {failure['error']}",
             err=True,
         )
+
+
+@cli.command()
+def index() -> None:
+    """Bring the search index up to date (SQLite; PostgreSQL needs nothing).
+
+    The server does this itself shortly after each write; run this after writes made while no
+    server ran, or from cron. Search is exact whether or not it has run. Safe to run while
+    servers run, and from several places at once."""
+    settings = Settings()
+    with open_database(settings) as database:
+        try:
+            applied = search_index.drain(database)
+        except EngineError as error:
+            raise fail(error.message) from error
+    typer.echo(f"search index: {applied} record(s) applied")
 
 
 def main() -> None:

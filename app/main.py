@@ -25,6 +25,7 @@ from app.ratelimit import LinkRateLimiter, LoginRateLimiter
 from app.state import DatabaseDep
 from runtime.services import Services
 from runtime.store.database import Database
+from runtime.store.search_index import SearchIndexer
 
 log = logging.getLogger("stageform")
 
@@ -65,11 +66,17 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         raise
     secret_key = settings.resolved_secret_key()
 
+    # SQLite: applies the search queue shortly after write requests, off their transactions
+    # (runtime.store.search_index); does nothing on PostgreSQL.
+    indexer = SearchIndexer(db)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        indexer.start()
         try:
             yield
         finally:
+            indexer.stop()
             if owns_database:
                 db.dispose()
 
@@ -85,6 +92,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.database = db
+    app.state.search_indexer = indexer
     app.state.secret_key = secret_key
     # The engine's process-wide state (compiled-form cache, time zone): one per app.
     app.state.services = Services(timezone=settings.timezone)

@@ -13,11 +13,17 @@ from fastapi import Depends, Request
 from app.config import Settings
 from app.ratelimit import LinkRateLimiter, LoginRateLimiter
 from runtime.store.database import Database
+from runtime.store.search_index import SearchIndexer
 
 
 async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
+
+
+async def get_search_indexer(request: Request) -> SearchIndexer:
+    indexer: SearchIndexer = request.app.state.search_indexer
+    return indexer
 
 
 async def get_settings(request: Request) -> Settings:

@@ -438,6 +438,8 @@ def load_sqlite(path: Path, n: int) -> tuple[int, int, int, str]:
         db.execute(sql)
     t = time.perf_counter()
     db.execute("INSERT INTO records_fts(records_fts) VALUES ('rebuild')")
+    # The rebuild indexed every record: anything queued before the load is applied by it.
+    db.execute("DELETE FROM records_fts_queue")
     log(f"  FTS5 rebuild {time.perf_counter() - t:,.0f} s")
     db.execute("PRAGMA locking_mode = NORMAL")
     db.execute("PRAGMA journal_mode = WAL")
@@ -538,11 +540,12 @@ def load_postgresql(url: str, n: int) -> tuple[int, int, int, str]:
 
 
 def _existing(url: str, n: int) -> tuple[int, int, int, str] | None:
-    """Reuse a kept database loaded with the same N: a fresh token for its bench user."""
+    """Reuse a kept database loaded with the same N: migrated to this code's schema (a kept
+    database from an older checkout is upgraded), with a fresh token for its bench user."""
     import sqlalchemy as sa
 
     from app.security import hash_secret, new_api_token
-    from runtime.store import users
+    from runtime.store import search_index, users
     from runtime.store.database import Database
 
     try:
@@ -550,6 +553,12 @@ def _existing(url: str, n: int) -> tuple[int, int, int, str] | None:
     except Exception:
         return None
     try:
+        if db.revision() is None:
+            return None
+        if db.revision() != db.head_revision():
+            log(f"upgrading the kept database from revision {db.revision()}…")
+            db.upgrade()
+        search_index.drain(db)  # what an earlier run left queued (SQLite)
         with db.begin() as conn:
             rows = conn.execute(
                 sa.text("SELECT id, key FROM forms WHERE key IN ('customer', 'lead') ORDER BY id")
@@ -925,8 +934,9 @@ def _raw_insert(setup: Setup, rows: list[tuple[Any, ...]], now: dt.datetime) -> 
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("BEGIN IMMEDIATE")
             stamp = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-            # Multi-row VALUES, as the engine writes: with the FTS5 trigger, an executemany of
-            # single-row INSERTs pays an FTS5 flush per row (see docs/performance.md).
+            # Multi-row VALUES, as the engine writes (with the FTS5 trigger of 0003–0007 an
+            # executemany of single-row INSERTs paid an FTS5 flush per row; since 0008 the
+            # trigger only queues the row for the search index: see docs/performance.md).
             one = f"(?, 1, 'new', ?, ?, ?, '{stamp}', ?, '{stamp}', ?, 1)"
             for k in range(0, len(rows), 500):
                 chunk = rows[k : k + 500]

@@ -197,8 +197,7 @@ def insert_records(
     record) — their stay in ``stage`` in the stage log.
 
     Set-based: one multi-row ``INSERT … RETURNING`` for the records and one statement per other
-    table, however many records (on SQLite this also keeps the FTS5 trigger's work to one
-    flush per statement instead of one per record).
+    table, however many records.
 
     Raises: UniqueTakenError (a value taken by another record or by an earlier record of the
     batch); records of the batch may then have been written, so run this inside a savepoint

@@ -180,24 +180,9 @@ def grants(
     conn: sa.Connection, user_id: int
 ) -> tuple[frozenset[int], frozenset[str], frozenset[int]]:
     """What a request's actor is made of: the user's department ids, role keys and the ids of
-    the apps they administer — one statement (it runs for every authenticated request)."""
-    uid: sa.BindParameter[int] = sa.bindparam("user_id", user_id)
-    no_id, no_key = sa.cast(sa.null(), sa.Integer), sa.cast(sa.null(), sa.Text)
-    rows = conn.execute(
-        sa.union_all(
-            sa.select(
-                sa.literal_column("'d'").label("kind"),
-                user_departments.c.department_id.label("id"),
-                no_key.label("key"),
-            ).where(user_departments.c.user_id == uid),
-            sa.select(sa.literal_column("'r'"), no_id, roles.c.key)
-            .select_from(role_members.join(roles, roles.c.id == role_members.c.role_id))
-            .where(role_members.c.user_id == uid),
-            sa.select(sa.literal_column("'a'"), app_admins.c.app_id, no_key).where(
-                app_admins.c.user_id == uid
-            ),
-        )
-    ).all()
+    the apps they administer — one prebuilt statement (it runs for every authenticated
+    request)."""
+    rows = conn.execute(_GRANTS, {"user_id": user_id}).all()
     return (
         frozenset(r.id for r in rows if r.kind == "d"),
         frozenset(r.key for r in rows if r.kind == "r"),
@@ -333,17 +318,36 @@ def list_api_tokens(conn: sa.Connection, user_id: int) -> list[TokenRow]:
     ]
 
 
+# Built once: the authentication of every API request runs these, and building a statement
+# costs more than running it (SQLAlchemy's coercions); the values are bound per call.
+_FIND_API_TOKEN = (
+    sa.select(*_USER_COLUMNS, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
+    .select_from(api_tokens.join(users, users.c.id == api_tokens.c.user_id))
+    .where(
+        api_tokens.c.token_hash == sa.bindparam("token_hash"),
+        api_tokens.c.revoked_at.is_(None),
+        users.c.is_active.is_(True),
+    )
+)
+_NO_ID, _NO_KEY = sa.cast(sa.null(), sa.Integer), sa.cast(sa.null(), sa.Text)
+_GRANTS = sa.union_all(
+    sa.select(
+        sa.literal_column("'d'").label("kind"),
+        user_departments.c.department_id.label("id"),
+        _NO_KEY.label("key"),
+    ).where(user_departments.c.user_id == sa.bindparam("user_id")),
+    sa.select(sa.literal_column("'r'"), _NO_ID, roles.c.key)
+    .select_from(role_members.join(roles, roles.c.id == role_members.c.role_id))
+    .where(role_members.c.user_id == sa.bindparam("user_id")),
+    sa.select(sa.literal_column("'a'"), app_admins.c.app_id, _NO_KEY).where(
+        app_admins.c.user_id == sa.bindparam("user_id")
+    ),
+)
+
+
 def find_api_token(conn: sa.Connection, token_hash: str) -> TokenInfo | None:
     """The unrevoked token with that hash, if its user is active."""
-    row = conn.execute(
-        sa.select(*_USER_COLUMNS, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
-        .select_from(api_tokens.join(users, users.c.id == api_tokens.c.user_id))
-        .where(
-            api_tokens.c.token_hash == token_hash,
-            api_tokens.c.revoked_at.is_(None),
-            users.c.is_active.is_(True),
-        )
-    ).first()
+    row = conn.execute(_FIND_API_TOKEN, {"token_hash": token_hash}).first()
     if row is None:
         return None
     return TokenInfo(user=_user(row), token_id=row.token_id, last_used_at=row.last_used_at)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
+from runtime.store import search_index
 from runtime.store.database import Database
 from tests.app.factories import TestClient, assert_error, grant, make_token, make_user
 from tests.builder.factories import customer_form, followup_form
@@ -263,3 +265,43 @@ def test_purge_is_for_admins_and_only_from_the_recycle_bin(
     )
     assert admin.post(f"{url}/purge").status_code == 204
     assert_error(admin.post(f"{url}/restore"), 404, "not_found")  # gone for good
+
+
+def test_search_finds_fresh_changed_and_deleted_records_before_and_after_indexing(
+    admin: TestClient, database: Database
+) -> None:
+    # On SQLite the server's indexer applies the search queue a moment after each write; the
+    # answers are the same before and after (PostgreSQL has no queue: pending() is False).
+    ids = _crm(admin)
+    url = f"/api/v1/forms/{ids['customer']}/records"
+
+    def names(search: str) -> list[str]:
+        page = admin.post(f"{url}/query", json={"search": search, "fields": ["name"]})
+        assert page.status_code == 200, page.text
+        return sorted(r["data"]["name"] for r in page.json()["items"])
+
+    def both(search: str) -> list[str]:
+        before = names(search)
+        wait = threading.Event()
+        for _ in range(1000):  # the indexer runs on its own thread: up to ~20 s under load
+            if not search_index.pending(database):
+                break
+            wait.wait(0.02)
+        assert not search_index.pending(database)
+        assert names(search) == before
+        return before
+
+    rid = admin.post(url, json={"data": {"name": "浦东新区客户"}}).json()["id"]
+    assert names("浦东新区") == ["浦东新区客户"]  # a moment after the write
+    assert both("浦东新区") == ["浦东新区客户"]
+    changed = admin.patch(
+        f"/api/v1/records/{rid}", json={"version": 1, "data": {"name": "徐汇客户"}}
+    )
+    assert changed.status_code == 200, changed.text
+    assert names("浦东新区") == []
+    assert both("徐汇客户") == ["徐汇客户"] and both("浦东新区") == []
+    deleted = admin.request("DELETE", f"/api/v1/records/{rid}", json={"version": 2})
+    assert deleted.status_code == 204
+    assert both("徐汇客户") == []
+    assert admin.post(f"/api/v1/records/{rid}/restore").status_code == 200
+    assert both("徐汇客户") == ["徐汇客户"]

@@ -1,0 +1,139 @@
+"""Applying the search queue to the FTS5 index (SQLite), off the write path.
+
+Writes of ``records`` only note the records whose ``search_text`` changed in
+``records_fts_queue`` (triggers of migration 0008); search matches those against
+``records.search_text`` directly (``runtime.store.search``), so it is exact whether or not the
+queue has been applied. Applying it keeps the queue short and moves the FTS5 work (segment
+flush and merge) out of the requests' transactions into one transaction per batch:
+
+- :func:`index_pending`: one batch, in the caller's transaction;
+- :func:`drain`: everything, one write transaction per batch (``stageform index``);
+- :class:`SearchIndexer`: a background thread of the app server that drains shortly after
+  write requests (debounced) and now and then on its own.
+
+Several drainers at once are safe: on SQLite a write transaction holds the database's write
+lock from its start (``BEGIN IMMEDIATE``), so batches run one after the other and each sees
+only what the previous one left. On PostgreSQL there is no queue (pg_trgm's GIN index defers
+its own work) and all of this does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import sqlalchemy as sa
+
+from runtime.store.database import Database
+
+log = logging.getLogger("stageform.search")
+
+QUEUE = "records_fts_queue"
+BATCH = 1000
+
+_BOUND = sa.text(
+    "SELECT max(record_id) FROM "
+    "(SELECT record_id FROM records_fts_queue ORDER BY record_id LIMIT :limit)"
+)
+_REMOVE = sa.text(
+    "INSERT INTO records_fts(records_fts, rowid, search_text) "
+    "SELECT 'delete', record_id, indexed_text FROM records_fts_queue "
+    "WHERE record_id <= :bound AND indexed = 1"
+)
+_ADD = sa.text(
+    "INSERT INTO records_fts(rowid, search_text) "
+    # CROSS JOIN: the queue drives (SQLite keeps the written order); the planner would
+    # otherwise scan every record below the bound.
+    "SELECT r.id, r.search_text FROM records_fts_queue AS q "
+    "CROSS JOIN records AS r ON r.id = q.record_id WHERE q.record_id <= :bound"
+)
+_DONE = sa.text("DELETE FROM records_fts_queue WHERE record_id <= :bound")
+_ANY = sa.text("SELECT EXISTS (SELECT 1 FROM records_fts_queue)")
+
+
+def index_pending(conn: sa.Connection, limit: int = BATCH) -> int:
+    """Apply up to ``limit`` queued records (lowest ids first) to ``records_fts`` in the
+    caller's transaction, as three set-based statements; how many were applied (0 on
+    PostgreSQL)."""
+    if conn.dialect.name != "sqlite":
+        return 0
+    bound = conn.execute(_BOUND, {"limit": limit}).scalar()
+    if bound is None:
+        return 0
+    conn.execute(_REMOVE, {"bound": bound})
+    conn.execute(_ADD, {"bound": bound})
+    return int(conn.execute(_DONE, {"bound": bound}).rowcount)
+
+
+def pending(database: Database) -> bool:
+    """Whether anything is queued (a read; never waits for a writer)."""
+    if database.dialect != "sqlite":
+        return False
+    with database.read() as conn:
+        return bool(conn.execute(_ANY).scalar())
+
+
+def drain(database: Database, batch: int = BATCH) -> int:
+    """Apply the whole queue, one write transaction per ``batch`` records; how many.
+
+    Raises:
+        DatabaseBusyError: a batch waited too long for the write lock (what was applied
+            before stays applied; running again continues).
+    """
+    total = 0
+    while pending(database):
+        with database.begin() as conn:
+            done = index_pending(conn, batch)
+        total += done
+        if done < batch:
+            break
+    return total
+
+
+class SearchIndexer:
+    """The app server's background drainer (SQLite only; on PostgreSQL it never starts).
+
+    :meth:`poke` after a write transaction commits; the thread waits ``delay`` seconds for
+    more writes to join the batch, then drains. It also looks every ``interval`` seconds, so
+    writes that did not poke (or a drain that failed, e.g. on a busy database) are applied
+    later. Never inside a request's transaction.
+    """
+
+    def __init__(self, database: Database, *, delay: float = 0.2, interval: float = 30.0) -> None:
+        self._database = database
+        self._delay = delay
+        self._interval = interval
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._database.dialect != "sqlite" or self._thread is not None:
+            return
+        self._wake.set()  # what an earlier run left queued
+        self._thread = threading.Thread(
+            target=self._run, name="stageform-search-indexer", daemon=True
+        )
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread (what is still queued stays queued, and found by search)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self._interval)
+            if self._stopping.wait(self._delay):
+                return
+            self._wake.clear()
+            try:
+                drain(self._database)
+            except Exception:
+                log.warning("search indexing failed; retrying later", exc_info=True)

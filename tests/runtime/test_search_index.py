@@ -1,0 +1,211 @@
+"""The search queue (SQLite) and what applies it: batches, idempotence, several drainers at once,
+the background indexer and the upgrade from 0007. On PostgreSQL there is no queue: the same
+calls do nothing and search works the same (tests/runtime/test_search.py runs on both)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from runtime.store import migrate
+from runtime.store.database import Database
+from runtime.store.query import query_records
+from runtime.store.search import search_condition
+from runtime.store.search_index import _ADD, SearchIndexer, drain, index_pending, pending
+from runtime.store.tables import records
+from tests.runtime.test_query_support import World, build_world, insert_record, update_record
+
+
+def queued(conn: sa.Connection) -> int:
+    return int(conn.exec_driver_sql("SELECT count(*) FROM records_fts_queue").scalar_one())
+
+
+def check_index(conn: sa.Connection) -> None:
+    """FTS5's own check of an external-content index against ``records`` (raises if the
+    index holds other text than the records, or misses or keeps a row)."""
+    conn.exec_driver_sql("INSERT INTO records_fts(records_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def found(w: World, conn: sa.Connection, search: str) -> list[str]:
+    page = query_records(conn, w.cf, search=search, limit=100, actor=w.actor())
+    return sorted(w.labels(page))
+
+
+@pytest.fixture
+def database(fresh_engine: sa.Engine) -> Database:
+    return Database.from_engine(fresh_engine)
+
+
+def test_postgresql_has_no_queue(database: Database) -> None:
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with database.begin() as conn:
+        build_world(conn)
+        assert index_pending(conn) == 0
+    assert not pending(database)
+    assert drain(database) == 0
+    names = set(sa.inspect(database.engine).get_table_names())
+    assert "records_fts_queue" not in names
+
+
+@pytest.fixture
+def sqlite_database(database: Database) -> Database:
+    if database.dialect != "sqlite":
+        pytest.skip("the queue is SQLite's")
+    return database
+
+
+def test_the_integrity_check_can_fail(sqlite_database: Database) -> None:
+    with sqlite_database.begin() as conn:
+        build_world(conn)
+        index_pending(conn)
+        check_index(conn)
+        conn.exec_driver_sql("INSERT INTO records_fts(records_fts) VALUES ('delete-all')")
+        with pytest.raises(sa.exc.DatabaseError):
+            check_index(conn)
+
+
+def test_batches_coalesce_and_draining_is_idempotent(sqlite_database: Database) -> None:
+    db = sqlite_database
+    with db.begin() as conn:
+        w = build_world(conn)
+        total = conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one()
+        assert queued(conn) == total  # every insert queued once
+        # Changes before the queue is applied add no second entry.
+        update_record(conn, w.cf, w.ids["r2"], {"name": "红米手机"})
+        update_record(conn, w.cf, w.ids["r2"], {"name": "红米手机二代"})
+        assert queued(conn) == total
+        assert index_pending(conn, limit=3) == 3  # lowest ids first, one batch
+        assert queued(conn) == total - 3
+    assert pending(db)
+    assert drain(db, batch=2) == total - 3
+    assert drain(db) == 0 and not pending(db)
+    with db.begin() as conn:
+        check_index(conn)
+        assert index_pending(conn) == 0
+        # An update that leaves the text as it is queues nothing.
+        conn.execute(sa.update(records).where(records.c.id == w.ids["r1"]).values(version=9))
+        assert queued(conn) == 0
+        update_record(conn, w.cf, w.ids["r1"], {"name": "华为终端旗舰"})
+        conn.execute(sa.delete(records).where(records.c.id == w.ids["r3"]))
+        new = insert_record(conn, w.cf, {"name": "新公司"})
+        conn.execute(sa.delete(records).where(records.c.id == new))  # never reaches the index
+        assert queued(conn) == 3
+    assert drain(db) == 3
+    with db.begin() as conn:
+        check_index(conn)
+        assert found(w, conn, "华为终端旗舰") == ["r1"]
+        assert found(w, conn, "红米手机二代") == ["r2"]
+        assert found(w, conn, "华为技术") == []
+        assert found(w, conn, "acme") == []
+
+
+def test_several_drainers_at_once(sqlite_database: Database) -> None:
+    db = sqlite_database
+    with db.begin() as conn:
+        w = build_world(conn)
+        for i in range(300):
+            insert_record(conn, w.cf, {"name": f"批量公司{i:03d}"})
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(drain(db, batch=50))
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.begin() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one()
+        assert sum(results) == total  # each queued record applied exactly once
+        assert queued(conn) == 0
+        check_index(conn)
+        page = query_records(conn, w.cf, search="批量公司", limit=500, actor=w.actor())
+        assert len(page.items) == 300
+
+
+def wait_until_applied(db: Database) -> None:
+    pause = threading.Event()
+    for _ in range(1000):  # up to ~20 s on a loaded machine; not a timing assertion
+        if not pending(db):
+            return
+        pause.wait(0.02)
+    raise AssertionError("the indexer did not apply the queue")
+
+
+def test_background_indexer_drains_after_a_poke(sqlite_database: Database) -> None:
+    db = sqlite_database
+    indexer = SearchIndexer(db, delay=0.01, interval=3600)
+    with db.begin() as conn:
+        w = build_world(conn)
+    indexer.start()  # applies what is queued at start
+    try:
+        wait_until_applied(db)
+        for attempt in range(2):
+            with db.begin() as conn:
+                insert_record(conn, w.cf, {"name": f"稍后索引{attempt}"})
+            assert pending(db)
+            indexer.poke()
+            wait_until_applied(db)
+    finally:
+        indexer.stop()
+    with db.begin() as conn:
+        check_index(conn)
+        page = query_records(conn, w.cf, search="稍后索引", limit=10, actor=w.actor())
+        assert len(page.items) == 2
+
+
+def test_upgrade_from_0007_keeps_search_working(sqlite_database: Database) -> None:
+    db = sqlite_database
+    migrate.downgrade(db.engine, "0007")
+    with db.begin() as conn:
+        w = build_world(conn)  # indexed by 0003's triggers
+    migrate.upgrade(db.engine)
+    with db.begin() as conn:
+        assert queued(conn) == 0
+        check_index(conn)
+        assert found(w, conn, "华为技术") == ["r1"]
+        update_record(conn, w.cf, w.ids["r1"], {"name": "华为数字能源"})
+        assert found(w, conn, "华为技术") == []
+        assert found(w, conn, "数字能源") == ["r1"]
+    # Down again with a change still queued: the old triggers take over a consistent index.
+    migrate.downgrade(db.engine, "0007")
+    with db.begin() as conn:
+        check_index(conn)
+        hits = conn.exec_driver_sql(
+            "SELECT rowid FROM records_fts WHERE records_fts MATCH '\"数字能源\"'"
+        ).scalars()
+        assert list(hits) == [w.ids["r1"]]
+    migrate.upgrade(db.engine)
+    assert drain(db) == 0
+
+
+def test_the_queue_drives_its_joins(sqlite_database: Database) -> None:
+    # Searching and applying the queue look the few queued records up by id; a scan of
+    # ``records`` (what SQLite's planner chose before the joins were pinned) costs the table.
+    with sqlite_database.begin() as conn:
+        w = build_world(conn)
+        for i in range(200):
+            insert_record(conn, w.cf, {"name": f"公司{i}"})
+        index_pending(conn)
+        conn.exec_driver_sql("ANALYZE")  # what publishing a form runs; the queue is empty
+        update_record(conn, w.cf, w.ids["r1"], {"name": "华为技术二"})
+        condition = search_condition("华为技术", "sqlite")
+        assert condition is not None
+        search = sa.select(records.c.id).where(condition)
+        compiled = str(search.compile(conn, compile_kwargs={"literal_binds": True}))
+        for sql, params in ((compiled, {}), (_ADD.text, {"bound": 10})):
+            plan = [
+                str(row[3])
+                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all()
+            ]
+            on_records = [s for s in plan if s.split()[:2][-1] in {"records", "r", "queued"}]
+            assert on_records and all("(rowid=?)" in step for step in on_records), plan
