@@ -20,6 +20,7 @@ transaction (and savepoint).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import closing
@@ -55,12 +56,21 @@ def _converters(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) ->
     out: list[Callable[[Any], Any] | None] = []
     for name in columns:
         column_type = table.c[name].type
-        if dialect.name == "postgresql" and isinstance(column_type._type_affinity, sa.JSON):
-            serializer = dialect._json_serializer
-            out.append(lambda v, dumps=serializer: None if v is None else dumps(v))
+        affinity = column_type._type_affinity
+        if dialect.name == "postgresql" and affinity is not None and issubclass(affinity, sa.JSON):
+            out.append(_json_text(dialect._json_serializer or json.dumps))
         else:
             out.append(column_type._cached_bind_processor(dialect))
     return out
+
+
+def _json_text(dumps: Callable[[Any], str]) -> Callable[[Any], str | None]:
+    """JSON as text for ``COPY`` (the server parses it into ``jsonb``)."""
+
+    def convert(value: Any) -> str | None:
+        return None if value is None else dumps(value)
+
+    return convert
 
 
 def _converted(converters: list[Any], rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
