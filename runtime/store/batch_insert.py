@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 SQLITE_ROWS = 1000
+_NOTHING = object()
 
 
 def insert_many(
@@ -74,11 +75,24 @@ def _json_text(dumps: Callable[[Any], str]) -> Callable[[Any], str | None]:
 
 
 def _converted(converters: list[Any], rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """The rows with each column's converter applied. Converters are pure, so a value that is
+    the very object of the row before (the batch's timestamp, its actor) is converted once."""
     if not any(converters):
         return [tuple(r) for r in rows]
-    return [
-        tuple(v if c is None else c(v) for c, v in zip(converters, r, strict=True)) for r in rows
-    ]
+    columns: list[Sequence[Any]] = []
+    for convert, values in zip(converters, zip(*rows, strict=True), strict=True):
+        if convert is None:
+            columns.append(values)
+            continue
+        out: list[Any] = []
+        last_in: Any = _NOTHING
+        last_out: Any = None
+        for value in values:
+            if value is not last_in:
+                last_in, last_out = value, convert(value)
+            out.append(last_out)
+        columns.append(out)
+    return list(zip(*columns, strict=True))
 
 
 def _insert_sqlite(
