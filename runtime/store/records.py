@@ -97,8 +97,12 @@ def get_record(
     return _row(r)
 
 
+# One encoder for every claim (json.dumps with options builds a new one per call).
+_VALUE_KEY = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _value_key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _VALUE_KEY(value)
 
 
 def _claim(
