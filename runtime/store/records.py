@@ -302,7 +302,9 @@ def _claim_new(
     """Claim the unique values of new records in one statement. Returns the taken ones by
     record index: values another record holds (``ON CONFLICT DO NOTHING``: they do not come
     back) and values an earlier record of the batch claims (found here, not sent)."""
-    claims: list[dict[str, Any]] = []
+    form_id = cf.form_id
+    rows_sent: list[tuple[int, str, str, int]] = []  # (form_id, field_key, value_key, record_id)
+    about: list[tuple[int, Any]] = []  # (record index, value) of each row sent
     taken: list[tuple[int, FieldError]] = []
     sent: set[tuple[str, str]] = set()
     for i, (row, p) in enumerate(zip(rows, prepared, strict=True)):
@@ -312,26 +314,24 @@ def _claim_new(
                 taken.append((i, _not_unique(cf, key, value, lang)))
                 continue
             sent.add((key, value_key))
-            claims.append(
-                {"form_id": cf.form_id, "field_key": key, "value_key": value_key,
-                 "record_id": row.id, "index": i, "value": value}
-            )  # fmt: skip
-    if not claims:
+            rows_sent.append((form_id, key, value_key, row.id))
+            about.append((i, value))
+    if not rows_sent:
         return taken
     got = set(
         insert_new(
             conn,
             record_unique,
             ("form_id", "field_key", "value_key", "record_id"),
-            [(c["form_id"], c["field_key"], c["value_key"], c["record_id"]) for c in claims],
+            rows_sent,
             returning=("record_id", "field_key"),
         )
     )
-    if len(got) < len(claims):
+    if len(got) < len(rows_sent):
         taken.extend(
-            (c["index"], _not_unique(cf, c["field_key"], c["value"], lang))
-            for c in claims
-            if (c["record_id"], c["field_key"]) not in got
+            (i, _not_unique(cf, key, value, lang))
+            for (_, key, _, record_id), (i, value) in zip(rows_sent, about, strict=True)
+            if (record_id, key) not in got
         )
         taken.sort(key=lambda t: t[0])
     return taken
