@@ -55,6 +55,9 @@ class CompiledForm:
     # What rich text sanitising looks at: a rich_text field's key → None, a sub-form's key →
     # its rich_text columns (only sub-forms that have some). Empty: nothing to clean.
     rich_text: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+    # Keys of defaults whose expression reads no field (``CURRENT_USER()``, ``TODAY()``): the
+    # same for every record written with one WriteContext, so worked out once per batch.
+    constant_defaults: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -106,7 +109,21 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
         unique_keys=tuple(f.key for f in value_fields if f.unique),
         expr_names=_expr_names(definition, value_fields),
         rich_text=_rich_text(value_fields),
+        constant_defaults=_constant_defaults(value_fields),
     )
+
+
+def _constant_defaults(fields: list[FieldConfig]) -> frozenset[str]:
+    keys: set[str] = set()
+    for f in fields:
+        if f.default_expr is None:
+            continue
+        try:
+            if not parse(f.default_expr).references():
+                keys.add(f.key)
+        except ExpressionError:
+            continue
+    return frozenset(keys)
 
 
 def _rich_text(fields: list[FieldConfig]) -> dict[str, frozenset[str] | None]:

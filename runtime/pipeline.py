@@ -65,6 +65,11 @@ class WriteContext:
     enforce_read_only: bool = True
     current_user: Any = None
     holidays: frozenset[dt.date] = frozenset()
+    # Results of default expressions that read no field, by (form id, version, key): the
+    # same for every record written with this context (one batch), so evaluated once.
+    constants: dict[tuple[int, int, str], Any] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     @property
     def user(self) -> Any:
@@ -181,8 +186,8 @@ def _finish(
     """The steps after coercion. ``kept``: stored values the write did not touch."""
     _check_relations(cf, data, store, errors)
     _apply_lookups(cf, data, store)
-    _apply_formulas(cf, data, ctx, stage, record_id)
-    required = _apply_visibility(cf, data, ctx, stage, record_id)
+    values = _apply_formulas(cf, data, ctx, stage, record_id)
+    required = _apply_visibility(cf, data, ctx, stage, record_id, values)
     _validate(cf, data, required, errors, kept or {})
     errors.raise_if_any()
 
@@ -242,8 +247,7 @@ def _apply_defaults(
             continue
         try:
             if f.default_expr is not None:
-                value = evaluate(f.default_expr, _eval_context(cf, data, ctx, stage, None))
-                value = _from_expr(f, value, ctx)
+                value = _from_expr(f, _default_expr_value(cf, key, data, ctx, stage), ctx)
             elif f.default_link is not None:
                 link = f.default_link
                 where = {tk: data.get(sk) for tk, sk in link.where.items()}
@@ -260,6 +264,34 @@ def _apply_defaults(
             continue
         if value is not None:
             data[key] = value
+
+
+_FAILED = object()
+_SCALARS = (str, int, float, bool, dt.date, type(None))
+
+
+def _default_expr_value(
+    cf: CompiledForm, key: str, data: Mapping[str, Any], ctx: WriteContext, stage: str | None
+) -> Any:
+    """The value of field ``key``'s default expression (raises ExpressionError). One that
+    reads no field is evaluated once per context; its scalar result (or its failure) kept."""
+    f = cf.fields[key]
+    if key not in cf.constant_defaults:
+        return evaluate(f.default_expr, _eval_context(cf, data, ctx, stage, None))
+    slot = (cf.form_id, cf.version, key)
+    if slot in ctx.constants:
+        found = ctx.constants[slot]
+        if found is _FAILED:
+            raise ExpressionError("expression_error")
+        return found
+    try:
+        found = evaluate(f.default_expr, _eval_context(cf, {}, ctx, stage, None))
+    except ExpressionError:
+        ctx.constants[slot] = _FAILED
+        raise
+    if isinstance(found, _SCALARS):  # a list or mapping is not shared between records
+        ctx.constants[slot] = found
+    return found
 
 
 def _from_expr(f: FieldConfig, value: Any, ctx: WriteContext) -> Any:
@@ -346,6 +378,12 @@ def _eval_context(
         if f is not None:
             values[key] = cf.types[key].to_expr(f, value, ctx.coerce)
     values.setdefault("stage", stage)
+    return _context_of(cf, values, ctx, record_id)
+
+
+def _context_of(
+    cf: CompiledForm, values: Mapping[str, Any], ctx: WriteContext, record_id: int | None
+) -> EvalContext:
     return EvalContext(
         values=values,
         now=ctx.now,
@@ -363,12 +401,16 @@ def _apply_formulas(
     ctx: WriteContext,
     stage: str | None,
     record_id: int | None,
-) -> None:
+) -> dict[str, Any] | None:
     """Formulas in dependency order; one that cannot be computed (e.g. a division by zero)
     stores blank rather than refusing the record, as a spreadsheet would show an error cell.
 
     Sub-form row formulas run first, each row seeing its own columns over the record's fields,
     so that record formulas such as ``SUM(items.amount)`` see the computed column.
+
+    Returns the expression values after the record formulas (what :func:`_eval_context` would
+    build from ``data`` now, plus formula results no expression reads), or None when the form
+    has no record formula.
     """
     if cf.row_formulas:
         values = dict(_eval_context(cf, data, ctx, stage, record_id).values)
@@ -386,6 +428,8 @@ def _apply_formulas(
     if cf.formula_order:
         values = dict(_eval_context(cf, data, ctx, stage, record_id).values)
         _run_formulas(cf.formula_order, cf.fields, data, values, ctx, record_id, cf.labels)
+        return values
+    return None
 
 
 def _run_formulas(
@@ -437,14 +481,20 @@ def _apply_visibility(
     ctx: WriteContext,
     stage: str | None,
     record_id: int | None,
+    values: dict[str, Any] | None = None,
 ) -> set[str]:
     """Drop the values of fields hidden by rules; return the keys required by rules.
+    ``values``: the expression values of ``data`` if already at hand (after the formulas).
 
     A rule that cannot be evaluated hides nothing (data is never dropped on an error).
     """
     if not cf.conditional:
         return set()
-    ectx = _eval_context(cf, data, ctx, stage, record_id)
+    ectx = (
+        _eval_context(cf, data, ctx, stage, record_id)
+        if values is None
+        else _context_of(cf, values, ctx, record_id)
+    )
     hidden: set[str] = set()
     shown: set[str] = set()
     required: set[str] = set()

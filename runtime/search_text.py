@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from builder.fields import FieldConfig
 from builder.fields.rich_text import html_to_text
@@ -33,10 +34,37 @@ def search_text(cf: CompiledForm, data: Mapping[str, Any]) -> str:
     """Lower-cased text of the searchable values of ``data``, at most :data:`MAX_SEARCH_TEXT`
     characters. Never raises for odd stored values: anything unexpected is skipped."""
     parts: list[str] = []
-    for key, field in cf.fields.items():
-        parts.extend(_texts(field, data.get(key)))
+    for key, field in _searched(cf):
+        value = data.get(key)
+        if value is not None:
+            parts.extend(_texts(field, value))
     text = SEPARATOR.join(p.strip() for p in parts if p and p.strip())
     return text.lower()[:MAX_SEARCH_TEXT]
+
+
+_SEARCHED: WeakKeyDictionary[CompiledForm, tuple[tuple[str, FieldConfig], ...]] = (
+    WeakKeyDictionary()
+)
+
+
+def _searched(cf: CompiledForm) -> tuple[tuple[str, FieldConfig], ...]:
+    """The fields of ``cf`` whose values can give text, in field order (worked out once per
+    compiled form; the others give none whatever they hold)."""
+    found = _SEARCHED.get(cf)
+    if found is None:
+        found = tuple((k, f) for k, f in cf.fields.items() if _may_give_text(f))
+        _SEARCHED[cf] = found
+    return found
+
+
+def _may_give_text(field: FieldConfig) -> bool:
+    kind = field.type
+    return (
+        kind in _PLAIN_TEXT
+        or kind in _OPTION_TYPES
+        or kind in ("rich_text", "address", "subform")
+        or (kind == "formula" and getattr(field, "result_type", None) == "text")
+    )
 
 
 def search_words(search: str) -> list[str]:

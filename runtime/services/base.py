@@ -233,6 +233,8 @@ class ServiceBase:
 
     def _shown(self, record: dict[str, Any], view: FieldView) -> dict[str, Any]:
         """A record as the API returns it, without the fields hidden from the actor."""
+        if not view.hidden:
+            return record
         return {**record, "data": project(record["data"], view.hidden)}
 
     def _initial_stage(self, cf: CompiledForm) -> Stage | None:

@@ -42,10 +42,28 @@ READ_ONLY_OPTION = "stageform_read_only"
 DialectName = Literal["sqlite", "postgresql"]
 
 
+_ORJSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _not_plain(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
 def _json_dumps(value: Any) -> str:
     # Keep CJK text readable in the stored JSON: SQLite's LIKE/FTS and dumps see real characters,
-    # and the text is a third of the size of \\u escapes.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # and the text is a third of the size of \\u escapes. orjson writes the same compact JSON
+    # ~10x faster (a batch create serialises three documents a record); anything it would
+    # write differently from json.dumps (datetimes, dataclasses, subclasses of str/int/dict,
+    # integers beyond 64 bits) goes to json.dumps, which refuses or writes it as before.
+    try:
+        return orjson.dumps(value, default=_not_plain, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _json_loads(text: str | bytes) -> Any:

@@ -28,6 +28,7 @@ from runtime.errors import (
 )
 from runtime.pipeline import Prepared
 from runtime.search_text import search_text
+from runtime.store.batch_insert import insert_many, insert_new
 from runtime.store.tables import (
     outbox,
     record_comments,
@@ -96,8 +97,12 @@ def get_record(
     return _row(r)
 
 
+# One encoder for every claim (json.dumps with options builds a new one per call).
+_VALUE_KEY = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _value_key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _VALUE_KEY(value)
 
 
 def _claim(
@@ -196,8 +201,8 @@ def insert_records(
     ``record.created`` events, and — when ``stage_due`` is given (one deadline or None per
     record) — their stay in ``stage`` in the stage log.
 
-    Set-based: one multi-row ``INSERT … RETURNING`` for the records and one statement per other
-    table, however many records.
+    Set-based (:mod:`runtime.store.batch_insert`): a multi-row ``INSERT`` per 1,000 rows on
+    SQLite, ``COPY`` on PostgreSQL, for each table; one statement for the unique claims.
 
     Raises: UniqueTakenError (a value taken by another record or by an earlier record of the
     batch); records of the batch may then have been written, so run this inside a savepoint
@@ -211,54 +216,38 @@ def insert_records(
     taken = _claim_new(conn, cf, rows, prepared, lang)
     if taken:
         raise UniqueTakenError(taken)
-    conn.execute(
-        _INSERT_HISTORY,
+    form_id = cf.form_id
+    insert_many(
+        conn,
+        record_history,
+        ("record_id", "form_id", "version", "action", "actor_id", "at", "diff"),
         [
-            {
-                "record_id": row.id,
-                "form_id": cf.form_id,
-                "version": 1,
-                "action": "create",
-                "actor_id": actor_id,
-                "at": now,
-                "diff": p.changes,
-            }
+            (row.id, form_id, 1, "create", actor_id, now, p.changes)
             for row, p in zip(rows, prepared, strict=True)
         ],
     )
-    conn.execute(
-        _INSERT_OUTBOX,
+    insert_many(
+        conn,
+        outbox,
+        ("topic", "payload", "created_at", "available_at", "attempts"),
         [
-            {
-                "topic": "record.created",
-                "payload": {
-                    "record_id": row.id,
-                    "form_id": cf.form_id,
-                    "version": 1,
-                    "actor_id": actor_id,
-                },
-                "created_at": now,
-                "available_at": now,
-                "attempts": 0,
-            }
+            (
+                "record.created",
+                {"record_id": row.id, "form_id": form_id, "version": 1, "actor_id": actor_id},
+                now,
+                now,
+                0,
+            )
             for row in rows
         ],
     )
     if stage is not None and stage_due is not None:
-        conn.execute(
-            _INSERT_STAGE_LOG,
+        insert_many(
+            conn,
+            stage_log,
+            ("record_id", "form_id", "to_stage", "actor_id", "at", "due_at"),
             [
-                {
-                    "record_id": row.id,
-                    "form_id": cf.form_id,
-                    "from_stage": None,
-                    "to_stage": stage,
-                    "transition": None,
-                    "actor_id": actor_id,
-                    "comment": None,
-                    "at": now,
-                    "due_at": due,
-                }
+                (row.id, form_id, stage, actor_id, now, due)
                 for row, due in zip(rows, stage_due, strict=True)
             ],
         )
@@ -302,23 +291,6 @@ def _not_unique(cf: CompiledForm, key: str, value: Any, lang: str) -> FieldError
     )
 
 
-# The batch statements are the same every time: built once (SQLAlchemy then finds their
-# compiled form in its cache without building a cache key from a new statement object).
-_INSERT_RECORDS = {
-    ordered: records.insert().returning(records.c.id, sort_by_parameter_order=ordered)
-    for ordered in (False, True)
-}
-_CLAIM_NEW: dict[str, Any] = {
-    name: dialect_insert(record_unique)
-    .on_conflict_do_nothing()
-    .returning(record_unique.c.record_id, record_unique.c.field_key)
-    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
-}
-_INSERT_HISTORY = record_history.insert()
-_INSERT_OUTBOX = outbox.insert()
-_INSERT_STAGE_LOG = stage_log.insert()
-
-
 def _claim_new(
     conn: sa.Connection,
     cf: CompiledForm,
@@ -329,7 +301,9 @@ def _claim_new(
     """Claim the unique values of new records in one statement. Returns the taken ones by
     record index: values another record holds (``ON CONFLICT DO NOTHING``: they do not come
     back) and values an earlier record of the batch claims (found here, not sent)."""
-    claims: list[dict[str, Any]] = []
+    form_id = cf.form_id
+    rows_sent: list[tuple[int, str, str, int]] = []  # (form_id, field_key, value_key, record_id)
+    about: list[tuple[int, Any]] = []  # (record index, value) of each row sent
     taken: list[tuple[int, FieldError]] = []
     sent: set[tuple[str, str]] = set()
     for i, (row, p) in enumerate(zip(rows, prepared, strict=True)):
@@ -339,20 +313,24 @@ def _claim_new(
                 taken.append((i, _not_unique(cf, key, value, lang)))
                 continue
             sent.add((key, value_key))
-            claims.append(
-                {"form_id": cf.form_id, "field_key": key, "value_key": value_key,
-                 "record_id": row.id, "index": i, "value": value}
-            )  # fmt: skip
-    if not claims:
+            rows_sent.append((form_id, key, value_key, row.id))
+            about.append((i, value))
+    if not rows_sent:
         return taken
-    stmt = _CLAIM_NEW[conn.dialect.name]
-    params = [{k: c[k] for k in ("form_id", "field_key", "value_key", "record_id")} for c in claims]
-    got = {(r.record_id, r.field_key) for r in conn.execute(stmt, params)}
-    if len(got) < len(claims):
+    got = set(
+        insert_new(
+            conn,
+            record_unique,
+            ("form_id", "field_key", "value_key", "record_id"),
+            rows_sent,
+            returning=("record_id", "field_key"),
+        )
+    )
+    if len(got) < len(rows_sent):
         taken.extend(
-            (c["index"], _not_unique(cf, c["field_key"], c["value"], lang))
-            for c in claims
-            if (c["record_id"], c["field_key"]) not in got
+            (i, _not_unique(cf, key, value, lang))
+            for (_, key, _, record_id), (i, value) in zip(rows_sent, about, strict=True)
+            if (record_id, key) not in got
         )
         taken.sort(key=lambda t: t[0])
     return taken
@@ -374,37 +352,25 @@ def _insert_rows(
     stage: str | None,
     now: dt.datetime,
 ) -> list[RecordRow]:
-    """Insert the records; the rows as stored, in the order given. Only the ids come back
-    (RETURNING): every other column is what was sent, so nothing is read or decoded again.
-
-    SQLAlchemy sends one multi-row ``INSERT`` per 1,000 records ("insertmanyvalues"). On
-    SQLite, asking it to keep the parameter order would make it fall back to one statement per
-    row; the ids of one multi-row statement increase in row order there (rowid allocation
-    under the write lock), so sorting them gives the order."""
-    ordered = conn.dialect.name != "sqlite"
-    stmt = _INSERT_RECORDS[ordered]
-    params = [
-        {
-            "form_id": cf.form_id,
-            "schema_version": cf.version,
-            "stage": stage,
-            "data": p.data,
-            "search_text": search_text(cf, p.data),
-            "owner_id": owner_id,
-            "created_at": now,
-            "created_by": actor_id,
-            "updated_at": now,
-            "updated_by": actor_id,
-            "version": 1,
-        }
-        for p in prepared
-    ]
-    if len(params) == 1:
-        ids = [conn.execute(stmt, params[0]).scalar_one()]
-    else:
-        ids = list(conn.execute(stmt, params).scalars())
-        if not ordered:
-            ids.sort()
+    """Insert the records (:func:`~runtime.store.batch_insert.insert_many`: multi-row
+    ``INSERT`` on SQLite, ``COPY`` on PostgreSQL); the rows as stored, in the order given. Only
+    the ids come back: every other column is what was sent, so nothing is read or decoded
+    again."""
+    form_id, version = cf.form_id, cf.version
+    ids = insert_many(
+        conn,
+        records,
+        (
+            "form_id", "schema_version", "stage", "data", "search_text", "owner_id",
+            "created_at", "created_by", "updated_at", "updated_by", "version",
+        ),
+        [
+            (form_id, version, stage, p.data, search_text(cf, p.data), owner_id,
+             now, actor_id, now, actor_id, 1)
+            for p in prepared
+        ],
+        new_ids=True,
+    )  # fmt: skip
     at = now.astimezone(dt.UTC)
     return [
         RecordRow(

@@ -273,3 +273,46 @@ def test_computed_values_that_break_the_schema_are_reported() -> None:
     with pytest.raises(RecordValidationError) as exc:
         prepare_create(cf, {"name": "华为", "budget": 100}, CTX, DictStore())
     assert ("big", "schema_violation") in _codes(exc)
+
+
+def _defaults_form() -> CompiledForm:
+    return _compiled(
+        {
+            "key": "visit",
+            "name": "拜访",
+            "title_field": "topic",
+            "fields": [
+                {"key": "topic", "type": "text", "label": "主题"},
+                {"key": "by", "type": "user", "label": "人", "default": {"expr": "CURRENT_USER()"}},
+                {"key": "on", "type": "date", "label": "日", "default": {"expr": "TODAY()"}},
+                {"key": "late", "type": "number", "label": "晚", "default": {"expr": "1 / 0"}},
+                {
+                    "key": "echo",
+                    "type": "text",
+                    "label": "回",
+                    "default": {"expr": "UPPER(topic)"},
+                },
+            ],
+        },
+        9,
+    )
+
+
+def test_defaults_that_read_no_field_are_worked_out_once_per_context() -> None:
+    cf = _defaults_form()
+    assert cf.constant_defaults == {"by", "on", "late"}  # "echo" reads topic
+    batch = WriteContext(actor_id=7, now=NOW)
+    first = prepare_create(cf, {"topic": "a"}, batch, DictStore())
+    second = prepare_create(cf, {"topic": "b"}, batch, DictStore())
+    for p, topic in ((first, "a"), (second, "b")):
+        assert p.data["by"] == 7
+        assert p.data["on"] == "2026-11-22"
+        assert "late" not in p.data  # a default that cannot be computed stays blank, every time
+        assert p.data["echo"] == topic.upper()
+    # Another context (another writer, another moment) works them out again.
+    other = WriteContext(actor_id=8, now=NOW + dt.timedelta(days=1))
+    third = prepare_create(cf, {"topic": "c"}, other, DictStore())
+    assert (third.data["by"], third.data["on"]) == (8, "2026-11-23")
+    # A value given wins over the default, and a blank given stays blank.
+    given = prepare_create(cf, {"topic": "d", "by": 9, "on": None}, batch, DictStore())
+    assert given.data["by"] == 9 and given.data["on"] is None

@@ -1,0 +1,192 @@
+"""Set-based inserts of many rows, straight to the driver.
+
+A batch create writes thousands of rows into a handful of tables. Going through SQLAlchemy's
+"insertmanyvalues" costs more Python per row than the database's own work (building each
+row's parameter dict, running each bind processor, and on PostgreSQL psycopg re-parsing a new
+multi-row statement text per batch), so these rows go to the driver directly:
+
+- SQLite: multi-row ``INSERT … VALUES (?, …), (?, …)`` of at most :data:`SQLITE_ROWS` rows and
+  :data:`SQLITE_PARAMS` parameters a statement (one statement, not an ``executemany`` of
+  single rows, so that the FTS5 trigger flushes once per statement — see
+  docs/performance.md);
+- PostgreSQL: ``COPY … FROM STDIN``; new primary keys are taken from the table's sequence in
+  one call beforehand, so nothing needs to come back.
+
+Values are converted exactly as SQLAlchemy would bind them: each column's bind processor
+(for the dialect) is applied; JSON columns are serialised with the engine's serializer.
+Triggers, constraints and foreign keys apply as for any insert, inside the caller's
+transaction (and savepoint).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from typing import Any
+
+import sqlalchemy as sa
+
+SQLITE_ROWS = 1000
+_NOTHING = object()
+
+
+def insert_many(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    new_ids: bool = False,
+) -> list[int]:
+    """Insert ``rows`` (tuples of Python values in the order of ``columns``) into ``table``.
+
+    ``new_ids``: the table's integer ``id`` primary key is generated for each row and the
+    ids are returned in row order (else ``[]``).
+    """
+    if not rows:
+        return []
+    if conn.dialect.name == "postgresql":
+        return _copy_postgresql(conn, table, columns, rows, new_ids)
+    return _insert_sqlite(conn, table, columns, rows, new_ids)
+
+
+def _converters(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) -> list[Any]:
+    dialect = conn.dialect
+    out: list[Callable[[Any], Any] | None] = []
+    for name in columns:
+        column_type = table.c[name].type
+        affinity = column_type._type_affinity
+        if dialect.name == "postgresql" and affinity is not None and issubclass(affinity, sa.JSON):
+            out.append(_json_text(dialect._json_serializer or json.dumps))
+        else:
+            out.append(column_type._cached_bind_processor(dialect))
+    return out
+
+
+def _json_text(dumps: Callable[[Any], str]) -> Callable[[Any], str | None]:
+    """JSON as text for ``COPY`` (the server parses it into ``jsonb``)."""
+
+    def convert(value: Any) -> str | None:
+        return None if value is None else dumps(value)
+
+    return convert
+
+
+def _converted(converters: list[Any], rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """The rows with each column's converter applied. Converters are pure, so a value that is
+    the very object of the row before (the batch's timestamp, its actor) is converted once."""
+    if not any(converters):
+        return [tuple(r) for r in rows]
+    columns: list[Sequence[Any]] = []
+    for convert, values in zip(converters, zip(*rows, strict=True), strict=True):
+        if convert is None:
+            columns.append(values)
+            continue
+        out: list[Any] = []
+        last_in: Any = _NOTHING
+        last_out: Any = None
+        for value in values:
+            if value is not last_in:
+                last_in, last_out = value, convert(value)
+            out.append(last_out)
+        columns.append(out)
+    return list(zip(*columns, strict=True))
+
+
+def _insert_sqlite(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    new_ids: bool,
+) -> list[int]:
+    values = _converted(_converters(conn, table, columns), rows)
+    raw = conn.connection.driver_connection
+    width = len(columns)
+    limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
+    per_statement = max(1, min(SQLITE_ROWS, limit // width))
+    head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+    one = "(" + ", ".join(["?"] * width) + ")"
+    tail = " RETURNING id" if new_ids else ""
+    ids: list[int] = []
+    with closing(raw.cursor()) as cursor:  # type: ignore[union-attr]
+        for start in range(0, len(values), per_statement):
+            chunk = values[start : start + per_statement]
+            params = [v for row in chunk for v in row]
+            cursor.execute(head + ", ".join([one] * len(chunk)) + tail, params)
+            if new_ids:
+                # The ids of one multi-row statement increase in row order (rowid allocation
+                # under the write lock); RETURNING need not come back in that order.
+                ids.extend(sorted(r[0] for r in cursor.fetchall()))
+    return ids
+
+
+def _copy_postgresql(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    new_ids: bool,
+) -> list[int]:
+    values = _converted(_converters(conn, table, columns), rows)
+    raw = conn.connection.driver_connection
+    ids: list[int] = []
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        names = list(columns)
+        if new_ids:
+            cur.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                (table.name, len(values)),
+            )
+            ids = sorted(r[0] for r in cur.fetchall())
+            names = ["id", *names]
+            values = [(i, *row) for i, row in zip(ids, values, strict=True)]
+        with cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+    return ids
+
+
+def insert_new(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    returning: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` with ``ON CONFLICT DO NOTHING``; the ``returning`` columns of the rows
+    that went in (a row that conflicts does not come back). One statement a chunk: SQLite a
+    multi-row ``VALUES``, PostgreSQL ``SELECT … FROM unnest(<one array a column>)``."""
+    if not rows:
+        return []
+    values = _converted(_converters(conn, table, columns), rows)
+    names = ", ".join(columns)
+    back = ", ".join(returning)
+    raw = conn.connection.driver_connection
+    out: list[tuple[Any, ...]] = []
+    with closing(raw.cursor()) as cur:  # type: ignore[union-attr]
+        if conn.dialect.name == "postgresql":
+            arrays = ", ".join(
+                f"%s::{table.c[name].type.compile(dialect=conn.dialect)}[]" for name in columns
+            )
+            cur.execute(
+                f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"
+                f" ON CONFLICT DO NOTHING RETURNING {back}",
+                [list(col) for col in zip(*values, strict=True)],
+            )
+            return [tuple(r) for r in cur.fetchall()]
+        width = len(columns)
+        limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
+        per_statement = max(1, min(SQLITE_ROWS, limit // width))
+        one = "(" + ", ".join(["?"] * width) + ")"
+        for start in range(0, len(values), per_statement):
+            chunk = values[start : start + per_statement]
+            cur.execute(
+                f"INSERT INTO {table.name} ({names}) VALUES {', '.join([one] * len(chunk))}"
+                f" ON CONFLICT DO NOTHING RETURNING {back}",
+                [v for row in chunk for v in row],
+            )
+            out.extend(tuple(r) for r in cur.fetchall())
+    return out
