@@ -69,8 +69,9 @@ def lock(conn: sa.Connection, keys: Sequence[str]) -> None:
 def add(conn: sa.Connection, keys: Sequence[str], *, now: dt.datetime) -> list[int]:
     """Count one event under each key; returns the events' ids."""
     return [
-        conn.execute(rate_events.insert().values(key=key, at=now).returning(rate_events.c.id))
-        .scalar_one()
+        conn.execute(
+            rate_events.insert().values(key=key, at=now).returning(rate_events.c.id)
+        ).scalar_one()
         for key in keys
     ]
 
