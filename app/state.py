@@ -21,7 +21,8 @@ async def get_database(request: Request) -> Database:
     return database
 
 
-async def get_search_indexer(request: Request) -> SearchIndexer:
+def get_search_indexer(request: Request) -> SearchIndexer:
+    """Called by the write dependencies (not a dependency itself)."""
     indexer: SearchIndexer = request.app.state.search_indexer
     return indexer
 
