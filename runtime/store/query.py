@@ -183,9 +183,10 @@ def query_records(
         sa.select(sa.literal_column("1")).select_from(source).where(*base, *where)
     )
     capped = sa.select(sa.func.count()).select_from(count_from.limit(count_cap + 1).subquery())
-    # The capped count rides on the page's first statement as an uncorrelated scalar
-    # subquery (evaluated once; one round trip less) and runs alone only when that statement
-    # returns no row.
+    # The capped count rides on the page's statement as an uncorrelated scalar subquery
+    # (evaluated once; one round trip less). No row at all without a cursor means nothing
+    # matches: 0, with no statement more, so a miss does the same database work as a hit
+    # (public lookup links rely on that). Only a page past the end of a cursor counts alone.
     count_column = capped.correlate(None).scalar_subquery().label(_COUNT_LABEL)
     source, base = _scope(ctx, with_records=True)
     page_where = [*base, *where]
@@ -194,6 +195,8 @@ def query_records(
     )
     if rows and _COUNT_LABEL in rows[0]._fields:
         counted = rows[0]._mapping[_COUNT_LABEL]
+    elif not rows and after is None:
+        counted = 0
     else:
         counted = conn.execute(capped).scalar_one()
     more = len(rows) > limit
@@ -721,7 +724,8 @@ def _page_rows(
     extra: ColumnElement[Any] | None = None,
 ) -> list[sa.Row[Any]]:
     """Up to ``limit + 1`` rows after ``after`` in the order of ``keys``, blanks last;
-    ``extra`` is selected with the rows of the first statement run (not the second).
+    ``extra`` is selected beside the rows of the first statement that returns any (so the
+    first row has it whenever there is one).
 
     A first key that may be blank is read in two parts — its non-blank rows, then (if the page
     is not full) its blank ones — because "blanks last" is the natural index order on neither
@@ -740,16 +744,17 @@ def _page_rows(
     pending = [extra] if extra is not None else []
 
     def run(conditions: list[ColumnElement[bool]], order: list[Any], n: int) -> list[sa.Row[Any]]:
-        selected = [*columns, *labels, *pending]
-        pending.clear()
         statement = (
-            sa.select(*selected)
+            sa.select(*columns, *labels, *pending)
             .select_from(source)
             .where(*where, *conditions)
             .order_by(*order)
             .limit(n)
         )
-        return list(conn.execute(statement).all())
+        found = list(conn.execute(statement).all())
+        if found:
+            pending.clear()
+        return found
 
     rest_order = [
         ordered(e, d, t) for e, d, (t, _) in zip(exprs[1:], dirs[1:], keys[1:], strict=True)

@@ -297,7 +297,16 @@ def test_the_capped_count_is_right_when_the_first_statement_has_no_row(
     )
     assert w.labels(after_r5) == ["r4"] and after_r5.next_cursor is None
     assert (after_r5.count, after_r5.count_capped) == (3, True)
-    assert len(seen) == 3  # the non-blank part (empty), the blank part, the count alone
+    assert len(seen) == 2  # the non-blank part (empty), the blank part with the count
+    # Nothing matches: 0 without a statement more (a miss does a hit's database work).
+    nothing, seen = _statements(
+        conn,
+        lambda: query_records(
+            conn, w.cf, filter={"field": "name", "op": "eq", "value": "无"}, actor=actor
+        ),
+    )
+    assert (nothing.items, nothing.count, nothing.count_capped) == ([], 0, False)
+    assert len(seen) == 1
     # A page past the end: no rows at all, the count still counts the live records.
     page = query_records(conn, w.cf, limit=4, actor=actor)
     conn.execute(
