@@ -15,6 +15,7 @@ from typing import Literal
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from app.api import build_router
 from app.api_docs import install_docs
@@ -76,7 +77,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         try:
             yield
         finally:
-            indexer.stop()
+            # Off the event loop: stopping waits for a batch in progress.
+            await run_in_threadpool(indexer.stop)
             if owns_database:
                 db.dispose()
 
