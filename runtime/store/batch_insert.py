@@ -43,13 +43,23 @@ def insert_many(
     """Insert ``rows`` (tuples of Python values in the order of ``columns``) into ``table``.
 
     ``new_ids``: the table's integer ``id`` primary key is generated for each row and the
-    ids are returned in row order (else ``[]``).
+    ids are returned in row order (else ``[]``). SQLAlchemy's Python-side column defaults are
+    not applied: name every column that needs a value.
     """
     if not rows:
         return []
+    _begun(conn)
     if conn.dialect.name == "postgresql":
         return _copy_postgresql(conn, table, columns, rows, new_ids)
     return _insert_sqlite(conn, table, columns, rows, new_ids)
+
+
+def _begun(conn: sa.Connection) -> None:
+    """Begin the connection's transaction if nothing has yet (as executing a statement through
+    SQLAlchemy would): the driver calls here bypass SQLAlchemy's autobegin, and on SQLite the
+    driver itself begins nothing (the engine's "begin" hook does)."""
+    if not conn.in_transaction():
+        conn.begin()
 
 
 def _converters(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) -> list[Any]:
@@ -161,6 +171,7 @@ def insert_new(
     multi-row ``VALUES``, PostgreSQL ``SELECT … FROM unnest(<one array a column>)``."""
     if not rows:
         return []
+    _begun(conn)
     values = _converted(_converters(conn, table, columns), rows)
     names = ", ".join(columns)
     back = ", ".join(returning)

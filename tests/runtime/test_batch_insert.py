@@ -92,3 +92,30 @@ def test_conflicting_rows_are_left_out_and_do_not_come_back(conn: sa.Connection)
         ).all()
     )
     assert kept == {"2025": 10, "2026": 1, "2027": 2, "2028": 13}  # the taken ones unchanged
+
+
+def test_rows_written_first_in_a_connection_belong_to_its_transaction(engine: sa.Engine) -> None:
+    """Nothing executed through SQLAlchemy yet: the driver calls still run inside the
+    connection's transaction, so a rollback takes them back."""
+    topic = "batch-insert-rollback-\t\\\n'"
+    with engine.connect() as connection:
+        ids = insert_many(
+            connection,
+            tables.outbox,
+            ("topic", "payload", "created_at", "available_at", "attempts"),
+            [(topic, {"s": "\t\\\n'\""}, datetime.now(UTC), datetime.now(UTC), 0)],
+            new_ids=True,
+        )
+        assert connection.in_transaction()
+        stored = connection.execute(
+            sa.select(tables.outbox.c.topic, tables.outbox.c.payload).where(
+                tables.outbox.c.id == ids[0]
+            )
+        ).one()
+        assert tuple(stored) == (topic, {"s": "\t\\\n'\""})
+        connection.rollback()
+    with engine.connect() as connection:
+        count = connection.execute(
+            sa.select(sa.func.count()).where(tables.outbox.c.topic == topic)
+        ).scalar_one()
+    assert count == 0
