@@ -253,34 +253,26 @@ def department_parents(conn: sa.Connection) -> dict[int, int | None]:
 
 
 def department_subtree(conn: sa.Connection, ids: Iterable[int]) -> frozenset[int]:
-    """``ids`` and every department below them."""
-    ids = set(ids)
-    if not ids:
-        return frozenset()
-    children: dict[int, list[int]] = {}
-    for child, parent in department_parents(conn).items():
-        if parent is not None:
-            children.setdefault(parent, []).append(child)
-    out: set[int] = set()
-    todo = list(ids)
-    while todo:
-        d = todo.pop()
-        if d not in out:
-            out.add(d)
-            todo.extend(children.get(d, ()))
-    return frozenset(out)
+    """``ids`` and every department below them (walked in the database, down the
+    ``parent_id`` index: a request reads its own branch, not the whole tree)."""
+    return _walk(conn, ids, down=True)
 
 
 def department_ancestors(conn: sa.Connection, ids: Iterable[int]) -> frozenset[int]:
     """``ids`` and every department above them."""
-    parents = department_parents(conn)
-    out: set[int] = set()
-    for d in ids:
-        current: int | None = d
-        while current is not None and current not in out:
-            out.add(current)
-            current = parents.get(current)
-    return frozenset(out)
+    return _walk(conn, ids, down=False)
+
+
+def _walk(conn: sa.Connection, ids: Iterable[int], *, down: bool) -> frozenset[int]:
+    start = sorted(set(ids))
+    if not start:
+        return frozenset()
+    d = departments
+    tree = sa.select(d.c.id, d.c.parent_id).where(d.c.id.in_(start)).cte("tree", recursive=True)
+    step = d.c.parent_id == tree.c.id if down else d.c.id == tree.c.parent_id
+    # UNION (not UNION ALL) drops rows already found, so even a cycle would end.
+    tree = tree.union(sa.select(d.c.id, d.c.parent_id).join(tree, step))
+    return frozenset(start) | frozenset(conn.execute(sa.select(tree.c.id)).scalars())
 
 
 # --- memberships (users in departments and roles) ----------------------------------------------

@@ -117,3 +117,24 @@ def test_grants_are_departments_roles_and_administered_apps(conn: sa.Connection)
     )
     assert users.grants(conn, bob.id) == (frozenset({sales}), frozenset({"clerk"}), {hr})
     assert users.memberships(conn, bob.id) == (frozenset({sales}), frozenset({"clerk"}))
+
+
+def test_department_walks_read_one_branch_up_and_down(conn: sa.Connection) -> None:
+    """Ancestors and subtrees through the tree (HQ > Sales > East > Shanghai, HQ > Ops); ids
+    given are always in the answer, even one that no longer exists."""
+    from runtime.store import org
+
+    def dept(name: str, parent: int | None) -> int:
+        return org.create_department(conn, name=name, parent_id=parent, head_user_id=None).id
+
+    hq = dept("HQ", None)
+    sales = dept("Sales", hq)
+    east = dept("East", sales)
+    shanghai = dept("Shanghai", east)
+    ops = dept("Ops", hq)
+    assert org.department_ancestors(conn, [shanghai]) == {shanghai, east, sales, hq}
+    assert org.department_ancestors(conn, [east, ops]) == {east, sales, hq, ops}
+    assert org.department_subtree(conn, [sales]) == {sales, east, shanghai}
+    assert org.department_subtree(conn, [hq]) == {hq, sales, east, shanghai, ops}
+    assert org.department_subtree(conn, [shanghai, 999_999]) == {shanghai, 999_999}
+    assert org.department_ancestors(conn, []) == frozenset()
