@@ -50,8 +50,10 @@ class RecordServices(ServiceBase):
         datas = [item.get("data") if isinstance(item, Mapping) else None for item in rows]
         return self._create(conn, actor, form_id, datas, in_rows=True)
 
-    def _create_view(self, conn: Any, actor: Actor, cf: CompiledForm) -> FieldView:
-        access, _ = self._form_action(conn, actor, cf, "create")
+    def _create_view(
+        self, conn: Any, actor: Actor, cf: CompiledForm, app_id: int | None = None
+    ) -> FieldView:
+        access, _ = self._form_action(conn, actor, cf, "create", app_id)
         return stage_rules(access, cf.definition, cf.initial_stage)
 
     def _create(
@@ -64,8 +66,8 @@ class RecordServices(ServiceBase):
         serial number or a round-robin turn) even inside a caller's larger transaction.
         ``in_rows``: name errors by row (``records[3].budget``). Errors about fields hidden
         from the actor do not name them; writing a hidden field is an unknown field."""
-        cf = self.compiled_form(conn, form_id)
-        view = self._create_view(conn, actor, cf)
+        cf, app_id = self._published(conn, form_id)
+        view = self._create_view(conn, actor, cf, app_id)
         ctx = self._context(actor)
         access = self._access(conn, cf)
         access.serial_block = len(datas)
