@@ -14,8 +14,9 @@ A route takes what it needs as ``Annotated`` parameters and makes one service/st
 - :data:`WriteConn`: a write transaction, committed when the route returns — before the
   response is sent, so a failed commit is the client's error response, not a lost write — and
   rolled back if it raises. After the commit it wakes the search indexer (SQLite), which
-  brings the search index up to date in its own transaction a moment later. It authenticates first (it depends on the current actor), so no
-  write lock is held while a credential is checked.
+  brings the search index up to date in its own transaction a moment later. It authenticates
+  first (it depends on the current actor), so no write lock is held while a credential is
+  checked.
 - :data:`PublicWriteConn`: the same without authentication (login-like routes only).
 
 Services and the store never commit; the dependency does.

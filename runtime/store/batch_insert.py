@@ -6,9 +6,9 @@ row's parameter dict, running each bind processor, and on PostgreSQL psycopg re-
 multi-row statement text per batch), so these rows go to the driver directly:
 
 - SQLite: multi-row ``INSERT … VALUES (?, …), (?, …)`` of at most :data:`SQLITE_ROWS` rows and
-  :data:`SQLITE_PARAMS` parameters a statement (one statement, not an ``executemany`` of
-  single rows, so that the FTS5 trigger flushes once per statement — see
-  docs/performance.md);
+  as many parameters as the connection allows a statement (one statement, not an
+  ``executemany`` of single rows: one statement transaction per chunk instead of per row —
+  see docs/performance.md, "Write path");
 - PostgreSQL: ``COPY … FROM STDIN``; new primary keys are taken from the table's sequence in
   one call beforehand, so nothing needs to come back.
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from typing import Any
 
@@ -114,23 +114,31 @@ def _insert_sqlite(
 ) -> list[int]:
     values = _converted(_converters(conn, table, columns), rows)
     raw = conn.connection.driver_connection
-    width = len(columns)
-    limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
-    per_statement = max(1, min(SQLITE_ROWS, limit // width))
     head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
-    one = "(" + ", ".join(["?"] * width) + ")"
     tail = " RETURNING id" if new_ids else ""
     ids: list[int] = []
     with closing(raw.cursor()) as cursor:  # type: ignore[union-attr]
-        for start in range(0, len(values), per_statement):
-            chunk = values[start : start + per_statement]
-            params = [v for row in chunk for v in row]
-            cursor.execute(head + ", ".join([one] * len(chunk)) + tail, params)
+        for placeholders, params in _sqlite_chunks(raw, len(columns), values):
+            cursor.execute(head + placeholders + tail, params)
             if new_ids:
                 # The ids of one multi-row statement increase in row order (rowid allocation
                 # under the write lock); RETURNING need not come back in that order.
                 ids.extend(sorted(r[0] for r in cursor.fetchall()))
     return ids
+
+
+def _sqlite_chunks(
+    raw: Any, width: int, values: Sequence[tuple[Any, ...]]
+) -> Iterator[tuple[str, list[Any]]]:
+    """The rows in chunks a multi-row ``VALUES`` can take: each chunk's placeholder text
+    (``(?, ?), (?, ?)``) and its parameters, flat. At most :data:`SQLITE_ROWS` rows and the
+    connection's variable limit a chunk."""
+    limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per_statement = max(1, min(SQLITE_ROWS, limit // width))
+    one = "(" + ", ".join(["?"] * width) + ")"
+    for start in range(0, len(values), per_statement):
+        chunk = values[start : start + per_statement]
+        yield ", ".join([one] * len(chunk)), [v for row in chunk for v in row]
 
 
 def _copy_postgresql(
@@ -188,16 +196,11 @@ def insert_new(
                 [list(col) for col in zip(*values, strict=True)],
             )
             return [tuple(r) for r in cur.fetchall()]
-        width = len(columns)
-        limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
-        per_statement = max(1, min(SQLITE_ROWS, limit // width))
-        one = "(" + ", ".join(["?"] * width) + ")"
-        for start in range(0, len(values), per_statement):
-            chunk = values[start : start + per_statement]
+        for placeholders, params in _sqlite_chunks(raw, len(columns), values):
             cur.execute(
-                f"INSERT INTO {table.name} ({names}) VALUES {', '.join([one] * len(chunk))}"
+                f"INSERT INTO {table.name} ({names}) VALUES {placeholders}"
                 f" ON CONFLICT DO NOTHING RETURNING {back}",
-                [v for row in chunk for v in row],
+                params,
             )
             out.extend(tuple(r) for r in cur.fetchall())
     return out
