@@ -829,7 +829,51 @@ def transition_record(
     data = prepared.data if prepared is not None else current.data
     changes: dict[str, Any] = dict(prepared.changes) if prepared is not None else {}
     changes["stage"] = [current.stage, to_stage]
-    unique = prepared.unique if prepared is not None else {}
+    move_stage(
+        conn,
+        cf,
+        current,
+        data,
+        changes,
+        prepared.unique if prepared is not None else {},
+        to_stage=to_stage,
+        transition=transition,
+        assignee_id=assignee_id,
+        due_at=due_at,
+        comment=comment,
+        actor_id=actor_id,
+        now=now,
+        lang=lang,
+        hidden=hidden,
+    )
+    return get_record(conn, current.id)
+
+
+def move_stage(
+    conn: sa.Connection,
+    cf: CompiledForm,
+    current: RecordRow,
+    data: dict[str, Any],
+    changes: dict[str, Any],
+    unique: dict[str, Any],
+    *,
+    to_stage: str,
+    transition: str | None,
+    assignee_id: int | None,
+    due_at: dt.datetime | None,
+    comment: str | None,
+    actor_id: int | None,
+    now: dt.datetime,
+    lang: str,
+    hidden: dict[str, Any] | None,
+    migrated: bool = False,
+) -> None:
+    """The one versioned stage move (a transition's, or a workflow version's ``migrated``
+    one): record, history, stage log and a ``record.stage_changed`` event. ``changes``
+    already holds the ``stage`` diff.
+
+    Raises: StaleVersionError, RecordValidationError (``not_unique``).
+    """
     _write_version(
         conn,
         cf,
@@ -844,13 +888,13 @@ def transition_record(
         hidden=hidden,
         extra={"stage": to_stage, "assignee_id": assignee_id},
     )
-    _history(
-        conn, current.id, cf.form_id, current.version + 1, "transition", actor_id, now, changes
-    )
+    version = current.version + 1
+    action = "migrate" if migrated else "transition"
+    _history(conn, current.id, current.form_id, version, action, actor_id, now, changes)
     enter_stage(
         conn,
         record_id=current.id,
-        form_id=cf.form_id,
+        form_id=current.form_id,
         from_stage=current.stage,
         to_stage=to_stage,
         transition=transition,
@@ -858,22 +902,23 @@ def transition_record(
         comment=comment,
         now=now,
         due_at=due_at,
+        action="migrated" if migrated else None,
     )
+    payload: dict[str, Any] = {
+        "record_id": current.id,
+        "form_id": current.form_id,
+        "from": current.stage,
+        "to": to_stage,
+        "transition": transition,
+    }
+    if migrated:
+        payload["migrated"] = True
     _event(
         conn,
         "record.stage_changed",
-        {
-            "record_id": current.id,
-            "form_id": cf.form_id,
-            "from": current.stage,
-            "to": to_stage,
-            "transition": transition,
-            "actor_id": actor_id,
-            "version": current.version + 1,
-        },
+        {**payload, "actor_id": actor_id, "version": version},
         now,
     )
-    return get_record(conn, current.id)
 
 
 def stage_log_entries(conn: sa.Connection, record_id: int) -> list[dict[str, Any]]:

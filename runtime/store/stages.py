@@ -19,10 +19,8 @@ from runtime.store.records import (
     _COLUMNS,
     RecordRow,
     _event,
-    _history,
     _row,
-    _write_version,
-    enter_stage,
+    move_stage,
 )
 from runtime.store.tables import (
     escalation_runs,
@@ -280,49 +278,21 @@ def migrate_stage(
 
     Raises: StaleVersionError.
     """
-    changes = {"stage": [current.stage, to_stage]}
-    _write_version(
+    move_stage(
         conn,
         cf_of_row,
         current,
         current.data,
-        changes,
+        {"stage": [current.stage, to_stage]},
         {},
-        expected_version=current.version,
+        to_stage=to_stage,
+        transition=None,
+        assignee_id=assignee_id,
+        due_at=due_at,
+        comment=None,
         actor_id=actor_id,
         now=now,
         lang="en",
         hidden=None,
-        extra={"stage": to_stage, "assignee_id": assignee_id},
-    )
-    _history(
-        conn, current.id, current.form_id, current.version + 1, "migrate", actor_id, now, changes
-    )
-    enter_stage(
-        conn,
-        record_id=current.id,
-        form_id=current.form_id,
-        from_stage=current.stage,
-        to_stage=to_stage,
-        transition=None,
-        actor_id=actor_id,
-        comment=None,
-        now=now,
-        due_at=due_at,
-        action="migrated",
-    )
-    _event(
-        conn,
-        "record.stage_changed",
-        {
-            "record_id": current.id,
-            "form_id": current.form_id,
-            "from": current.stage,
-            "to": to_stage,
-            "transition": None,
-            "migrated": True,
-            "actor_id": actor_id,
-            "version": current.version + 1,
-        },
-        now,
+        migrated=True,
     )
