@@ -30,6 +30,7 @@ log = logging.getLogger("stageform.search")
 
 QUEUE = "records_fts_queue"
 BATCH = 1000
+THREAD_NAME = "stageform-search-indexer"
 
 _BOUND = sa.text(
     "SELECT max(record_id) FROM "
@@ -111,9 +112,7 @@ class SearchIndexer:
         if self._database.dialect != "sqlite" or self._thread is not None:
             return
         self._wake.set()  # what an earlier run left queued
-        self._thread = threading.Thread(
-            target=self._run, name="stageform-search-indexer", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self._thread.start()
 
     def poke(self) -> None:
