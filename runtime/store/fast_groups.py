@@ -13,7 +13,9 @@ apply and giving exactly the groups and figures of the plain ``GROUP BY``:
   the zone in the range, so the local clock runs steadily inside each), and the lookup is
   used only if each interval has one label and the labels rise strictly with the position.
   A row outside the boundaries (the min/max were read from the stored text, which a corrupt
-  value can mislead) makes the aggregate run again in the plain shape.
+  value can mislead) makes the aggregate run again in the plain shape. The rows are grouped
+  by the column of a small joined table of the positions (:meth:`BucketLookup.positions`),
+  which tells the planner how few groups there are: it then aggregates in parallel workers.
 - **SQLite, few groups of one indexed column, whole form** (:func:`sqlite_few_groups`): SQLite
   has no hash aggregate; every ``GROUP BY`` sorts all rows (≈ 0.5 s of CPU per million). When
   the key has a ``(value, record_id)`` index and no filter applies, the groups and their
@@ -52,6 +54,16 @@ class BucketLookup:
     def __init__(self, code: ColumnElement[Any], labels: Sequence[str]) -> None:
         self.code = code  # width_bucket(ts, bounds): 1..len(labels) inside, 0 / n+1 outside
         self.labels = tuple(labels)
+
+    def positions(self, name: str) -> sa.Values:
+        """Every value :attr:`code` can take but NULL, as a small table to join the rows to
+        (``LEFT JOIN positions ON positions.n = code``) and group by its ``n``: the same
+        groups, but PostgreSQL then knows there are few of them. Grouped by ``code`` itself
+        it estimates as many groups as the column has distinct instants, and so never hashes
+        partial groups in parallel workers; with the join's column it does (measured at
+        1,000,000 rows: one worker 366 ms → a parallel partial aggregate)."""
+        column = sa.column("n", sa.Integer)
+        return sa.values(column, name=name).data([(i,) for i in range(len(self.labels) + 2)])
 
     def label(self, code: int | None) -> str | None:
         """The bucket of ``code``; raises :class:`OutOfRange` for a row outside the bounds."""

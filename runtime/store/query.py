@@ -327,14 +327,14 @@ def aggregate_records(
         source = source.outerjoin(elements, sa.true())
 
     def grouped(
-        keys: list[ColumnElement[Any]], *, few: bool = False
+        keys: list[ColumnElement[Any]], *, few: bool = False, rows_from: Any = source
     ) -> Iterable[Mapping[str, Any]]:
         labelled_keys = [e.label(f"k{i}") for i, e in enumerate(keys)]
         statement = (
             sa.select(
                 *labelled_keys, *(e.label(f"m{i}") for i, (_, e, _) in enumerate(metric_exprs))
             )
-            .select_from(source)
+            .select_from(rows_from)
             .where(*base, *where)
         )
         if few and labelled_keys:
@@ -361,13 +361,15 @@ def aggregate_records(
     lookups = _bucket_lookups(conn, ctx, groups, key_exprs, arrays)
     rows: Iterable[Mapping[str, Any]] | None = None
     if lookups:
+        positioned, position_keys = source, list(plain_keys)
+        for i, lookup in lookups.items():
+            positions = lookup.positions(f"bp{i}")
+            positioned = positioned.outerjoin(positions, positions.c.n == lookup.code)
+            position_keys[i] = positions.c.n
         try:
             rows = [
                 _relabel(row, lookups)
-                for row in grouped(
-                    [lookups[i].code if i in lookups else e for i, e in enumerate(plain_keys)],
-                    few=True,
-                )
+                for row in grouped(position_keys, few=True, rows_from=positioned)
             ]
         except OutOfRange:
             rows = None  # a value outside the bounds read from the index: the plain shape

@@ -171,6 +171,47 @@ def test_postgresql_buckets_read_positions_not_formatted_text(
         assert "width_bucket" not in grouped[0]
 
 
+def test_postgresql_is_told_that_bucket_positions_are_few(conn: sa.Connection, form: Any) -> None:
+    """Grouped by ``width_bucket(…)`` itself, PostgreSQL estimates as many groups as there
+    are distinct instants and never plans a parallel partial aggregate; grouped by the
+    column of the joined positions it knows their number."""
+    if dialect_name(conn) != "postgresql":
+        pytest.skip("PostgreSQL's planner")
+    vt = live_value_table(conn, form)
+    assert vt is not None
+    conn.exec_driver_sql(f"ANALYZE {vt.table.name}")
+    seen: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        seen.append((args[2], args[3]))
+
+    body: dict[str, Any] = {
+        "group_by": [{"field": "grade"}, {"field": "next_at", "bucket": "month"}],
+        "metrics": [{"op": "count"}, {"op": "sum", "field": "budget"}],
+    }
+    sa.event.listen(conn, "before_cursor_execute", capture)
+    try:
+        groups = aggregate_records(conn, form, actor=_actor(conn), timezone="UTC", **body)
+    finally:
+        sa.event.remove(conn, "before_cursor_execute", capture)
+    statement, params = next((s, p) for s, p in seen if "width_bucket" in s)
+    plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, params).scalar_one()
+
+    def estimates(node: dict[str, Any]) -> Iterator[int]:
+        if node["Node Type"] == "Aggregate":
+            yield node["Plan Rows"]
+        for child in node.get("Plans", []):
+            yield from estimates(child)
+
+    distinct_instants = conn.exec_driver_sql(
+        f"SELECT count(DISTINCT i_next_at) FROM {vt.table.name}"
+    ).scalar_one()
+    assert distinct_instants > 5 * 17  # what the estimate follows without the positions
+    # 5 grades (NULL too) x 14 months + the 2 outside positions and NULL.
+    assert len(groups) <= 5 * 17
+    assert 0 < max(estimates(plan[0]["Plan"])) <= 5 * 17
+
+
 def test_a_position_outside_the_bounds_is_refused() -> None:
     lookup = BucketLookup(sa.literal_column("1"), ["2026-01", "2026-02"])
     assert lookup.label(1) == "2026-01" and lookup.label(2) == "2026-02"
