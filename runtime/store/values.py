@@ -28,8 +28,10 @@ Indexes: ``(f_key, record_id)`` for each filterable/sortable field and ``(create
 record_id)``, ``(updated_at, record_id)``, ``(stage, record_id)``: every sort ends with the id,
 so a filter + sort + keyset page walks one index, and a capped count is an index-only scan.
 
-The table is kept in step by triggers on ``records`` (SQLite triggers; a PL/pgSQL function per
-form on PostgreSQL), so every write path — single and batched inserts, updates, transitions,
+The table is kept in step by triggers on ``records`` (SQLite triggers; on PostgreSQL a PL/pgSQL
+row trigger per form for updates and deletes, and a statement-level one for inserts that fills
+the table from the statement's new rows in one ``INSERT … SELECT`` — a batch of 1,000 records
+is one statement instead of 1,000 trigger calls), so every write path — single and batched inserts, updates, transitions,
 soft delete (the row leaves), restore (it comes back), purge — maintains it in the same
 transaction, with no call from the Python write path. Arrays (multi-select, users, multiple
 relations) and JSON values stay in ``records.data`` only (membership uses the JSON indexes).
@@ -282,10 +284,25 @@ def _trigger_statements(vt: ValueTable, dialect: str) -> list[str]:
     )
     return [
         f"CREATE FUNCTION {name}_sync() RETURNS trigger LANGUAGE plpgsql AS $fn$ {body} $fn$",
-        f"CREATE TRIGGER {name}_iu AFTER INSERT OR UPDATE ON records FOR EACH ROW "
+        f"CREATE TRIGGER {name}_u AFTER UPDATE ON records FOR EACH ROW "
         f"WHEN (NEW.form_id = {fid}) EXECUTE FUNCTION {name}_sync()",
         f"CREATE TRIGGER {name}_d AFTER DELETE ON records FOR EACH ROW "
         f"WHEN (OLD.form_id = {fid}) EXECUTE FUNCTION {name}_sync()",
+        *insert_trigger_statements(name, fid, cols, ", ".join(_value_exprs(vt, dialect, "n"))),
+    ]
+
+
+def insert_trigger_statements(name: str, form_id: int, columns: str, values: str) -> list[str]:
+    """PostgreSQL: the statement-level insert trigger of value table ``name`` — one ``INSERT
+    … SELECT`` from the statement's new rows (transition table ``inserted``, each row ``n``;
+    ``values`` are the column expressions over ``n``). A row trigger per inserted record cost
+    ≈ 60 µs of server CPU a record on the benchmark data (docs/performance.md)."""
+    return [
+        f"CREATE FUNCTION {name}_ins() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN "
+        f"INSERT INTO {name} ({columns}) SELECT {values} FROM inserted AS n "
+        f"WHERE n.form_id = {form_id} AND n.deleted_at IS NULL; RETURN NULL; END $fn$",
+        f"CREATE TRIGGER {name}_ai AFTER INSERT ON records REFERENCING NEW TABLE AS inserted "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {name}_ins()",
     ]
 
 
@@ -295,8 +312,11 @@ def drop_statements(name: str, dialect: str) -> list[str]:
         triggers = [f"DROP TRIGGER IF EXISTS {name}_{s}" for s in ("ai", "au", "ad")]
         return [*triggers, f"DROP TABLE IF EXISTS {name}"]
     return [
-        f"DROP TRIGGER IF EXISTS {name}_iu ON records",
+        f"DROP TRIGGER IF EXISTS {name}_ai ON records",
+        f"DROP TRIGGER IF EXISTS {name}_iu ON records",  # insert and update, before 0009
+        f"DROP TRIGGER IF EXISTS {name}_u ON records",
         f"DROP TRIGGER IF EXISTS {name}_d ON records",
+        f"DROP FUNCTION IF EXISTS {name}_ins()",
         f"DROP FUNCTION IF EXISTS {name}_sync()",
         f"DROP TABLE IF EXISTS {name}",
     ]
