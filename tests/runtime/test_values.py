@@ -22,7 +22,7 @@ from runtime.store.engine import dialect_name
 from runtime.store.query import aggregate_records, filter_condition, query_records
 from runtime.store.scope import record_in_scope
 from runtime.store.tables import records
-from runtime.store.values import drop_value_tables, live_value_table, value_table
+from runtime.store.values import BY_STATEMENT, drop_value_tables, live_value_table, value_table
 from tests.runtime.test_query_support import (
     DEAL,
     NOW,
@@ -209,12 +209,19 @@ def test_other_forms_and_deleted_records_never_enter(conn: sa.Connection) -> Non
     assert w.ids["r2"] not in _rows(conn, w.cf)
 
 
+@pytest.mark.parametrize("by_statement", [False, True])
 def test_one_statement_of_many_records_fills_the_tables_of_their_forms(
-    conn: sa.Connection,
+    conn: sa.Connection, by_statement: bool
 ) -> None:
-    # A batch write is one statement for many records (PostgreSQL: one statement-level trigger
-    # call per form; SQLite: row triggers): each form's table gets its own live records only.
+    # A batch write is one statement for many records. PostgreSQL fills the value tables by
+    # the row trigger or, when a batch sets BY_STATEMENT, by one statement-level trigger call
+    # per form; either way each form's table gets its own live records, each once (a second
+    # fill would break the table's primary key). SQLite: row triggers only.
+    if by_statement and conn.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
     w = build_world(conn)
+    if by_statement:
+        conn.execute(sa.text("SELECT set_config(:name, 'on', true)"), {"name": BY_STATEMENT})
     before_cf, before_other = set(_rows(conn, w.cf)), set(_rows(conn, w.other))
     rows = [
         (w.cf.form_id, 1, "new", {"name": "批量一", "grade": "A", "budget": 7}, None, NOW, NOW, 1),
@@ -247,7 +254,7 @@ def test_upgrade_to_0009_moves_inserts_to_a_statement_trigger(fresh_engine: sa.E
         pytest.skip("PostgreSQL only: SQLite has row triggers only")
     with fresh_engine.begin() as conn:
         w = build_world(conn)
-        assert triggers(conn) == {"ai", "u", "d"}
+        assert triggers(conn) == {"ai", "i", "u", "d"}
     migrate.downgrade(fresh_engine, "0008")
     with fresh_engine.begin() as conn:
         assert triggers(conn) == {"iu", "d"}  # as 0005-0008 wrote them
@@ -255,7 +262,7 @@ def test_upgrade_to_0009_moves_inserts_to_a_statement_trigger(fresh_engine: sa.E
         assert _rows(conn, w.cf)[old]["f_grade"] == "A"
     migrate.upgrade(fresh_engine)
     with fresh_engine.begin() as conn:
-        assert triggers(conn) == {"ai", "u", "d"}
+        assert triggers(conn) == {"ai", "i", "u", "d"}
         new = insert_record(conn, w.cf, {"name": "新触发器", "grade": "B"})
         update_record(conn, w.cf, old, {"name": "旧触发器", "grade": "C"})
         rows = _rows(conn, w.cf)

@@ -19,12 +19,14 @@ against their current ``search_text``, so search stays exact. The existing index
 copied over here (on 1,000,000 records: one ``INSERT … SELECT`` and one GIN build); writes to
 ``records`` wait meanwhile (``SHARE`` lock).
 
-The value tables' triggers (``runtime.store.values``) change the same way: their row trigger
-on insert (≈ 60 µs of server CPU a record) becomes a statement-level trigger that fills the
-table from the statement's new rows in one ``INSERT … SELECT``; updates and deletes keep the
-row trigger (renamed ``_u``: update only). The existing tables' functions are rewritten here
-from their own text (the column expressions of the row function, over the transition table's
-row ``n`` instead of ``NEW``); a publish writes the same for new tables.
+The value tables' triggers (``runtime.store.values``) get a statement-level insert trigger
+that fills the table from the statement's new rows in one ``INSERT … SELECT`` (a row trigger
+cost ≈ 60 µs of server CPU a record of a batch); a batch write picks it with the setting
+``stageform.values_by_statement``, every other insert keeps the row trigger (``_i``; updates:
+``_u``), and exactly one of the two fills the table whatever the setting. The existing
+tables' functions are rewritten here from their own text (the column expressions of the row
+function, over the transition table's row ``n`` instead of ``NEW``); a publish writes the
+same for new tables.
 
 SQLite is unchanged (0008).
 
@@ -92,6 +94,8 @@ _DOWN = [
 ]
 
 
+# Which insert trigger fills a value table (runtime.store.values.BY_STATEMENT).
+_BY_STATEMENT = "current_setting('stageform.values_by_statement', true)"
 # The insert of a value table's row function, as runtime.store.values wrote it (0005–0008).
 _ROW_INSERT = re.compile(r"INSERT INTO (\w+) \(([^)]*)\) VALUES \((.*)\) ON CONFLICT", re.S)
 
@@ -139,8 +143,12 @@ def _statement_insert_triggers() -> None:
             f"CREATE FUNCTION {name}_ins() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN "
             f"INSERT INTO {table} ({columns}) SELECT {values} FROM inserted AS n "
             f"WHERE n.form_id = {form_id} AND n.deleted_at IS NULL; RETURN NULL; END $fn$",
+            f"CREATE TRIGGER {name}_i AFTER INSERT ON records FOR EACH ROW "
+            f"WHEN (NEW.form_id = {form_id} AND {_BY_STATEMENT} IS DISTINCT FROM 'on') "
+            f"EXECUTE FUNCTION {name}_sync()",
             f"CREATE TRIGGER {name}_ai AFTER INSERT ON records REFERENCING NEW TABLE AS "
-            f"inserted FOR EACH STATEMENT EXECUTE FUNCTION {name}_ins()",
+            f"inserted FOR EACH STATEMENT WHEN ({_BY_STATEMENT} = 'on') "
+            f"EXECUTE FUNCTION {name}_ins()",
         ):
             op.get_bind().exec_driver_sql(statement, execution_options={"no_parameters": True})
 
@@ -149,6 +157,7 @@ def _row_insert_triggers() -> None:
     for name, form_id in _value_tables("_ai"):
         for statement in (
             f"DROP TRIGGER {name}_ai ON records",
+            f"DROP TRIGGER IF EXISTS {name}_i ON records",
             f"DROP FUNCTION {name}_ins()",
             f"DROP TRIGGER IF EXISTS {name}_u ON records",
             f"CREATE TRIGGER {name}_iu AFTER INSERT OR UPDATE ON records FOR EACH ROW "
