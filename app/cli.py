@@ -437,7 +437,7 @@ def escalate() -> None:
 
 @cli.command()
 def index() -> None:
-    """Bring the search index up to date (SQLite; PostgreSQL needs nothing).
+    """Bring the search index up to date (both databases).
 
     The server does this itself shortly after each write; run this after writes made while no
     server ran, or from cron. Search is exact whether or not it has run. Safe to run while

@@ -67,8 +67,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         raise
     secret_key = settings.resolved_secret_key()
 
-    # SQLite: applies the search queue shortly after write requests, off their transactions
-    # (runtime.store.search_index); does nothing on PostgreSQL.
+    # Applies the search queue shortly after write requests, off their transactions
+    # (runtime.store.search_index; both databases).
     indexer = SearchIndexer(db)
 
     @asynccontextmanager

@@ -12,7 +12,7 @@ run of parts is found as one string, the way people write addresses.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -34,37 +34,45 @@ def search_text(cf: CompiledForm, data: Mapping[str, Any]) -> str:
     """Lower-cased text of the searchable values of ``data``, at most :data:`MAX_SEARCH_TEXT`
     characters. Never raises for odd stored values: anything unexpected is skipped."""
     parts: list[str] = []
-    for key, field in _searched(cf):
+    for key, texts in _searched(cf):
         value = data.get(key)
         if value is not None:
-            parts.extend(_texts(field, value))
-    text = SEPARATOR.join(p.strip() for p in parts if p and p.strip())
+            parts.extend(texts(value))
+    text = SEPARATOR.join(s for p in parts if p and (s := p.strip()))
     return text.lower()[:MAX_SEARCH_TEXT]
 
 
-_SEARCHED: WeakKeyDictionary[CompiledForm, tuple[tuple[str, FieldConfig], ...]] = (
-    WeakKeyDictionary()
-)
+# What gives a value's texts, per field (None: the field gives none whatever it holds).
+_Texts = Callable[[Any], Iterable[str]]
+_SEARCHED: WeakKeyDictionary[CompiledForm, tuple[tuple[str, _Texts], ...]] = WeakKeyDictionary()
 
 
-def _searched(cf: CompiledForm) -> tuple[tuple[str, FieldConfig], ...]:
-    """The fields of ``cf`` whose values can give text, in field order (worked out once per
-    compiled form; the others give none whatever they hold)."""
+def _searched(cf: CompiledForm) -> tuple[tuple[str, _Texts], ...]:
+    """The fields of ``cf`` whose values can give text, in field order, each with what gives
+    its texts (worked out once per compiled form: the field's kind, its options' labels, a
+    sub-form's columns)."""
     found = _SEARCHED.get(cf)
     if found is None:
-        found = tuple((k, f) for k, f in cf.fields.items() if _may_give_text(f))
+        found = tuple(
+            (k, texts) for k, f in cf.fields.items() if (texts := _texts_of(f)) is not None
+        )
         _SEARCHED[cf] = found
     return found
 
 
-def _may_give_text(field: FieldConfig) -> bool:
+def _texts_of(field: FieldConfig) -> _Texts | None:
     kind = field.type
-    return (
-        kind in _PLAIN_TEXT
-        or kind in _OPTION_TYPES
-        or kind in ("rich_text", "address", "subform")
-        or (kind == "formula" and getattr(field, "result_type", None) == "text")
-    )
+    if kind in _PLAIN_TEXT or (kind == "formula" and getattr(field, "result_type", None) == "text"):
+        return _plain_texts
+    if kind == "rich_text":
+        return _rich_texts
+    if kind in _OPTION_TYPES:
+        return _option_texts(field)
+    if kind == "address":
+        return _address_texts
+    if kind == "subform":
+        return _subform_texts(field)
+    return None
 
 
 def search_words(search: str) -> list[str]:
@@ -77,50 +85,59 @@ def search_words(search: str) -> list[str]:
     return words
 
 
-def _texts(field: FieldConfig, value: Any) -> Iterable[str]:
-    if value is None:
+def _plain_texts(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else []
+
+
+def _rich_texts(value: Any) -> list[str]:
+    return [html_to_text(value)] if isinstance(value, str) else []
+
+
+def _address_texts(value: Any) -> list[str]:
+    if not isinstance(value, Mapping):
         return []
-    kind = field.type
-    if kind in _PLAIN_TEXT:
-        return [value] if isinstance(value, str) else []
-    if kind == "rich_text":
-        return [html_to_text(value)] if isinstance(value, str) else []
-    if kind in _OPTION_TYPES:
-        chosen = value if isinstance(value, list) else [value]
-        return [t for v in chosen if isinstance(v, str) for t in _option_texts(field, v)]
-    if kind == "address":
-        if not isinstance(value, Mapping):
-            return []
-        return ["".join(str(v) for v in value.values() if isinstance(v, str))]
-    if kind == "formula" and getattr(field, "result_type", None) == "text":
-        return [value] if isinstance(value, str) else []
-    if kind == "subform":
-        return _subform_texts(field, value)
-    return []
+    return ["".join(str(v) for v in value.values() if isinstance(v, str))]
 
 
-def _option_texts(field: FieldConfig, value: str) -> list[str]:
-    """The option's value and, when it differs, its label (people search by what they see)."""
+def _option_texts(field: FieldConfig) -> _Texts:
+    """Each chosen option's value and, when it differs, its label (people search by what
+    they see); a value that is no option gives itself. The first option with the value
+    counts."""
+    known: dict[str, list[str]] = {}
     for option in getattr(field, "options", []) or []:
         if isinstance(option, str):
-            if option == value:
-                return [value]
+            known.setdefault(option, [option])
             continue
-        if getattr(option, "value", None) == value:
+        value = getattr(option, "value", None)
+        if isinstance(value, str):
             label = getattr(option, "label", None)
-            return [value, label] if label and label != value else [value]
-    return [value]
+            known.setdefault(value, [value, label] if label and label != value else [value])
+
+    def texts(value: Any) -> list[str]:
+        chosen = value if isinstance(value, list) else [value]
+        return [t for v in chosen if isinstance(v, str) for t in known.get(v, (v,))]
+
+    return texts
 
 
-def _subform_texts(field: FieldConfig, rows: Any) -> list[str]:
-    if not isinstance(rows, list):
-        return []
-    columns: list[FieldConfig] = list(getattr(field, "fields", []) or [])
-    out: list[str] = []
-    for row in rows:
-        if not isinstance(row, Mapping):
-            continue
-        for column in columns:
-            if column.type != "subform":
-                out.extend(_texts(column, row.get(column.key)))
-    return out
+def _subform_texts(field: FieldConfig) -> _Texts:
+    columns = [
+        (column.key, column_texts)
+        for column in list(getattr(field, "fields", []) or [])
+        if column.type != "subform" and (column_texts := _texts_of(column)) is not None
+    ]
+
+    def texts(rows: Any) -> list[str]:
+        if not isinstance(rows, list):
+            return []
+        out: list[str] = []
+        for row in rows:
+            if not isinstance(row, Mapping):
+                continue
+            for key, column_texts in columns:
+                value = row.get(key)
+                if value is not None:
+                    out.extend(column_texts(value))
+        return out
+
+    return texts

@@ -38,6 +38,7 @@ from runtime.store.tables import (
     serial_counters,
     stage_log,
 )
+from runtime.store.values import BY_STATEMENT
 
 
 @dataclass(frozen=True)
@@ -336,6 +337,9 @@ def _claim_new(
     return taken
 
 
+_VALUES_BY_STATEMENT = sa.text(f"SELECT set_config('{BY_STATEMENT}', :on, true)")
+
+
 def _atomic(conn: sa.Connection, needed: bool) -> AbstractContextManager[Any]:
     """A savepoint when a step may refuse after an earlier one wrote (a taken unique value), so
     that the refusal leaves nothing behind even inside a caller's larger transaction."""
@@ -357,6 +361,11 @@ def _insert_rows(
     the ids come back: every other column is what was sent, so nothing is read or decoded
     again."""
     form_id, version = cf.form_id, cf.version
+    # PostgreSQL: a batch fills the value tables with one statement-level trigger call instead
+    # of a row trigger per record (runtime.store.values.insert_trigger_statements).
+    by_statement = conn.dialect.name == "postgresql" and len(prepared) > 1
+    if by_statement:
+        conn.execute(_VALUES_BY_STATEMENT, {"on": "on"})
     ids = insert_many(
         conn,
         records,
@@ -371,6 +380,8 @@ def _insert_rows(
         ],
         new_ids=True,
     )  # fmt: skip
+    if by_statement:
+        conn.execute(_VALUES_BY_STATEMENT, {"on": "off"})
     at = now.astimezone(dt.UTC)
     return [
         RecordRow(

@@ -1,13 +1,14 @@
 """The ``search`` part of a query: every word must occur in ``records.search_text``.
 
-Words of three or more characters use the trigram index: on SQLite the FTS5 ``records_fts``
-table (trigram tokenizer), on PostgreSQL ``LIKE`` on ``search_text``, which pg_trgm's GIN index
-serves. SQLite's index is brought up to date off the write path (``runtime.store.search_index``):
-the records in ``records_fts_queue`` (written or deleted since) are left out of the index's
-answer and matched against their current ``search_text`` instead, so a record written a moment
-ago is found and a changed or deleted one is not found by its old text. A trigram index cannot answer a shorter
-word — and two-character Chinese words (华为, 浦东) are what people type most — so those take
-``LIKE '%w%'`` on ``records.search_text`` itself, narrowed by the form and the other filters.
+Words of three or more characters use a trigram index, brought up to date off the write path
+(``runtime.store.search_index``): on SQLite the FTS5 ``records_fts`` table (trigram tokenizer),
+on PostgreSQL ``LIKE`` on ``records_search.search_text``, which pg_trgm's GIN index serves.
+The records in the queue (written or deleted since) are left out of the index's answer and
+matched against their current ``search_text`` instead, so a record written a moment ago is
+found and a changed or deleted one is not found by its old text. A trigram index cannot answer
+a shorter word — and two-character Chinese words (华为, 浦东) are what people type most — so
+those take ``LIKE '%w%'`` on ``records.search_text`` itself, narrowed by the form and the other
+filters.
 Words are lower-cased like the stored text (:func:`runtime.search_text.search_words`).
 """
 
@@ -21,23 +22,49 @@ from runtime.store.query_sql import contains_pattern
 from runtime.store.tables import records
 
 TRIGRAM = 3
-# PostgreSQL only: the pg_trgm GIN index of migration 0003 on records.search_text.
-TRIGRAM_INDEX = "ix_records_search_text_trgm"
-# SQLite only: the FTS5 table of migration 0003, the shadow tables FTS5 keeps for it and the
-# queue of migration 0008. They
-# are not in ``runtime.store.tables`` (SQLAlchemy cannot describe a virtual table), so schema
-# comparisons must skip them (and the trigram index, which a dialect-only Index in the tables
-# module cannot express to Alembic's comparison either).
-FTS_TABLES = frozenset(
-    {
-        "records_fts",
-        "records_fts_queue",
-        "records_fts_data",
-        "records_fts_idx",
-        "records_fts_docsize",
-        "records_fts_config",
-    }
-)
+# PostgreSQL only: the pg_trgm GIN index of migration 0009 on records_search.search_text.
+TRIGRAM_INDEX = "ix_records_search_trgm"
+# The tables of the search index and its queue: SQLite's FTS5 table (migration 0003), the
+# shadow tables FTS5 keeps for it and the queue (0008); PostgreSQL's index table and queue
+# (0009). They are not in ``runtime.store.tables`` (SQLAlchemy cannot describe a virtual table,
+# and a dialect-only table or Index there cannot be expressed to Alembic's comparison), so
+# schema comparisons must skip them.
+SEARCH_TABLES = {
+    "sqlite": frozenset(
+        {
+            "records_fts",
+            "records_fts_queue",
+            "records_fts_data",
+            "records_fts_idx",
+            "records_fts_docsize",
+            "records_fts_config",
+        }
+    ),
+    "postgresql": frozenset({"records_search", "records_search_queue"}),
+}
+
+# What the index finds for the words (each a bound ``LIKE`` pattern ``:search_q<i>``, or on
+# SQLite also the FTS5 query ``:search_fts``), leaving queued records out; then the queued
+# records whose current text has every word. The queue is short (the indexer drains it); on
+# SQLite CROSS JOIN keeps it the driving table, else SQLite scans every record for the LIKE.
+_INDEXED = {
+    "sqlite": (
+        "SELECT rowid FROM records_fts WHERE records_fts MATCH :search_fts"
+        " AND rowid NOT IN (SELECT record_id FROM records_fts_queue)"
+    ),
+    "postgresql": (
+        "SELECT s.record_id FROM records_search AS s WHERE {likes} AND NOT EXISTS"
+        " (SELECT 1 FROM records_search_queue AS q WHERE q.record_id = s.record_id)"
+    ),
+}
+_QUEUED = {
+    "sqlite": "SELECT q.record_id FROM records_fts_queue AS q CROSS JOIN records AS queued",
+    "postgresql": "SELECT q.record_id FROM records_search_queue AS q JOIN records AS queued",
+}
+
+
+def _likes(column: str, params: dict[str, str]) -> str:
+    return " AND ".join(f"{column} LIKE :{p} ESCAPE '\\'" for p in params)
 
 
 def search_condition(search: str, dialect: str) -> ColumnElement[bool] | None:
@@ -47,21 +74,18 @@ def search_condition(search: str, dialect: str) -> ColumnElement[bool] | None:
         return None
     terms: list[ColumnElement[bool]] = []
     long_words = [w for w in words if len(w) >= TRIGRAM]
-    if dialect == "sqlite" and long_words:
-        # One FTS5 query: quoted strings (quotes doubled) are matched as substrings and
-        # implicitly ANDed; the query text is a bound parameter. Queued records: the words
-        # against their current text (the queue is short: the indexer drains it; CROSS JOIN
-        # keeps it the driving table, else SQLite scans every record for the LIKE).
-        match = " ".join('"' + w.replace('"', '""') + '"' for w in long_words)
+    if long_words:
         params = {f"search_q{i}": contains_pattern(w) for i, w in enumerate(long_words)}
-        queued = " AND ".join(f"queued.search_text LIKE :{p} ESCAPE '\\'" for p in params)
+        indexed = _INDEXED[dialect].format(likes=_likes("s.search_text", params))
+        queued = _QUEUED[dialect] + " ON queued.id = q.record_id WHERE "
+        queued += _likes("queued.search_text", params)
+        binds: dict[str, str] = dict(params)
+        if dialect == "sqlite":
+            # One FTS5 query: quoted strings (quotes doubled) are matched as substrings and
+            # implicitly ANDed; the query text is a bound parameter.
+            binds["search_fts"] = " ".join('"' + w.replace('"', '""') + '"' for w in long_words)
         terms.append(
-            sa.text(
-                "records.id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH :search_fts"
-                " AND rowid NOT IN (SELECT record_id FROM records_fts_queue)"
-                " UNION ALL SELECT q.record_id FROM records_fts_queue AS q CROSS"
-                " JOIN records AS queued ON queued.id = q.record_id WHERE " + queued + ")"
-            ).bindparams(search_fts=match, **params)  # type: ignore[arg-type]
+            sa.text(f"records.id IN ({indexed} UNION ALL {queued})").bindparams(**binds)  # type: ignore[arg-type]
         )
         words = [w for w in words if len(w) < TRIGRAM]
     for word in words:

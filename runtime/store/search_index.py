@@ -1,20 +1,25 @@
-"""Applying the search queue to the FTS5 index (SQLite), off the write path.
+"""Applying the search queue to the trigram index, off the write path (both databases).
 
-Writes of ``records`` only note the records whose ``search_text`` changed in
-``records_fts_queue`` (triggers of migration 0008); search matches those against
-``records.search_text`` directly (``runtime.store.search``), so it is exact whether or not the
-queue has been applied. Applying it keeps the queue short and moves the FTS5 work (segment
-flush and merge) out of the requests' transactions into one transaction per batch:
+Writes of ``records`` only note the records whose ``search_text`` changed in a queue
+(triggers of migrations 0008 and 0009); search matches those against ``records.search_text``
+directly (``runtime.store.search``), so it is exact whether or not the queue has been
+applied. Applying it keeps the queue short and moves the index work out of the requests'
+transactions into one transaction per batch — on SQLite the FTS5 segment flush and merge of
+``records_fts`` (queue ``records_fts_queue``), on PostgreSQL the pg_trgm GIN entries of
+``records_search`` (queue ``records_search_queue``):
 
 - :func:`index_pending`: one batch, in the caller's transaction;
 - :func:`drain`: everything, one write transaction per batch (``stageform index``);
 - :class:`SearchIndexer`: a background thread of the app server that drains shortly after
   write requests (debounced) and now and then on its own.
 
-Several drainers at once are safe: on SQLite a write transaction holds the database's write
-lock from its start (``BEGIN IMMEDIATE``), so batches run one after the other and each sees
-only what the previous one left. On PostgreSQL there is no queue (pg_trgm's GIN index defers
-its own work) and all of this does nothing.
+Several drainers at once (server threads, worker processes, ``stageform index``) are safe.
+SQLite: a write transaction holds the database's write lock from its start (``BEGIN
+IMMEDIATE``), so batches run one after the other and each sees only what the previous one
+left. PostgreSQL: a batch takes its queue rows with ``FOR UPDATE SKIP LOCKED`` (two drainers
+take disjoint batches), and a writer that changes a record whose queue row a drainer holds
+waits for it and queues the record again (the trigger's ``DO UPDATE``, migration 0009), so the
+drainer never removes a change it did not read.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from runtime.store.database import Database
 
 log = logging.getLogger("stageform.search")
 
-QUEUE = "records_fts_queue"
+QUEUES = {"sqlite": "records_fts_queue", "postgresql": "records_search_queue"}
 BATCH = 1000
 THREAD_NAME = "stageform-search-indexer"
 
@@ -49,15 +54,32 @@ _ADD = sa.text(
     "CROSS JOIN records AS r ON r.id = q.record_id WHERE q.record_id <= :bound"
 )
 _DONE = sa.text("DELETE FROM records_fts_queue WHERE record_id <= :bound")
-_ANY = sa.text("SELECT EXISTS (SELECT 1 FROM records_fts_queue)")
+
+_PG_TAKE = sa.text(
+    "DELETE FROM records_search_queue WHERE record_id IN (SELECT record_id "
+    "FROM records_search_queue ORDER BY record_id LIMIT :limit FOR UPDATE SKIP LOCKED) "
+    "RETURNING record_id"
+)
+_PG_REMOVE = sa.text("DELETE FROM records_search WHERE record_id = ANY(:ids)")
+_PG_ADD = sa.text(
+    "INSERT INTO records_search (record_id, search_text) SELECT id, search_text "
+    "FROM records WHERE id = ANY(:ids) AND search_text IS NOT NULL"
+)
+_ANY = {
+    dialect: sa.text(f"SELECT EXISTS (SELECT 1 FROM {queue})") for dialect, queue in QUEUES.items()
+}
 
 
 def index_pending(conn: sa.Connection, limit: int = BATCH) -> int:
-    """Apply up to ``limit`` queued records (lowest ids first) to ``records_fts`` in the
-    caller's transaction, as three set-based statements; how many were applied (0 on
-    PostgreSQL)."""
-    if conn.dialect.name != "sqlite":
-        return 0
+    """Apply up to ``limit`` queued records (lowest ids first; on PostgreSQL those no other
+    drainer holds) to the index in the caller's transaction, as three set-based statements;
+    how many were applied."""
+    if conn.dialect.name == "postgresql":
+        ids = list(conn.execute(_PG_TAKE, {"limit": limit}).scalars())
+        if ids:
+            conn.execute(_PG_REMOVE, {"ids": ids})
+            conn.execute(_PG_ADD, {"ids": ids})
+        return len(ids)
     bound = conn.execute(_BOUND, {"limit": limit}).scalar()
     if bound is None:
         return 0
@@ -68,10 +90,8 @@ def index_pending(conn: sa.Connection, limit: int = BATCH) -> int:
 
 def pending(database: Database) -> bool:
     """Whether anything is queued (a read; never waits for a writer)."""
-    if database.dialect != "sqlite":
-        return False
     with database.read() as conn:
-        return bool(conn.execute(_ANY).scalar())
+        return bool(conn.execute(_ANY[database.dialect]).scalar())
 
 
 def drain(database: Database, batch: int = BATCH) -> int:
@@ -92,7 +112,7 @@ def drain(database: Database, batch: int = BATCH) -> int:
 
 
 class SearchIndexer:
-    """The app server's background drainer (SQLite only; on PostgreSQL it never starts).
+    """The app server's background drainer.
 
     :meth:`poke` after a write transaction commits; the thread waits ``delay`` seconds for
     more writes to join the batch, then drains. It also looks every ``interval`` seconds, so
@@ -109,7 +129,7 @@ class SearchIndexer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self._database.dialect != "sqlite" or self._thread is not None:
+        if self._thread is not None:
             return
         self._wake.set()  # what an earlier run left queued
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)

@@ -270,8 +270,8 @@ def test_purge_is_for_admins_and_only_from_the_recycle_bin(
 def test_search_finds_fresh_changed_and_deleted_records_before_and_after_indexing(
     admin: TestClient, database: Database
 ) -> None:
-    # On SQLite the server's indexer applies the search queue a moment after each write; the
-    # answers are the same before and after (PostgreSQL has no queue: pending() is False).
+    # The server's indexer applies the search queue a moment after each write; the answers
+    # are the same before and after (both databases).
     ids = _crm(admin)
     url = f"/api/v1/forms/{ids['customer']}/records"
 

@@ -1,6 +1,7 @@
-"""The search queue (SQLite) and what applies it: batches, idempotence, several drainers at once,
-the background indexer and the upgrade from 0007. On PostgreSQL there is no queue: the same
-calls do nothing and search works the same (tests/runtime/test_search.py runs on both)."""
+"""The search queue and what applies it, on both databases: batches, idempotence, several
+drainers at once, a writer racing a drainer (PostgreSQL), the background indexer and the
+upgrades that brought the queue (0008 on SQLite, 0009 on PostgreSQL). Search itself, queued
+or not, is tested in tests/runtime/test_search.py."""
 
 from __future__ import annotations
 
@@ -13,19 +14,32 @@ from runtime.store import migrate
 from runtime.store.database import Database
 from runtime.store.query import query_records
 from runtime.store.search import search_condition
-from runtime.store.search_index import _ADD, SearchIndexer, drain, index_pending, pending
+from runtime.store.search_index import _ADD, QUEUES, SearchIndexer, drain, index_pending, pending
 from runtime.store.tables import records
 from tests.runtime.test_query_support import World, build_world, insert_record, update_record
 
 
 def queued(conn: sa.Connection) -> int:
-    return int(conn.exec_driver_sql("SELECT count(*) FROM records_fts_queue").scalar_one())
+    queue = QUEUES[conn.dialect.name]
+    return int(conn.exec_driver_sql(f"SELECT count(*) FROM {queue}").scalar_one())
 
 
 def check_index(conn: sa.Connection) -> None:
-    """FTS5's own check of an external-content index against ``records`` (raises if the
-    index holds other text than the records, or misses or keeps a row)."""
-    conn.exec_driver_sql("INSERT INTO records_fts(records_fts, rank) VALUES ('integrity-check', 1)")
+    """Check the index against ``records`` (raises if it holds other text than the records,
+    or misses or keeps a row). SQLite: FTS5's own check of an external-content index."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            "INSERT INTO records_fts(records_fts, rank) VALUES ('integrity-check', 1)"
+        )
+        return
+    differences = conn.exec_driver_sql(
+        "(SELECT id, search_text FROM records WHERE search_text IS NOT NULL"
+        " EXCEPT SELECT record_id, search_text FROM records_search)"
+        " UNION ALL (SELECT record_id, search_text FROM records_search"
+        " EXCEPT SELECT id, search_text FROM records WHERE search_text IS NOT NULL)"
+    ).all()
+    if differences:
+        raise sa.exc.DatabaseError("index check", None, Exception(f"differs: {differences}"))
 
 
 def found(w: World, conn: sa.Connection, search: str) -> list[str]:
@@ -38,37 +52,39 @@ def database(fresh_engine: sa.Engine) -> Database:
     return Database.from_engine(fresh_engine)
 
 
-def test_postgresql_has_no_queue(database: Database) -> None:
-    if database.dialect != "postgresql":
-        pytest.skip("PostgreSQL only")
-    with database.begin() as conn:
-        build_world(conn)
-        assert index_pending(conn) == 0
-    assert not pending(database)
-    assert drain(database) == 0
-    names = set(sa.inspect(database.engine).get_table_names())
-    assert "records_fts_queue" not in names
-
-
 @pytest.fixture
 def sqlite_database(database: Database) -> Database:
     if database.dialect != "sqlite":
-        pytest.skip("the queue is SQLite's")
+        pytest.skip("SQLite only")
     return database
 
 
-def test_the_integrity_check_can_fail(sqlite_database: Database) -> None:
-    with sqlite_database.begin() as conn:
+@pytest.fixture
+def pg_database(database: Database) -> Database:
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only")
+    return database
+
+
+def _clear_index(conn: sa.Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("INSERT INTO records_fts(records_fts) VALUES ('delete-all')")
+    else:
+        conn.exec_driver_sql("DELETE FROM records_search")
+
+
+def test_the_integrity_check_can_fail(database: Database) -> None:
+    with database.begin() as conn:
         build_world(conn)
         index_pending(conn)
         check_index(conn)
-        conn.exec_driver_sql("INSERT INTO records_fts(records_fts) VALUES ('delete-all')")
+        _clear_index(conn)
         with pytest.raises(sa.exc.DatabaseError):
             check_index(conn)
 
 
-def test_batches_coalesce_and_draining_is_idempotent(sqlite_database: Database) -> None:
-    db = sqlite_database
+def test_batches_coalesce_and_draining_is_idempotent(database: Database) -> None:
+    db = database
     with db.begin() as conn:
         w = build_world(conn)
         total = conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one()
@@ -102,8 +118,8 @@ def test_batches_coalesce_and_draining_is_idempotent(sqlite_database: Database) 
         assert found(w, conn, "acme") == []
 
 
-def test_several_drainers_at_once(sqlite_database: Database) -> None:
-    db = sqlite_database
+def test_several_drainers_at_once(database: Database) -> None:
+    db = database
     with db.begin() as conn:
         w = build_world(conn)
         for i in range(300):
@@ -141,8 +157,8 @@ def wait_until_applied(db: Database) -> None:
     raise AssertionError("the indexer did not apply the queue")
 
 
-def test_background_indexer_drains_after_a_poke(sqlite_database: Database) -> None:
-    db = sqlite_database
+def test_background_indexer_drains_after_a_poke(database: Database) -> None:
+    db = database
     indexer = SearchIndexer(db, delay=0.01, interval=3600)
     with db.begin() as conn:
         w = build_world(conn)
@@ -163,7 +179,7 @@ def test_background_indexer_drains_after_a_poke(sqlite_database: Database) -> No
         assert len(page.items) == 2
 
 
-def test_upgrade_from_0007_keeps_search_working(sqlite_database: Database) -> None:
+def test_upgrade_from_0007_keeps_search_working_sqlite(sqlite_database: Database) -> None:
     db = sqlite_database
     migrate.downgrade(db.engine, "0007")
     with db.begin() as conn:
@@ -209,3 +225,59 @@ def test_the_queue_drives_its_joins(sqlite_database: Database) -> None:
             ]
             on_records = [s for s in plan if s.split()[:2][-1] in {"records", "r", "queued"}]
             assert on_records and all("(rowid=?)" in step for step in on_records), plan
+
+
+def test_a_writer_racing_a_drainer_keeps_its_change_queued(pg_database: Database) -> None:
+    # The writer's trigger runs while the record is queued (from an earlier write); a drainer
+    # then applies the queue before the writer commits, reading the old text. The trigger's
+    # row lock on the queue entry makes the drainer skip it, so the new text is applied later.
+    db = pg_database
+    with db.begin() as conn:
+        w = build_world(conn)
+    drain(db)
+    with db.begin() as conn:
+        update_record(conn, w.cf, w.ids["r1"], {"name": "华为数字能源"})
+    writer = db.engine.connect()
+    try:
+        tx = writer.begin()
+        update_record(writer, w.cf, w.ids["r1"], {"name": "华为终端旗舰"})
+        with db.begin() as conn:
+            assert index_pending(conn) == 0  # the entry is the writer's until it commits
+        tx.commit()
+    finally:
+        writer.close()
+    with db.begin() as conn:
+        assert queued(conn) == 1
+        assert found(w, conn, "数字能源") == []
+        assert found(w, conn, "终端旗舰") == ["r1"]
+    assert drain(db) == 1
+    with db.begin() as conn:
+        check_index(conn)
+        assert found(w, conn, "数字能源") == []
+        assert found(w, conn, "终端旗舰") == ["r1"]
+
+
+def test_upgrade_from_0008_moves_the_index_postgresql(pg_database: Database) -> None:
+    db = pg_database
+    migrate.downgrade(db.engine, "0008")
+    with db.begin() as conn:
+        w = build_world(conn)  # indexed by 0003's GIN index on records
+    migrate.upgrade(db.engine)
+    with db.begin() as conn:
+        assert queued(conn) == 0
+        check_index(conn)
+        assert found(w, conn, "华为技术") == ["r1"]
+        update_record(conn, w.cf, w.ids["r1"], {"name": "华为数字能源"})
+        assert found(w, conn, "华为技术") == []
+        assert found(w, conn, "数字能源") == ["r1"]
+    # Down again with a change still queued: the index is on records again, complete.
+    migrate.downgrade(db.engine, "0008")
+    with db.begin() as conn:
+        names = {i["name"] for i in sa.inspect(conn).get_indexes("records")}
+        assert "ix_records_search_text_trgm" in names
+        assert "records_search" not in sa.inspect(conn).get_table_names()
+    migrate.upgrade(db.engine)
+    with db.begin() as conn:
+        check_index(conn)
+        assert found(w, conn, "数字能源") == ["r1"]
+    assert drain(db) == 0

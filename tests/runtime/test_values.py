@@ -16,11 +16,13 @@ from runtime.actor import Actor
 from runtime.errors import InvalidQueryError
 from runtime.permissions import without_fields
 from runtime.services import Services
+from runtime.store import migrate
+from runtime.store.batch_insert import insert_many
 from runtime.store.engine import dialect_name
 from runtime.store.query import aggregate_records, filter_condition, query_records
 from runtime.store.scope import record_in_scope
 from runtime.store.tables import records
-from runtime.store.values import drop_value_tables, live_value_table, value_table
+from runtime.store.values import BY_STATEMENT, drop_value_tables, live_value_table, value_table
 from tests.runtime.test_query_support import (
     DEAL,
     NOW,
@@ -205,6 +207,68 @@ def test_other_forms_and_deleted_records_never_enter(conn: sa.Connection) -> Non
     assert _rows(conn, w.cf)[w.ids["r1"]]["f_grade"] is None  # the whole data was replaced
     conn.execute(sa.delete(records).where(records.c.id == w.ids["r2"]))
     assert w.ids["r2"] not in _rows(conn, w.cf)
+
+
+@pytest.mark.parametrize("by_statement", [False, True])
+def test_one_statement_of_many_records_fills_the_tables_of_their_forms(
+    conn: sa.Connection, by_statement: bool
+) -> None:
+    # A batch write is one statement for many records. PostgreSQL fills the value tables by
+    # the row trigger or, when a batch sets BY_STATEMENT, by one statement-level trigger call
+    # per form; either way each form's table gets its own live records, each once (a second
+    # fill would break the table's primary key). SQLite: row triggers only.
+    if by_statement and conn.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    w = build_world(conn)
+    if by_statement:
+        conn.execute(sa.text("SELECT set_config(:name, 'on', true)"), {"name": BY_STATEMENT})
+    before_cf, before_other = set(_rows(conn, w.cf)), set(_rows(conn, w.other))
+    rows = [
+        (w.cf.form_id, 1, "new", {"name": "批量一", "grade": "A", "budget": 7}, None, NOW, NOW, 1),
+        (w.other.form_id, 1, "new", {"name": "别的表单"}, None, NOW, NOW, 1),
+        (w.cf.form_id, 1, "new", {"name": "批量删除", "grade": "B"}, NOW, NOW, NOW, 1),
+        (w.cf.form_id, 1, "won", {"name": "批量二", "grade": "C"}, None, NOW, NOW, 1),
+    ]
+    columns = ("form_id", "schema_version", "stage", "data", "deleted_at", "created_at")
+    ids = insert_many(conn, records, (*columns, "updated_at", "version"), rows, new_ids=True)
+    mine, others = _rows(conn, w.cf), _rows(conn, w.other)
+    assert set(mine) == before_cf | {ids[0], ids[3]}
+    assert set(others) == before_other | {ids[1]}
+    assert (mine[ids[0]]["f_grade"], _num(mine[ids[0]]["f_budget"])) == ("A", 7)
+    assert (mine[ids[3]]["f_grade"], mine[ids[3]]["stage"]) == ("C", "won")
+    # The same rows through the row path (an update) give the same values.
+    first = dict(mine[ids[0]])
+    conn.execute(sa.update(records).where(records.c.id == ids[0]).values(version=2))
+    assert _rows(conn, w.cf)[ids[0]] == first
+
+
+def test_upgrade_to_0009_moves_inserts_to_a_statement_trigger(fresh_engine: sa.Engine) -> None:
+    def triggers(conn: sa.Connection) -> set[str]:
+        names = conn.exec_driver_sql(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'records'::regclass "
+            "AND tgname LIKE 'rv%%'"
+        ).scalars()
+        return {name.rsplit("_", 1)[1] for name in names}
+
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has row triggers only")
+    with fresh_engine.begin() as conn:
+        w = build_world(conn)
+        assert triggers(conn) == {"ai", "i", "u", "d"}
+    migrate.downgrade(fresh_engine, "0008")
+    with fresh_engine.begin() as conn:
+        assert triggers(conn) == {"iu", "d"}  # as 0005-0008 wrote them
+        old = insert_record(conn, w.cf, {"name": "旧触发器", "grade": "A"})
+        assert _rows(conn, w.cf)[old]["f_grade"] == "A"
+    migrate.upgrade(fresh_engine)
+    with fresh_engine.begin() as conn:
+        assert triggers(conn) == {"ai", "i", "u", "d"}
+        new = insert_record(conn, w.cf, {"name": "新触发器", "grade": "B"})
+        update_record(conn, w.cf, old, {"name": "旧触发器", "grade": "C"})
+        rows = _rows(conn, w.cf)
+        assert (rows[new]["f_grade"], rows[old]["f_grade"]) == ("B", "C")
+        conn.execute(sa.delete(records).where(records.c.id == new))
+        assert new not in _rows(conn, w.cf)
 
 
 # The same questions asked of the value table and of the JSON (the table dropped) must get the
