@@ -270,9 +270,9 @@ def aggregate_records(
         assert t is not None
         name = g.field if g.field not in [k for k, *_ in key_exprs] else f"{g.field}_{g.bucket}"
         if t.storage is StorageKind.ARRAY:
-            elements = _array_elements(t, ctx.dialect, f"g{i}")
+            elements, element = _array_elements(t, ctx.dialect, f"g{i}")
             arrays.append(elements)
-            key_exprs.append((name, elements.c.value, t, True))
+            key_exprs.append((name, element, t, True))
         elif g.bucket is not None:
             key_exprs.append((name, bucket_expr(t, g.bucket, ctx.dialect, ctx.tz), t, False))
         else:
@@ -1053,11 +1053,17 @@ def _unindexed(e: ColumnElement[Any]) -> ColumnElement[Any]:
     return UnaryExpression(e, operator=custom_op("+"), type_=e.type)
 
 
-def _array_elements(t: Target, dialect: str, name: str) -> Any:
+def _array_elements(t: Target, dialect: str, name: str) -> tuple[Any, ColumnElement[Any]]:
+    """The elements of an array field, one row each, and the group key of an element: its
+    JSON value as SQL sees it — numbers order as numbers (user ids), text as text, numbers
+    before text, a JSON ``null`` is SQL NULL — alike on both databases."""
     key = checked_key(t.key)
     if dialect == "sqlite":
         path: ColumnElement[Any] = sa.literal_column(f"'$.{key}'")
-        return sa.func.json_each(records.c.data, path).table_valued("value").alias(name)
+        table = sa.func.json_each(records.c.data, path).table_valued("value").alias(name)
+        return table, table.c.value
     col: ColumnElement[Any] = sa.literal_column(f"(records.data -> '{key}')")
     arr = sa.case((sa.func.jsonb_typeof(col) == "array", col), else_=None)
-    return sa.func.jsonb_array_elements_text(arr).table_valued("value").lateral(name)
+    # jsonb elements, not their text: as text, user 10 would sort before user 9.
+    lateral = sa.func.jsonb_array_elements(arr).table_valued("value").lateral(name)
+    return lateral, sa.func.nullif(lateral.c.value, sa.literal_column("'null'::jsonb"))

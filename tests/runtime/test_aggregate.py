@@ -182,6 +182,19 @@ def test_arrays_group_per_element(world: World, conn: sa.Connection) -> None:
     ]
 
 
+def test_user_groups_are_ordered_as_numbers(world: World, conn: sa.Connection) -> None:
+    """User ids order as numbers on both databases (PostgreSQL unnested them as text: 10
+    before 9); a JSON null in the array is the blank group, as with no user at all."""
+    for watchers in ([9], [10, 9], [100], [2, None]):
+        insert_record(conn, world.cf, {"name": "w", "watchers": watchers})
+    groups = [
+        g["keys"]["watchers"] for g in agg(world, conn, group_by=[{"field": "watchers"}])
+    ]
+    numbers = [k for k in groups if k is not None]
+    assert numbers == sorted(numbers) and {2, 9, 10, 100} <= set(numbers)
+    assert groups[-1] is None and groups.count(None) == 1
+
+
 def test_bad_aggregates_are_refused(world: World, conn: sa.Connection) -> None:
     def codes(**kw: Any) -> list[str]:
         with pytest.raises(InvalidQueryError) as caught:
