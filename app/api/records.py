@@ -14,11 +14,12 @@ from app.api.common import (
     JSONRoute,
     RecordId,
     ServicesDep,
+    json_response,
     version_from,
 )
 from app.api.workflow_schemas import ApprovalRead
 from app.auth import Actor
-from app.deps import ReadConn, WriteConn
+from app.deps import ReadConn, Write, WriteConn
 from app.errors import error_responses
 from app.permissions import require
 from builder.query import Filter, GroupBy, Metric, Sort
@@ -123,10 +124,13 @@ Viewer = Annotated[Actor, Depends(require("record.view"))]
     name="record:create",
     responses=error_responses(404, 409),
 )
-def create_record(
-    form_id: FormId, body: RecordCreate, actor: Creator, conn: WriteConn, services: ServicesDep
-) -> dict[str, Any]:
-    return services.create_record(conn, actor, form_id, body.data)
+async def create_record(
+    form_id: FormId, body: RecordCreate, actor: Creator, write: Write, services: ServicesDep
+) -> Response:
+    # One thread-pool hop for the transaction and the work (app.deps.Write); the engine's
+    # dict is already RecordRead's shape, so it is written as it is (json_response).
+    record = await write(lambda conn: services.create_record(conn, actor, form_id, body.data))
+    return json_response(record, status_code=201)
 
 
 @router.post(

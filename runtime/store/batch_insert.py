@@ -10,7 +10,9 @@ multi-row statement text per batch), so these rows go to the driver directly:
   ``executemany`` of single rows: one statement transaction per chunk instead of per row —
   see docs/performance.md, "Write path");
 - PostgreSQL: ``COPY … FROM STDIN``; new primary keys are taken from the table's sequence in
-  one call beforehand, so nothing needs to come back.
+  one call beforehand, so nothing needs to come back. A single row (a single create) is a
+  plain ``INSERT … RETURNING id`` instead: one round trip where ``nextval`` and ``COPY`` take
+  two and three, and a statement text that repeats, so psycopg prepares it server-side.
 
 Values are converted exactly as SQLAlchemy would bind them: each column's bind processor
 (for the dialect) is applied; JSON columns are serialised with the engine's serializer.
@@ -153,6 +155,14 @@ def _copy_postgresql(
     ids: list[int] = []
     with raw.cursor() as cur:  # type: ignore[union-attr]
         names = list(columns)
+        if len(values) == 1:
+            placeholders = ", ".join(["%s"] * len(names))
+            cur.execute(
+                f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders})"
+                + (" RETURNING id" if new_ids else ""),
+                values[0],
+            )
+            return [cur.fetchone()[0]] if new_ids else []
         if new_ids:
             cur.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
