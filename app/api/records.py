@@ -127,9 +127,12 @@ Viewer = Annotated[Actor, Depends(require("record.view"))]
 async def create_record(
     form_id: FormId, body: RecordCreate, actor: Creator, write: Write, services: ServicesDep
 ) -> Response:
-    # One thread-pool hop for the transaction and the work (app.deps.Write); the engine's
+    # One thread-pool hop for the transaction and the work (app.deps.Write), which holds
+    # only this create and is rolled back whole on error (so no savepoint); the engine's
     # dict is already RecordRead's shape, so it is written as it is (json_response).
-    record = await write(lambda conn: services.create_record(conn, actor, form_id, body.data))
+    record = await write(
+        lambda conn: services.create_record(conn, actor, form_id, body.data, own_transaction=True)
+    )
     return json_response(record, status_code=201)
 
 

@@ -22,6 +22,7 @@ transaction (and savepoint).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -64,8 +65,16 @@ def _begun(conn: sa.Connection) -> None:
         conn.begin()
 
 
-def _converters(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) -> list[Any]:
-    dialect = conn.dialect
+def _converters(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) -> tuple[Any, ...]:
+    return _converters_for(conn.dialect, table, tuple(columns))
+
+
+@functools.lru_cache(maxsize=256)
+def _converters_for(
+    dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]
+) -> tuple[Any, ...]:
+    # Worked out once per (engine, table, columns): a single create calls here for four
+    # tables, and looking the bind processors up cost more than applying them.
     out: list[Callable[[Any], Any] | None] = []
     for name in columns:
         column_type = table.c[name].type
@@ -74,7 +83,7 @@ def _converters(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) ->
             out.append(_json_text(dialect._json_serializer or json.dumps))
         else:
             out.append(column_type._cached_bind_processor(dialect))
-    return out
+    return tuple(out)
 
 
 def _json_text(dumps: Callable[[Any], str]) -> Callable[[Any], str | None]:
@@ -86,7 +95,7 @@ def _json_text(dumps: Callable[[Any], str]) -> Callable[[Any], str | None]:
     return convert
 
 
-def _converted(converters: list[Any], rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+def _converted(converters: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
     """The rows with each column's converter applied. Converters are pure, so a value that is
     the very object of the row before (the batch's timestamp, its actor) is converted once."""
     if not any(converters):

@@ -48,7 +48,12 @@ class Database:
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
         self._owns_engine = True
-        self._reader = read_only(self._engine)
+        # SQLite: readers get a pool of their own, whose connections stay query_only (a
+        # connection that served a read and then a write paid a PRAGMA for each switch).
+        self._read_engine = (
+            make_engine(url) if dialect_name(self._engine) == "sqlite" else self._engine
+        )
+        self._reader = read_only(self._read_engine)
         self._write_lock = _write_lock(self._engine)
 
     @classmethod
@@ -56,6 +61,7 @@ class Database:
         database = cls.__new__(cls)
         database._engine = engine
         database._owns_engine = False
+        database._read_engine = engine
         database._reader = read_only(engine)
         database._write_lock = _write_lock(engine)
         return database
@@ -145,6 +151,8 @@ class Database:
         """Close the pooled connections, if this object made the engine."""
         if self._owns_engine:
             self._engine.dispose()
+            if self._read_engine is not self._engine:
+                self._read_engine.dispose()
 
 
 def _write_lock(engine: sa.Engine) -> threading.Lock | None:
