@@ -19,7 +19,7 @@ from app.api.common import (
 )
 from app.api.workflow_schemas import ApprovalRead
 from app.auth import Actor
-from app.deps import ReadConn, Write, WriteConn
+from app.deps import ReadConn, WriteConn, Writer, write_as
 from app.errors import error_responses
 from app.permissions import require
 from builder.query import Filter, GroupBy, Metric, Sort
@@ -115,6 +115,7 @@ class AggregateResult(BaseModel):
 
 Creator = Annotated[Actor, Depends(require("record.create"))]
 Viewer = Annotated[Actor, Depends(require("record.view"))]
+CreateWriter = Annotated[Writer, Depends(write_as("record.create"))]
 
 
 @router.post(
@@ -125,13 +126,15 @@ Viewer = Annotated[Actor, Depends(require("record.view"))]
     responses=error_responses(404, 409),
 )
 async def create_record(
-    form_id: FormId, body: RecordCreate, actor: Creator, write: Write, services: ServicesDep
+    form_id: FormId, body: RecordCreate, write: CreateWriter, services: ServicesDep
 ) -> Response:
-    # One thread-pool hop for the transaction and the work (app.deps.Write), which holds
-    # only this create and is rolled back whole on error (so no savepoint); the engine's
-    # dict is already RecordRead's shape, so it is written as it is (json_response).
+    # One thread-pool hop for authentication, the transaction and the work (app.deps.write_as);
+    # the transaction holds only this create and is rolled back whole on error (so no
+    # savepoint); the engine's dict is already RecordRead's shape, so it is written as it is.
     record = await write(
-        lambda conn: services.create_record(conn, actor, form_id, body.data, own_transaction=True)
+        lambda actor, conn: services.create_record(
+            conn, actor, form_id, body.data, own_transaction=True
+        )
     )
     return json_response(record, status_code=201)
 
