@@ -29,6 +29,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
+from app.config import Settings
 from app.errors import ApiError
 from app.ratelimit import LoginRateLimiter
 from app.security import (
@@ -79,6 +80,27 @@ def client_ip(request: Request) -> str:
 
 
 def current_actor(request: Request, database: DatabaseDep, settings: SettingsDep) -> Actor:
+    """The dependency: :func:`authenticate` (in the thread pool: it reads the database)."""
+    return authenticate(request, database, settings)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The API token of an ``Authorization: Bearer`` header (``None``: no header).
+
+    Raises:
+        ApiError: 401 ``not_authenticated``, a header that is not a bearer API token.
+    """
+    authorization = request.headers.get("authorization")
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not looks_like_api_token(token):
+        raise not_authenticated("the Authorization header must be 'Bearer <API token>'")
+    return token
+
+
+def authenticate(request: Request, database: Database, settings: Settings) -> Actor:
     """Resolve the bearer token or the session cookie to the engine's
     :class:`~runtime.actor.Actor` (user, admin flag, departments, roles, language), which
     routes pass on to the services unchanged.
@@ -87,12 +109,8 @@ def current_actor(request: Request, database: DatabaseDep, settings: SettingsDep
         ApiError: 401 ``not_authenticated``; 403 ``csrf_failed``.
     """
     lang = pick_language(request, settings.default_language)
-    authorization = request.headers.get("authorization")
-    if authorization is not None:
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not looks_like_api_token(token):
-            raise not_authenticated("the Authorization header must be 'Bearer <API token>'")
+    token = bearer_token(request)
+    if token is not None:
         with database.read() as conn:
             found = users.find_api_token(conn, hash_secret(token))
             if found is None:

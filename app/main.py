@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api import build_router
 from app.api_docs import install_docs
 from app.config import Settings
+from app.deps import RecentTokens
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, CatchAllMiddleware, SecurityHeadersMiddleware
 from app.ratelimit import LinkRateLimiter, LoginRateLimiter
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.database = db
     app.state.search_indexer = indexer
     app.state.secret_key = secret_key
+    app.state.recent_tokens = RecentTokens()  # app.deps.write_as
     # The engine's process-wide state (compiled-form cache, time zone): one per app.
     app.state.services = Services(timezone=settings.timezone)
     app.state.login_limiter = LoginRateLimiter(

@@ -101,18 +101,29 @@ def require(action: str) -> Callable[..., Awaitable[Actor]]:
 
     # async: a check of the actor in memory, so no thread-pool hop (see app.state)
     async def dependency(request: Request, actor: CurrentActor) -> Actor:
-        if action != "me" and getattr(request.state, "must_change_password", False):
-            raise ApiError(
-                403,
-                "password_change_required",
-                "change your initial password first: POST /api/v1/me/password",
-            )
-        authorize(actor, action, request.path_params)
+        check(request, actor, action)
         return actor
 
     dependency.__name__ = f"require_{action.replace('.', '_')}"
     dependency.required_action = action  # type: ignore[attr-defined]
     return dependency
+
+
+def check(request: Request, actor: Actor, action: str) -> None:
+    """What :func:`require` checks once the request is authenticated: the initial password
+    was changed (except for ``me``), and :func:`authorize` for the route's path.
+
+    Raises:
+        ApiError: 403 ``password_change_required``.
+        PermissionDeniedError: the actor may not.
+    """
+    if action != "me" and getattr(request.state, "must_change_password", False):
+        raise ApiError(
+            403,
+            "password_change_required",
+            "change your initial password first: POST /api/v1/me/password",
+        )
+    authorize(actor, action, request.path_params)
 
 
 def route_action(route: APIRoute) -> str | None:

@@ -14,11 +14,12 @@ from app.api.common import (
     JSONRoute,
     RecordId,
     ServicesDep,
+    json_response,
     version_from,
 )
 from app.api.workflow_schemas import ApprovalRead
 from app.auth import Actor
-from app.deps import ReadConn, WriteConn
+from app.deps import ReadConn, WriteConn, Writer, write_as
 from app.errors import error_responses
 from app.permissions import require
 from builder.query import Filter, GroupBy, Metric, Sort
@@ -114,6 +115,7 @@ class AggregateResult(BaseModel):
 
 Creator = Annotated[Actor, Depends(require("record.create"))]
 Viewer = Annotated[Actor, Depends(require("record.view"))]
+CreateWriter = Annotated[Writer, Depends(write_as("record.create"))]
 
 
 @router.post(
@@ -123,10 +125,18 @@ Viewer = Annotated[Actor, Depends(require("record.view"))]
     name="record:create",
     responses=error_responses(404, 409),
 )
-def create_record(
-    form_id: FormId, body: RecordCreate, actor: Creator, conn: WriteConn, services: ServicesDep
-) -> dict[str, Any]:
-    return services.create_record(conn, actor, form_id, body.data)
+async def create_record(
+    form_id: FormId, body: RecordCreate, write: CreateWriter, services: ServicesDep
+) -> Response:
+    # One thread-pool hop for authentication, the transaction and the work (app.deps.write_as);
+    # the transaction holds only this create and is rolled back whole on error (so no
+    # savepoint); the engine's dict is already RecordRead's shape, so it is written as it is.
+    record = await write(
+        lambda actor, conn: services.create_record(
+            conn, actor, form_id, body.data, own_transaction=True
+        )
+    )
+    return json_response(record, status_code=201)
 
 
 @router.post(

@@ -4,7 +4,7 @@ delete/restore/purge, history and comments — each through the record pipeline 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from runtime.actor import Actor
@@ -35,9 +35,17 @@ from runtime.store import scope as scope_store
 
 
 class RecordServices(ServiceBase):
-    def create_record(self, conn: Any, actor: Actor, form_id: int, data: Any) -> dict[str, Any]:
-        """Raises: RecordValidationError, NotFoundError, ConflictError, PermissionDeniedError."""
-        return self._create(conn, actor, form_id, [data], in_rows=False)[0]
+    def create_record(
+        self, conn: Any, actor: Actor, form_id: int, data: Any, *, own_transaction: bool = False
+    ) -> dict[str, Any]:
+        """``own_transaction``: the caller's transaction holds nothing else and is rolled back
+        whole if this raises (the HTTP route's), so no savepoint is needed around the write.
+
+        Raises: RecordValidationError, NotFoundError, ConflictError, PermissionDeniedError.
+        """
+        return self._create(
+            conn, actor, form_id, [data], in_rows=False, own_transaction=own_transaction
+        )[0]
 
     def bulk_create(
         self, conn: Any, actor: Actor, form_id: int, rows: Sequence[Any]
@@ -57,14 +65,21 @@ class RecordServices(ServiceBase):
         return stage_rules(access, cf.definition, cf.initial_stage)
 
     def _create(
-        self, conn: Any, actor: Actor, form_id: int, datas: Sequence[Any], *, in_rows: bool
+        self,
+        conn: Any,
+        actor: Actor,
+        form_id: int,
+        datas: Sequence[Any],
+        *,
+        in_rows: bool,
+        own_transaction: bool = False,
     ) -> list[dict[str, Any]]:
         """One create or a batch, all or nothing: the actor's field permissions and the
         pipeline for each record (serial numbers reserved as one block), then one set-based
         write, then what entering the initial stage starts for each record (owner, cc,
         approval round), all in one savepoint so that a refusal leaves nothing (not even a
-        serial number or a round-robin turn) even inside a caller's larger transaction.
-        ``in_rows``: name errors by row (``records[3].budget``). Errors about fields hidden
+        serial number or a round-robin turn) even inside a caller's larger transaction
+        (``own_transaction``: the caller's transaction is that savepoint). ``in_rows``: name errors by row (``records[3].budget``). Errors about fields hidden
         from the actor do not name them; writing a hidden field is an unknown field."""
         cf, app_id = self._published(conn, form_id)
         view = self._create_view(conn, actor, cf, app_id)
@@ -72,7 +87,10 @@ class RecordServices(ServiceBase):
         access = self._access(conn, cf)
         access.serial_block = len(datas)
         stage = cf.initial_stage
-        with conn.begin_nested():
+        whole: AbstractContextManager[Any] = (
+            nullcontext() if own_transaction else conn.begin_nested()
+        )
+        with whole:
             errors: list[FieldError] = []
             prepared = []
             for i, data in enumerate(datas):

@@ -10,7 +10,9 @@ multi-row statement text per batch), so these rows go to the driver directly:
   ``executemany`` of single rows: one statement transaction per chunk instead of per row —
   see docs/performance.md, "Write path");
 - PostgreSQL: ``COPY … FROM STDIN``; new primary keys are taken from the table's sequence in
-  one call beforehand, so nothing needs to come back.
+  one call beforehand, so nothing needs to come back. A single row (a single create) is a
+  plain ``INSERT … RETURNING id`` instead: one round trip where ``nextval`` and ``COPY`` take
+  two and three, and a statement text that repeats, so psycopg prepares it server-side.
 
 Values are converted exactly as SQLAlchemy would bind them: each column's bind processor
 (for the dialect) is applied; JSON columns are serialised with the engine's serializer.
@@ -20,6 +22,7 @@ transaction (and savepoint).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -62,8 +65,16 @@ def _begun(conn: sa.Connection) -> None:
         conn.begin()
 
 
-def _converters(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) -> list[Any]:
-    dialect = conn.dialect
+def _converters(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) -> tuple[Any, ...]:
+    return _converters_for(conn.dialect, table, tuple(columns))
+
+
+@functools.lru_cache(maxsize=256)
+def _converters_for(
+    dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]
+) -> tuple[Any, ...]:
+    # Worked out once per (engine, table, columns): a single create calls here for four
+    # tables, and looking the bind processors up cost more than applying them.
     out: list[Callable[[Any], Any] | None] = []
     for name in columns:
         column_type = table.c[name].type
@@ -72,7 +83,7 @@ def _converters(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) ->
             out.append(_json_text(dialect._json_serializer or json.dumps))
         else:
             out.append(column_type._cached_bind_processor(dialect))
-    return out
+    return tuple(out)
 
 
 def _json_text(dumps: Callable[[Any], str]) -> Callable[[Any], str | None]:
@@ -84,7 +95,7 @@ def _json_text(dumps: Callable[[Any], str]) -> Callable[[Any], str | None]:
     return convert
 
 
-def _converted(converters: list[Any], rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+def _converted(converters: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
     """The rows with each column's converter applied. Converters are pure, so a value that is
     the very object of the row before (the batch's timestamp, its actor) is converted once."""
     if not any(converters):
@@ -153,6 +164,14 @@ def _copy_postgresql(
     ids: list[int] = []
     with raw.cursor() as cur:  # type: ignore[union-attr]
         names = list(columns)
+        if len(values) == 1:
+            placeholders = ", ".join(["%s"] * len(names))
+            cur.execute(
+                f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders})"
+                + (" RETURNING id" if new_ids else ""),
+                values[0],
+            )
+            return [cur.fetchone()[0]] if new_ids else []
         if new_ids:
             cur.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",

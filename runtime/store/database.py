@@ -18,6 +18,7 @@ functions::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from runtime.errors import DatabaseBusyError
+from runtime.store import engine as engine_settings
 from runtime.store.engine import DialectName, dialect_name, make_engine, read_only
 from runtime.store.migrate import check_current, current_revision, head_revision, upgrade
 
@@ -46,14 +48,22 @@ class Database:
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
         self._owns_engine = True
-        self._reader = read_only(self._engine)
+        # SQLite: readers get a pool of their own, whose connections stay query_only (a
+        # connection that served a read and then a write paid a PRAGMA for each switch).
+        self._read_engine = (
+            make_engine(url) if dialect_name(self._engine) == "sqlite" else self._engine
+        )
+        self._reader = read_only(self._read_engine)
+        self._write_lock = _write_lock(self._engine)
 
     @classmethod
     def from_engine(cls, engine: sa.Engine) -> Database:
         database = cls.__new__(cls)
         database._engine = engine
         database._owns_engine = False
+        database._read_engine = engine
         database._reader = read_only(engine)
+        database._write_lock = _write_lock(engine)
         return database
 
     @property
@@ -83,7 +93,12 @@ class Database:
         """A write transaction, committed when the block ends, rolled back if it raises.
 
         On SQLite the write lock is taken at the start (``BEGIN IMMEDIATE``), so keep it short.
+        The threads of this process queue for it on a lock of their own first (see
+        :func:`_write_lock`); the busy timeout applies to that wait too.
         """
+        lock = self._write_lock
+        if lock is not None and not lock.acquire(timeout=engine_settings.BUSY_TIMEOUT_MS / 1000):
+            raise DatabaseBusyError()
         try:
             with self._engine.begin() as connection:
                 yield connection
@@ -91,6 +106,9 @@ class Database:
             if _is_busy(exc):
                 raise DatabaseBusyError() from exc
             raise
+        finally:
+            if lock is not None:
+                lock.release()
 
     @contextmanager
     def read(self) -> Iterator[Conn]:
@@ -133,6 +151,21 @@ class Database:
         """Close the pooled connections, if this object made the engine."""
         if self._owns_engine:
             self._engine.dispose()
+            if self._read_engine is not self._engine:
+                self._read_engine.dispose()
+
+
+def _write_lock(engine: sa.Engine) -> threading.Lock | None:
+    """SQLite: the lock this process's writers queue on before ``BEGIN IMMEDIATE``.
+
+    SQLite has one writer at a time, and a connection that finds the write lock taken polls
+    for it: its busy handler sleeps 1, 2, 5, 10, 15, 20, 25 … ms between tries, so a writer
+    often sleeps for milliseconds after the lock came free (under concurrent single creates,
+    most of a request's time). Writers of one process wait here instead and are woken the
+    moment the one before commits; other processes (the CLI, a second server) still meet at
+    SQLite's lock with its busy timeout. PostgreSQL: ``None`` (row locks, no global writer).
+    """
+    return threading.Lock() if dialect_name(engine) == "sqlite" else None
 
 
 # SQLite: the busy timeout ran out. PostgreSQL: deadlock (40P01), serialisation failure

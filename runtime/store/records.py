@@ -756,19 +756,31 @@ class AppStoreAccess:
             block[0] += 1
             return block[0] - 1
         size = max(self.serial_block, 1)
-        values = {"form_id": self.form_id, "field_key": field_key, "period": period, "value": size}
-        stmt: Any
-        if self.conn.dialect.name == "postgresql":
-            stmt = postgresql.insert(serial_counters).values(**values)
-        else:
-            stmt = sqlite.insert(serial_counters).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["form_id", "field_key", "period"],
-            set_={"value": serial_counters.c.value + size},
-        ).returning(serial_counters.c.value)
-        last = int(self.conn.execute(stmt).scalar_one())
+        params = {"form_id": self.form_id, "field_key": field_key, "period": period, "size": size}
+        last = int(self.conn.execute(_SERIAL_UPSERT[self.conn.dialect.name], params).scalar_one())
         self._serials[(field_key, period)] = [last - size + 2, last]
         return last - size + 1
+
+
+def _serial_upsert(insert: Any) -> Any:
+    # Built once per dialect: building it per call cost more than running it (a single
+    # create takes one block).
+    stmt = insert(serial_counters).values(
+        form_id=sa.bindparam("form_id"),
+        field_key=sa.bindparam("field_key"),
+        period=sa.bindparam("period"),
+        value=sa.bindparam("size"),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["form_id", "field_key", "period"],
+        set_={"value": serial_counters.c.value + stmt.excluded.value},
+    ).returning(serial_counters.c.value)
+
+
+_SERIAL_UPSERT = {
+    "postgresql": _serial_upsert(postgresql.insert),
+    "sqlite": _serial_upsert(sqlite.insert),
+}
 
 
 def _json_equals(conn: sa.Connection, key: str, value: Any) -> sa.ColumnElement[bool]:

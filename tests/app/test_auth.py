@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from fastapi import Depends, FastAPI
 
 from app.auth import SESSION_COOKIE
-from app.deps import WriteConn
+from app.deps import RecentTokens, WriteConn
+from app.main import create_app
 from app.permissions import require
 from app.security import hash_secret, new_csrf_token
 from runtime.actor import Actor
@@ -363,3 +364,59 @@ def test_write_transaction_commits_on_success_and_rolls_back_on_error(
     with database.read() as conn:
         made = users.get_user_by_email(conn, "made@example.com")
     assert made is not None and made.id == response.json()["id"]
+
+
+@pytest.mark.parametrize("change", ["token revoked", "user deactivated", "admin rights removed"])
+def test_a_token_met_before_is_checked_again_on_the_very_next_create(
+    app: FastAPI, database: Database, change: str
+) -> None:
+    # The create route authenticates a token it has met lately in the write's own worker
+    # thread (app.deps.write_as), against the database: a revocation, a deactivation or a
+    # lost right made through another app instance on the same database applies to the very
+    # next request, and nothing is written.
+    admin = make_user(database, "root@example.com", is_admin=True, name="Root")
+    ann = make_user(database, is_admin=True)
+    admin_token, _ = make_token(database, admin)
+    ann_token, ann_token_id = make_token(database, ann)
+    other = create_app(app.state.settings, database=database)
+    with make_client(app) as api, make_client(other) as elsewhere:
+        api.headers["Authorization"] = f"Bearer {admin_token}"
+        elsewhere.headers["Authorization"] = f"Bearer {ann_token}"
+        app_id = api.post("/api/v1/apps", json={"key": "a", "name": "A"}).json()["id"]
+        form = api.post(
+            f"/api/v1/apps/{app_id}/forms",
+            json={"key": "f", "name": "F", "fields": [{"key": "t", "type": "text", "label": "T"}]},
+        ).json()
+        assert api.post(f"/api/v1/forms/{form['id']}/publish").status_code == 200
+        url = f"/api/v1/forms/{form['id']}/records"
+        for i in range(2):  # the second create goes the way of a token met before
+            created = elsewhere.post(url, json={"data": {"t": f"x{i}"}})
+            assert created.status_code == 201, created.text
+        assert hash_secret(ann_token) in other.state.recent_tokens
+        if change == "token revoked":
+            with database.begin() as conn:
+                users.revoke_api_token(conn, ann_token_id)
+        else:
+            body = {"is_active": False} if change == "user deactivated" else {"is_admin": False}
+            assert api.patch(f"/api/v1/users/{ann.id}", json=body).status_code == 200
+        refused = elsewhere.post(url, json={"data": {"t": "late"}})
+        if change == "admin rights removed":
+            assert_error(refused, 403, "permission_denied")
+        else:
+            assert_error(refused, 401, "not_authenticated")
+            assert hash_secret(ann_token) not in other.state.recent_tokens
+        with database.read() as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(tables.records)).scalar()
+        assert count == 2
+
+
+def test_recent_tokens_are_bounded_least_recently_used_first_out() -> None:
+    recent = RecentTokens(size=2)
+    recent.add("a")
+    recent.add("b")
+    assert "a" in recent  # a is now the most recently used
+    recent.add("c")
+    assert "b" not in recent and "a" in recent and "c" in recent
+    recent.discard("a")
+    recent.discard("missing")
+    assert "a" not in recent and "c" in recent

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from runtime.store import search_index
 from runtime.store.database import Database
@@ -117,6 +118,34 @@ def test_bulk_is_all_or_nothing(admin: TestClient) -> None:
     assert query.json()["count"] == 0
     ok = admin.post(f"{url}/bulk", json={"records": rows[:3]})
     assert ok.status_code == 201 and len(ok.json()["records"]) == 3
+
+
+def test_a_refused_single_create_leaves_nothing(admin: TestClient, database: Database) -> None:
+    # The create route writes without a savepoint of its own (its transaction holds only the
+    # create): a unique value found taken after the record row went in must still leave no
+    # record, history, event, stage-log entry, claim or serial number behind.
+    ids = _crm(admin)
+    url = f"/api/v1/forms/{ids['customer']}/records"
+    first = admin.post(url, json={"data": {"name": "华为"}})
+    assert first.status_code == 201, first.text
+
+    def counts() -> dict[str, Any]:
+        with database.read() as conn:
+            return {
+                table: conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+                for table in ("records", "record_history", "outbox", "stage_log", "record_unique")
+            } | {
+                "serials": conn.execute(
+                    sa.text("SELECT coalesce(sum(value), 0) FROM serial_counters")
+                ).scalar()
+            }
+
+    before = counts()
+    assert_error(admin.post(url, json={"data": {"name": "华为"}}), 422, "not_unique", "name")
+    assert counts() == before
+    second = admin.post(url, json={"data": {"name": "中兴"}})
+    assert second.status_code == 201, second.text
+    assert second.json()["data"]["code"] != first.json()["data"]["code"]
 
 
 def test_query_and_aggregate(admin: TestClient) -> None:

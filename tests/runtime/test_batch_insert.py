@@ -57,6 +57,26 @@ def test_rows_go_in_as_bound_and_ids_come_back_in_row_order(conn: sa.Connection)
         assert r.last_error is None and r.done_at is None
 
 
+def test_a_single_row_goes_in_as_bound_and_its_id_comes_back(conn: sa.Connection) -> None:
+    # One row takes another way on PostgreSQL (INSERT … RETURNING instead of nextval + COPY).
+    at = datetime(2026, 11, 23, 8, 0, tzinfo=timezone(timedelta(hours=8)))
+    payload = {"名": "客户", "xs": [1, 2.5, None, True], "s": "a'b\\c\tq"}
+    columns = ("topic", "payload", "created_at", "available_at", "attempts")
+    [first] = insert_many(conn, tables.outbox, columns, [("t", payload, at, at, 3)], new_ids=True)
+    [second] = insert_many(conn, tables.outbox, columns, [("u", {}, at, at, 0)], new_ids=True)
+    assert second > first
+    assert insert_many(conn, tables.outbox, columns, [("v", [], at, at, 0)]) == []
+    stored = conn.execute(
+        sa.select(tables.outbox).where(tables.outbox.c.id >= first).order_by(tables.outbox.c.id)
+    ).all()
+    assert [(r.id, r.topic, r.payload, r.attempts) for r in stored[:2]] == [
+        (first, "t", payload, 3),
+        (second, "u", {}, 0),
+    ]
+    assert (stored[2].topic, stored[2].payload) == ("v", [])
+    assert stored[0].created_at == at and stored[0].created_at.tzinfo == UTC
+
+
 def test_nothing_to_insert_writes_nothing(conn: sa.Connection) -> None:
     before = conn.execute(sa.select(sa.func.count()).select_from(tables.outbox)).scalar_one()
     assert insert_many(conn, tables.outbox, ("topic",), [], new_ids=True) == []
