@@ -187,9 +187,7 @@ def test_user_groups_are_ordered_as_numbers(world: World, conn: sa.Connection) -
     before 9); a JSON null in the array is the blank group, as with no user at all."""
     for watchers in ([9], [10, 9], [100], [2, None]):
         insert_record(conn, world.cf, {"name": "w", "watchers": watchers})
-    groups = [
-        g["keys"]["watchers"] for g in agg(world, conn, group_by=[{"field": "watchers"}])
-    ]
+    groups = [g["keys"]["watchers"] for g in agg(world, conn, group_by=[{"field": "watchers"}])]
     numbers = [k for k in groups if k is not None]
     assert numbers == sorted(numbers) and {2, 9, 10, 100} <= set(numbers)
     assert groups[-1] is None and groups.count(None) == 1
