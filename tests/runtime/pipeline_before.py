@@ -2,7 +2,6 @@
 that tests/runtime/test_pipeline_equivalence.py can hold the current one to the same results.
 Do not edit: it is the reference, not a second implementation."""
 
-
 from __future__ import annotations
 
 import datetime as dt
