@@ -218,9 +218,9 @@ def _context(rng_state: int) -> tuple[dict[str, Any], Any]:
     }, rng
 
 
-def _outcome(run: Any) -> Any:
+def _outcome(prepare: Any, *args: Any, **kw: Any) -> Any:
     try:
-        p = run()
+        p = prepare(*args, **kw)
     except RecordValidationError as exc:
         return ("errors", [(e.field, e.code, e.message, e.params) for e in exc.errors])
     return ("ok", p.data, p.changes, p.unique)
@@ -248,19 +248,13 @@ def test_the_pipeline_gives_what_it_gave_before(form: dict[str, Any]) -> None:
             current = rng.choice(stored)
             editable = rng.choice([None, None, set(list(cf.fields)[:3])])
             kw: dict[str, Any] = {"record_id": 5, "stage": stage, "editable": editable}
-            new = _outcome(
-                lambda: pipeline.prepare_update(cf, current, raw, new_ctx, new_store, **kw)
-            )
+            new = _outcome(pipeline.prepare_update, cf, current, raw, new_ctx, new_store, **kw)
             old = _outcome(
-                lambda: pipeline_before.prepare_update(cf, current, raw, old_ctx, old_store, **kw)
+                pipeline_before.prepare_update, cf, current, raw, old_ctx, old_store, **kw
             )
         else:
-            new = _outcome(
-                lambda: pipeline.prepare_create(cf, raw, new_ctx, new_store, stage=stage)
-            )
-            old = _outcome(
-                lambda: pipeline_before.prepare_create(cf, raw, old_ctx, old_store, stage=stage)
-            )
+            new = _outcome(pipeline.prepare_create, cf, raw, new_ctx, new_store, stage=stage)
+            old = _outcome(pipeline_before.prepare_create, cf, raw, old_ctx, old_store, stage=stage)
         assert _same(new, old), (form["key"], i, raw)
         outcomes[new[0]] += 1
         if new[0] == "errors" and any(e[1] == "schema_violation" for e in new[1]):
