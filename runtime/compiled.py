@@ -58,6 +58,9 @@ class CompiledForm:
     # Keys of defaults whose expression reads no field (``CURRENT_USER()``, ``TODAY()``): the
     # same for every record written with one WriteContext, so worked out once per batch.
     constant_defaults: frozenset[str] = frozenset()
+    # Keys whose every stored value comes from their type's coerce and is proven to satisfy
+    # the field's JSON Schema (FieldType.coerce_meets_schema): the schema pass skips them.
+    schema_proven: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -110,6 +113,7 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
         expr_names=_expr_names(definition, value_fields),
         rich_text=_rich_text(value_fields),
         constant_defaults=_constant_defaults(value_fields),
+        schema_proven=frozenset(f.key for f in value_fields if types[f.key].coerce_meets_schema(f)),
     )
 
 

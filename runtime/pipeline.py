@@ -553,6 +553,11 @@ def _validate(
             reported.add(key)
     if errors.items:
         return
+    # Values of schema_proven fields came from their type's coerce (given, defaults, formulas;
+    # kept ones are not judged), which is proven to satisfy their schema: only the others are
+    # checked, and every violation is then reported exactly as the whole schema reports it.
+    if cf.validator.is_valid_except(cf.schema_proven, data):
+        return
     for v in cf.validator.violations(data):
         top = v.path.split("[", 1)[0].split(".", 1)[0]
         if top in reported or (top in kept and kept[top] == data.get(top)):

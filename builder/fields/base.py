@@ -243,6 +243,14 @@ class FieldType(Generic[ConfigT]):
     ) -> Any:
         raise NotImplementedError
 
+    def coerce_meets_schema(self, field: ConfigT) -> bool:
+        """Whether every value ``coerce`` returns for ``field`` (``None`` included) is valid
+        under ``json_schema(field)``, whatever the input, source and context: then the record
+        pipeline does not ask the schema about it again. False unless a type proves it; the
+        proof is written beside the override and checked on generated inputs by
+        tests/builder/test_field_registry.py."""
+        return False
+
     def default_value(self, field: ConfigT, ctx: CoerceContext = DEFAULT_CONTEXT) -> Any:
         if field.default is None or isinstance(field.default, ExprDefault | LinkDefault):
             return None

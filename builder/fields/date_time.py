@@ -63,6 +63,13 @@ class DateTimeFieldType(FieldType[DateTimeConfig]):
     def json_schema(self, field: DateTimeConfig) -> dict[str, Any]:
         return datetime_schema()
 
+    def coerce_meets_schema(self, field: DateTimeConfig) -> bool:
+        # Schema: null or a string matching DATETIME_PATTERN with format "date-time". coerce
+        # gives None or format_utc(moment): format_date of the UTC date, then ``T``, hour,
+        # minute and second as two ASCII digits each, ``Z`` — a real moment, so the format's
+        # regex and dt.datetime.fromisoformat both accept it.
+        return True
+
     def coerce(
         self,
         field: DateTimeConfig,

@@ -85,6 +85,14 @@ class EmailFieldType(FieldType[EmailConfig]):
     ) -> str | None:
         return normalize_email(raw, source)
 
+    def coerce_meets_schema(self, field: EmailConfig) -> bool:
+        # Schema: null or a string with maxLength 254, pattern EMAIL_PATTERN and format
+        # "email" (schema.FORMATS: ``[^@\s]+@[^@\s]+\.[^@\s]+``). normalize_email gives None or
+        # ``s`` with len(s) <= MAX_LENGTH and _EMAIL.fullmatch(s) (EMAIL_PATTERN, anchored, so
+        # no trailing newline: ``$`` and ``\Z`` agree); _LOCAL and _DOMAIN have no ``@`` or
+        # blank and _DOMAIN contains a dot after the ``@``, so the format holds too.
+        return True
+
     def check_config(self, field: EmailConfig) -> list[Problem]:
         return default_problems(self, field)
 

@@ -69,6 +69,13 @@ class MultiSelectFieldType(FieldType[MultiSelectConfig]):
             schema["maxItems"] = field.max_selected
         return schema
 
+    def coerce_meets_schema(self, field: MultiSelectConfig) -> bool:
+        # Schema without allow_other: null or an array of option values (enum), uniqueItems,
+        # minItems max(min_selected or 1, 1), maxItems max_selected. coerce gives None or
+        # ``chosen``: match_option results (option values, as for select), appended only when
+        # not already in it, non-empty, its length checked against max_ and min_selected.
+        return not field.allow_other
+
     def coerce(
         self,
         field: MultiSelectConfig,

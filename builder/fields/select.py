@@ -47,6 +47,13 @@ class SelectFieldType(FieldType[SelectConfig]):
             return {"type": ["string", "null"], "maxLength": 200}
         return {"enum": [*options_enum(field), None]}
 
+    def coerce_meets_schema(self, field: SelectConfig) -> bool:
+        # Schema without allow_other: enum of the option values and null. coerce gives None or
+        # what match_option returns without allow_other: ``text`` found in values(field), or
+        # option_value(option) of one of field.options — both in options_enum. (With
+        # allow_other a plain-string option longer than the schema's 200 would pass.)
+        return not field.allow_other
+
     def coerce(
         self,
         field: SelectConfig,

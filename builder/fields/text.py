@@ -82,6 +82,12 @@ class TextFieldType(FieldType[TextConfig]):
             raise CoercionError("pattern_mismatch")
         return text
 
+    def coerce_meets_schema(self, field: TextConfig) -> bool:
+        # Schema: null or a string, maxLength/minLength (code points, Python's len) and
+        # pattern. coerce gives None or a str whose len it checked against both limits. The
+        # pattern is left to the schema: fastjsonschema reads ``$`` as ``\Z``, coerce as re does.
+        return field.pattern is None
+
     def check_config(self, field: TextConfig) -> list[Problem]:
         if field.pattern is None:
             return []
