@@ -7,7 +7,7 @@ worked out here once per ``(form_id, version)`` and kept.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
@@ -61,6 +61,11 @@ class CompiledForm:
     # Keys whose every stored value comes from their type's coerce and is proven to satisfy
     # the field's JSON Schema (FieldType.coerce_meets_schema): the schema pass skips them.
     schema_proven: frozenset[str] = frozenset()
+    # What coercion needs of each field, looked up once per given key: (field, its type's
+    # coerce, the error code refusing any input to it or None, whether it is read-only).
+    inputs: Mapping[str, tuple[FieldConfig, Callable[..., Any], str | None, bool]] = field(
+        default_factory=dict
+    )
 
     @property
     def key(self) -> str:
@@ -113,6 +118,15 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
         expr_names=_expr_names(definition, value_fields),
         rich_text=_rich_text(value_fields),
         constant_defaults=_constant_defaults(value_fields),
+        inputs={
+            f.key: (
+                f,
+                types[f.key].coerce,
+                None if types[f.key].accepts_input else "field_not_writable",
+                bool(f.read_only),
+            )
+            for f in value_fields
+        },
         schema_proven=frozenset(f.key for f in value_fields if types[f.key].coerce_meets_schema(f)),
     )
 

@@ -201,29 +201,28 @@ def _coerce(cf: CompiledForm, raw: Any, ctx: WriteContext, errors: _Errors) -> d
         errors.add("data", "data_not_object")
         return {}
     out: dict[str, Any] = {}
+    inputs = cf.inputs
+    source, cctx, enforce = ctx.source, ctx.coerce, ctx.enforce_read_only
     for key, value in raw.items():
         if not isinstance(key, str):
             errors.add(str(key), "unknown_field")
             continue
-        f = cf.fields.get(key)
-        if f is None:
-            if key == "stage":
-                errors.add(key, "stage_not_writable")
-            else:
-                errors.add(key, "unknown_field")
+        plan = inputs.get(key)
+        if plan is None:
+            errors.add(key, "stage_not_writable" if key == "stage" else "unknown_field")
             continue
-        t = cf.types[key]
-        if not t.accepts_input:
-            errors.add(key, "field_not_writable", key)
+        f, coerce, refusal, read_only = plan
+        if refusal is not None:
+            errors.add(key, refusal, key)
             continue
-        if f.read_only and ctx.enforce_read_only:
+        if read_only and enforce:
             errors.add(key, "read_only_field", key)
             continue
         if ("\x00" in value) if type(value) is str else contains_nul(value):
             errors.add(key, "invalid_character", key)
             continue
         try:
-            out[key] = t.coerce(f, value, ctx.source, ctx.coerce)
+            out[key] = coerce(f, value, source, cctx)
         except CoercionError as exc:
             errors.add_coercion(key, exc)
     return out
@@ -441,18 +440,19 @@ def _run_formulas(
     record_id: int | None,
     labels: Mapping[str, str],
 ) -> None:
+    # One context for the whole run: it holds ``values`` itself, which each result updates.
+    ectx = EvalContext(
+        values=values,
+        now=ctx.now,
+        timezone=ctx.coerce.timezone,
+        current_user=ctx.user,
+        record_id=record_id,
+        holidays=ctx.holidays,
+        labels=labels,
+    )
     for key in order:
         f = fields[key]
         t = type_of(f)
-        ectx = EvalContext(
-            values=values,
-            now=ctx.now,
-            timezone=ctx.coerce.timezone,
-            current_user=ctx.user,
-            record_id=record_id,
-            holidays=ctx.holidays,
-            labels=labels,
-        )
         try:
             stored = t.coerce(f, evaluate(f.expr, ectx), Source.JSON, ctx.coerce)  # type: ignore[attr-defined]
         except (ExpressionError, CoercionError):
