@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from builder.errors import CoercionError, ExpressionError
 from builder.expr import EvalContext, evaluate
-from builder.fields import FieldConfig, type_of
+from builder.fields import FieldConfig, FieldType, type_of
 from builder.fields.base import DEFAULT_CONTEXT, CoerceContext, Source
 from builder.fields.serial import format_serial, serial_period
 from builder.i18n import translate
@@ -65,8 +65,9 @@ class WriteContext:
     enforce_read_only: bool = True
     current_user: Any = None
     holidays: frozenset[dt.date] = frozenset()
-    # Results of default expressions that read no field, by (form id, version, key): the
-    # same for every record written with this context (one batch), so evaluated once.
+    # Results of default expressions that read no field and coerced literal defaults, by
+    # (form id, version, key): the same for every record written with this context (one
+    # batch), so worked out once.
     constants: dict[tuple[int, int, str], Any] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
@@ -255,7 +256,7 @@ def _apply_defaults(
                 value = store.link_value(link.form, where, link.field)
                 value = t.coerce(f, value, Source.JSON, ctx.coerce) if value is not None else None
             else:
-                value = t.default_value(f, ctx.coerce)
+                value = _literal_default(cf, key, f, t, ctx)
         except ExpressionError:
             continue  # a default that cannot be computed leaves the field blank
         except CoercionError as exc:
@@ -266,6 +267,7 @@ def _apply_defaults(
 
 
 _FAILED = object()
+_MISSING = object()
 _SCALARS = (str, int, float, bool, dt.date, type(None))
 
 
@@ -288,6 +290,21 @@ def _default_expr_value(
     except ExpressionError:
         ctx.constants[slot] = _FAILED
         raise
+    if isinstance(found, _SCALARS):  # a list or mapping is not shared between records
+        ctx.constants[slot] = found
+    return found
+
+
+def _literal_default(
+    cf: CompiledForm, key: str, f: FieldConfig, t: FieldType[Any], ctx: WriteContext
+) -> Any:
+    """Field ``key``'s literal default, coerced (raises CoercionError): the same for every
+    record written with one context, so a scalar result is kept in it."""
+    slot = (cf.form_id, cf.version, key)
+    found = ctx.constants.get(slot, _MISSING)
+    if found is not _MISSING:
+        return found
+    found = t.default_value(f, ctx.coerce)
     if isinstance(found, _SCALARS):  # a list or mapping is not shared between records
         ctx.constants[slot] = found
     return found
