@@ -187,8 +187,8 @@ def _finish(
     """The steps after coercion. ``kept``: stored values the write did not touch."""
     _check_relations(cf, data, store, errors)
     _apply_lookups(cf, data, store)
-    values = _apply_formulas(cf, data, ctx, stage, record_id)
-    required = _apply_visibility(cf, data, ctx, stage, record_id, values)
+    ectx = _apply_formulas(cf, data, ctx, stage, record_id)
+    required = _apply_visibility(cf, data, ctx, stage, record_id, ectx)
     _validate(cf, data, required, errors, kept or {})
     errors.raise_if_any()
 
@@ -385,6 +385,13 @@ def _eval_context(
     stage: str | None,
     record_id: int | None,
 ) -> EvalContext:
+    return _context_of(cf, _expr_values(cf, data, ctx, stage), ctx, record_id)
+
+
+def _expr_values(
+    cf: CompiledForm, data: Mapping[str, Any], ctx: WriteContext, stage: str | None
+) -> dict[str, Any]:
+    """A new dict of ``data``'s values as expressions see them (those some expression reads)."""
     values: dict[str, Any] = {}
     names = cf.expr_names
     for key, value in data.items():
@@ -394,7 +401,7 @@ def _eval_context(
         if f is not None:
             values[key] = cf.types[key].to_expr(f, value, ctx.coerce)
     values.setdefault("stage", stage)
-    return _context_of(cf, values, ctx, record_id)
+    return values
 
 
 def _context_of(
@@ -417,19 +424,19 @@ def _apply_formulas(
     ctx: WriteContext,
     stage: str | None,
     record_id: int | None,
-) -> dict[str, Any] | None:
+) -> EvalContext | None:
     """Formulas in dependency order; one that cannot be computed (e.g. a division by zero)
     stores blank rather than refusing the record, as a spreadsheet would show an error cell.
 
     Sub-form row formulas run first, each row seeing its own columns over the record's fields,
     so that record formulas such as ``SUM(items.amount)`` see the computed column.
 
-    Returns the expression values after the record formulas (what :func:`_eval_context` would
-    build from ``data`` now, plus formula results no expression reads), or None when the form
-    has no record formula.
+    Returns the evaluation context after the record formulas (its values: what
+    :func:`_eval_context` would build from ``data`` now, plus formula results no expression
+    reads), or None when the form has no record formula.
     """
     if cf.row_formulas:
-        values = dict(_eval_context(cf, data, ctx, stage, record_id).values)
+        values = _expr_values(cf, data, ctx, stage)
         for sub_key, (columns, order) in cf.row_formulas.items():
             rows = data.get(sub_key)
             if not isinstance(rows, list):
@@ -442,9 +449,8 @@ def _apply_formulas(
                         row_values[col_key] = type_of(col).to_expr(col, value, ctx.coerce)
                 _run_formulas(order, columns, row, row_values, ctx, record_id, cf.labels)
     if cf.formula_order:
-        values = dict(_eval_context(cf, data, ctx, stage, record_id).values)
-        _run_formulas(cf.formula_order, cf.fields, data, values, ctx, record_id, cf.labels)
-        return values
+        values = _expr_values(cf, data, ctx, stage)
+        return _run_formulas(cf.formula_order, cf.fields, data, values, ctx, record_id, cf.labels)
     return None
 
 
@@ -456,8 +462,9 @@ def _run_formulas(
     ctx: WriteContext,
     record_id: int | None,
     labels: Mapping[str, str],
-) -> None:
-    # One context for the whole run: it holds ``values`` itself, which each result updates.
+) -> EvalContext:
+    """Runs the formulas of ``order`` into ``target``; returns the context they were evaluated
+    in (it holds ``values`` itself, which each result updates)."""
     ectx = EvalContext(
         values=values,
         now=ctx.now,
@@ -480,6 +487,7 @@ def _run_formulas(
         else:
             target[key] = stored
             values[key] = t.to_expr(f, stored, ctx.coerce)
+    return ectx
 
 
 # --- 5. visibility --------------------------------------------------------------------------
@@ -498,20 +506,17 @@ def _apply_visibility(
     ctx: WriteContext,
     stage: str | None,
     record_id: int | None,
-    values: dict[str, Any] | None = None,
+    ectx: EvalContext | None = None,
 ) -> set[str]:
     """Drop the values of fields hidden by rules; return the keys required by rules.
-    ``values``: the expression values of ``data`` if already at hand (after the formulas).
+    ``ectx``: the evaluation context of ``data`` if already at hand (after the formulas).
 
     A rule that cannot be evaluated hides nothing (data is never dropped on an error).
     """
     if not cf.conditional:
         return set()
-    ectx = (
-        _eval_context(cf, data, ctx, stage, record_id)
-        if values is None
-        else _context_of(cf, values, ctx, record_id)
-    )
+    if ectx is None:
+        ectx = _eval_context(cf, data, ctx, stage, record_id)
     hidden: set[str] = set()
     shown: set[str] = set()
     required: set[str] = set()
