@@ -117,6 +117,9 @@ def _div(a: Any, b: Any, env: Env) -> Any:
         r = a / b
         if r - r == 0:
             return r
+    elif ta is int and tb is int and b and -MAX_INT <= a <= MAX_INT and -MAX_INT <= b <= MAX_INT:
+        # arith's own steps for two integers in range: nothing can overflow or leave the range
+        return a // b if a % b == 0 else a / b
     return arith("/", a, b, env)
 
 
