@@ -66,6 +66,11 @@ class CompiledForm:
     inputs: Mapping[str, tuple[FieldConfig, Callable[..., Any], str | None, bool]] = field(
         default_factory=dict
     )
+    # Fields not proven whose type has a cheap schema test (FieldType.schema_check): (key,
+    # test). When every test passes, the schema pass skips ``schema_tested`` (these keys and
+    # the proven ones); else it skips only the proven ones.
+    schema_checks: tuple[tuple[str, Callable[[Any], bool]], ...] = ()
+    schema_tested: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -88,6 +93,12 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
     for rule in definition.rules:
         conditional.update(rule.show, rule.hide, rule.require)
     types = {f.key: type_of(f) for f in value_fields}
+    proven = frozenset(f.key for f in value_fields if types[f.key].coerce_meets_schema(f))
+    checks = tuple(
+        (f.key, check)
+        for f in value_fields
+        if f.key not in proven and (check := types[f.key].schema_check(f)) is not None
+    )
     return CompiledForm(
         form_id=form_id,
         version=definition.version or 0,
@@ -127,7 +138,9 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
             )
             for f in value_fields
         },
-        schema_proven=frozenset(f.key for f in value_fields if types[f.key].coerce_meets_schema(f)),
+        schema_proven=proven,
+        schema_checks=checks,
+        schema_tested=proven | {key for key, _ in checks},
     )
 
 

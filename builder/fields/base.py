@@ -251,6 +251,14 @@ class FieldType(Generic[ConfigT]):
         tests/builder/test_field_registry.py."""
         return False
 
+    def schema_check(self, field: ConfigT) -> Callable[[Any], bool] | None:
+        """For a type whose coercion is not proven (see :meth:`coerce_meets_schema`): a cheap
+        test of a value that ``coerce`` returned (``None`` included) which, when True, means
+        the value is valid under ``json_schema(field)``; when False, nothing (the schema
+        decides). None: no such test. Checked on generated inputs by
+        tests/builder/test_field_registry.py."""
+        return None
+
     def default_value(self, field: ConfigT, ctx: CoerceContext = DEFAULT_CONTEXT) -> Any:
         if field.default is None or isinstance(field.default, ExprDefault | LinkDefault):
             return None

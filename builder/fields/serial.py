@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field
@@ -39,6 +40,10 @@ _NEEDS = {
     "daily": {"year", "MM", "DD"},
 }
 MAX_VALUE = 200
+
+
+def _meets_schema(value: Any) -> bool:
+    return value is None or (type(value) is str and 1 <= len(value) <= MAX_VALUE)
 
 
 class SerialConfig(FieldConfig):
@@ -175,6 +180,9 @@ class SerialFieldType(FieldType[SerialConfig]):
         # No pattern: serials carried over from another system, or written before the pattern
         # changed, stay valid.
         return {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_VALUE}
+
+    def schema_check(self, field: SerialConfig) -> Callable[[Any], bool] | None:
+        return _meets_schema  # the schema above (format_serial's values are tested, not proven)
 
     def coerce(
         self,

@@ -310,8 +310,14 @@ def test_proofs_are_given_where_expected() -> None:
     proven = {kind for kind, _ in PROVEN_VARIANTS}
     assert proven == {
         "text", "textarea", "select", "multi_select", "email", "user", "department",
-        "number", "money", "date", "datetime", "checkbox",
+        "number", "money", "date", "datetime", "checkbox", "subform",
     }  # fmt: skip
+    # A sub-form is proven when its columns with a value are; a computed column is not.
+    # Nor is a formula tested: its schema may be stricter than its type says
+    # (tests/runtime/test_pipeline.py::test_computed_values_that_break_the_schema_are_reported).
+    assert not get_type("subform").coerce_meets_schema(make("subform", **SUBFORM_FORMULA))
+    assert get_type("subform").schema_check(make("subform", **SUBFORM_FORMULA)) is None
+    assert get_type("formula").schema_check(make("formula", expr="1")) is None
     assert not get_type("text").coerce_meets_schema(make("text", pattern="^a$"))
     assert not get_type("select").coerce_meets_schema(
         make("select", options=["A"], allow_other=True)
@@ -320,6 +326,100 @@ def test_proofs_are_given_where_expected() -> None:
     phone = make("phone")
     assert not get_type("phone").coerce_meets_schema(phone)
     assert list(validator(phone).iter_errors(get_type("phone").coerce(phone, "0755-٣234567")))
+    # It is tested instead, and that test refuses the landline (the schema then decides).
+    assert not get_type("phone").schema_check(phone)("0755-٣234567")  # type: ignore[misc]
+    assert get_type("phone").schema_check(phone)("0755-1234567")  # type: ignore[misc]
+    tested = {kind for kind, _ in TESTED_VARIANTS}
+    assert tested == {"phone", "serial", "subform"}
+    subform = make("subform", **SUBFORM_PHONE)
+    assert not get_type("subform").coerce_meets_schema(subform)
+    check = get_type("subform").schema_check(subform)
+    assert check is not None and not check([{"name": "x", "mobile": "0755-٣234567"}])
+
+
+# Types and configurations not proven whose schema_check is given: when it passes on what
+# coerce returned, both validators accept the value.
+SUBFORM_PHONE: dict[str, Any] = {"min_rows": 1, "max_rows": 3, "fields": [
+    {"key": "name", "type": "text", "label": "姓名", "required": True},
+    {"key": "mobile", "type": "phone", "label": "手机"},
+    {"key": "tags", "type": "multi_select", "label": "标签", "options": ["x", "y"]},
+]}  # fmt: skip
+SUBFORM_FORMULA: dict[str, Any] = {"fields": [
+    {"key": "qty", "type": "number", "label": "数量"},
+    {"key": "total", "type": "formula", "label": "小计", "expr": "qty * 2"},
+]}  # fmt: skip
+TESTED_VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    *(
+        (kind, props)
+        for kind, props in VARIANTS
+        if not get_type(kind).coerce_meets_schema(make(kind, **props))
+        and get_type(kind).schema_check(make(kind, **props)) is not None
+    ),
+    ("phone", {"kinds": ["landline", "international"]}),
+    ("subform", SUBFORM_PHONE),
+]
+PHONES = st.sampled_from(
+    ["0755-٣234567", "(010)٣2345678", "0755 ٣234567-12", "+86 138-1234-5678", "138 1234 5678",
+     "(0755)1234567", "010-12345678 转 123", "+44 20 7946 0958", "400-123-4567", "1381234567８",
+     "13812345678\n", "+8613812345678", "0755-1234567-1234567", "٣"]
+)  # fmt: skip
+ROWS = st.lists(
+    st.dictionaries(
+        st.sampled_from(["name", "mobile", "tags", "qty", "total"]),
+        cell_values | TRICKY | PHONES | st.lists(st.sampled_from(["x", "y", "z"]), max_size=3),
+        max_size=4,
+    )
+    | st.none(),
+    max_size=4,
+)
+
+
+@pytest.mark.parametrize(("kind", "props"), TESTED_VARIANTS, ids=lambda v: str(v)[:40])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=cell_values | TRICKY | PHONES | ROWS)
+def test_schema_check_implies_the_schema(kind: str, props: dict[str, Any], raw: Any) -> None:
+    from builder.schema import RecordValidator
+
+    field = make(kind, **props)
+    ftype = get_type(kind)
+    check = ftype.schema_check(field)
+    assert check is not None
+    record = RecordValidator({"type": "object", "properties": {"f": ftype.json_schema(field)}})
+    values = [raw] if kind != "subform" else []  # a sub-form's test is of coerced rows only
+    for source in Source:
+        try:
+            values.append(ftype.coerce(field, raw, source, CTX))
+        except CoercionError:
+            continue
+    for value in values:
+        if check(value):
+            assert record.is_valid({"f": value}), (raw, value)
+            assert record.reference_violations({"f": value}) == [], (raw, value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "props"),
+    [(k, p) for k, p in PROVEN_VARIANTS if k == "subform"] + [("subform", SUBFORM_PHONE)],
+    ids=lambda v: str(v)[:40],
+)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=ROWS)
+def test_subform_rows_meet_the_schema(kind: str, props: dict[str, Any], raw: Any) -> None:
+    """Sub-forms given row-shaped input: what coerce returns passes its proof or test."""
+    from builder.schema import RecordValidator
+
+    field = make(kind, **props)
+    ftype = get_type(kind)
+    check = ftype.schema_check(field)
+    record = RecordValidator({"type": "object", "properties": {"f": ftype.json_schema(field)}})
+    for source in Source:
+        try:
+            value = ftype.coerce(field, raw, source, CTX)
+        except CoercionError:
+            continue
+        if check is None or check(value):
+            assert record.is_valid({"f": value}), (raw, source, value)
+            assert record.reference_violations({"f": value}) == [], (raw, source, value)
 
 
 @pytest.mark.parametrize(("kind", "props"), PROVEN_VARIANTS, ids=lambda v: str(v)[:40])
