@@ -14,6 +14,7 @@ from builder.fields._dates import (
     DATETIME_PATTERN,
     format_date,
     format_utc,
+    is_canonical_utc,
     parse_datetime,
     read_utc,
 )
@@ -78,7 +79,11 @@ class DateTimeFieldType(FieldType[DateTimeConfig]):
         ctx: CoerceContext = DEFAULT_CONTEXT,
     ) -> str | None:
         moment = parse_datetime(raw, source, ctx.timezone)
-        return None if moment is None else format_utc(moment)
+        if moment is None:
+            return None
+        if type(raw) is str and len(raw) == 20 and is_canonical_utc(raw):
+            return raw  # already as stored: format_utc(moment) gives these very characters
+        return format_utc(moment)
 
     def display(
         self,
