@@ -270,6 +270,24 @@ def _chain(node: Chain, fns: list[Fn], source: str) -> Fn:
     operands = node.operands
     if len(fns) == 2:
         left, right, op, symbol = fns[0], fns[1], ops[0], symbols[0]
+        literal = operands[1]
+        if symbol in ("=", "<>") and isinstance(literal, Literal) and type(literal.value) is str:
+            # `x = "text"`: text against text is equal() of the case-folded texts; the
+            # literal is folded once here. Anything else goes the general way below.
+            folded = literal.value.casefold()
+            unequal = symbol == "<>"
+
+            def text_equal(env: Env) -> Any:
+                a = left(env)
+                if type(a) is str:
+                    return (a.casefold() == folded) is not unequal
+                b = right(env)
+                try:
+                    return op(a, b, env)
+                except EvalFailure as failure:
+                    raise _error(failure, node, operands, env, source, symbol) from None
+
+            return text_equal
 
         def binary(env: Env) -> Any:
             a = left(env)
