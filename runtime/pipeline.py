@@ -246,7 +246,9 @@ def _apply_defaults(
         if key in given:
             continue
         try:
-            if f.default_expr is not None:
+            if f.default_expr is not None and key in cf.constant_defaults:
+                value = _constant_default(cf, key, f, ctx, stage)
+            elif f.default_expr is not None:
                 value = _from_expr(f, _default_expr_value(cf, key, data, ctx, stage), ctx)
             elif f.default_link is not None:
                 link = f.default_link
@@ -274,22 +276,28 @@ _SCALARS = (str, int, float, bool, dt.date, type(None))
 def _default_expr_value(
     cf: CompiledForm, key: str, data: Mapping[str, Any], ctx: WriteContext, stage: str | None
 ) -> Any:
-    """The value of field ``key``'s default expression (raises ExpressionError). One that
-    reads no field is evaluated once per context; its scalar result (or its failure) kept."""
-    f = cf.fields[key]
-    if key not in cf.constant_defaults:
-        return evaluate(f.default_expr, _eval_context(cf, data, ctx, stage, None))
+    """The value of field ``key``'s default expression (raises ExpressionError)."""
+    return evaluate(cf.fields[key].default_expr, _eval_context(cf, data, ctx, stage, None))
+
+
+def _constant_default(
+    cf: CompiledForm, key: str, f: FieldConfig, ctx: WriteContext, stage: str | None
+) -> Any:
+    """The stored value of field ``key``'s default expression that reads no field (raises
+    ExpressionError or CoercionError): the same for every record written with one context, so
+    worked out once; a scalar result (or the expression's failure) is kept in it."""
     slot = (cf.form_id, cf.version, key)
-    if slot in ctx.constants:
-        found = ctx.constants[slot]
-        if found is _FAILED:
-            raise ExpressionError("expression_error")
+    found = ctx.constants.get(slot, _MISSING)
+    if found is _FAILED:
+        raise ExpressionError("expression_error")
+    if found is not _MISSING:
         return found
     try:
-        found = evaluate(f.default_expr, _eval_context(cf, {}, ctx, stage, None))
+        value = evaluate(f.default_expr, _eval_context(cf, {}, ctx, stage, None))
     except ExpressionError:
         ctx.constants[slot] = _FAILED
         raise
+    found = _from_expr(f, value, ctx)  # a CoercionError is not kept: raised again next time
     if isinstance(found, _SCALARS):  # a list or mapping is not shared between records
         ctx.constants[slot] = found
     return found
