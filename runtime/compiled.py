@@ -132,7 +132,7 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
         inputs={
             f.key: (
                 f,
-                types[f.key].coerce,
+                types[f.key].coercer(f),
                 None if types[f.key].accepts_input else "field_not_writable",
                 bool(f.read_only),
             )

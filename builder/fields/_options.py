@@ -50,6 +50,11 @@ def values(field: OptionsConfig) -> list[str]:
 _KNOWN: dict[int, tuple[OptionsConfig, frozenset[str]]] = {}
 
 
+def known_values(field: OptionsConfig) -> frozenset[str]:
+    """The option values of ``field`` (worked out once per config object)."""
+    return _known(field)
+
+
 def _known(field: OptionsConfig) -> frozenset[str]:
     found = _KNOWN.get(id(field))
     if found is None or found[0] is not field:

@@ -201,6 +201,8 @@ class FieldConfig(BaseModel):
 
 
 ConfigT = TypeVar("ConfigT", bound=FieldConfig)
+# coerce(field, raw, source, ctx) of one field (FieldType.coercer).
+Coercer = Callable[[Any, Any, Source, CoerceContext], Any]
 
 
 class FieldType(Generic[ConfigT]):
@@ -242,6 +244,13 @@ class FieldType(Generic[ConfigT]):
         ctx: CoerceContext = DEFAULT_CONTEXT,
     ) -> Any:
         raise NotImplementedError
+
+    def coercer(self, field: ConfigT) -> Coercer:
+        """:meth:`coerce` for ``field`` alone, called the same way (``field`` first) and giving
+        the same values and errors; a type may return one specialised for the config (its
+        limits and options looked up once) with a fast path for the common input. Checked
+        against :meth:`coerce` by tests/builder/test_field_registry.py."""
+        return self.coerce
 
     def coerce_meets_schema(self, field: ConfigT) -> bool:
         """Whether every value ``coerce`` returns for ``field`` (``None`` included) is valid

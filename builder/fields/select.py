@@ -11,6 +11,7 @@ from builder.fields._common import default_problems, is_blank
 from builder.fields._options import (
     OptionsConfig,
     OptionSpec,
+    known_values,
     label_of,
     match_option,
     option_problems,
@@ -21,6 +22,7 @@ from builder.fields.base import (
     DEFAULT_CONTEXT,
     TEXT_OPERATORS,
     CoerceContext,
+    Coercer,
     FieldType,
     Source,
     register,
@@ -53,6 +55,24 @@ class SelectFieldType(FieldType[SelectConfig]):
         # option_value(option) of one of field.options — both in options_enum. (With
         # allow_other a plain-string option longer than the schema's 200 would pass.)
         return not field.allow_other
+
+    def coercer(self, field: SelectConfig) -> Coercer:
+        known, general = known_values(field), self.coerce
+
+        def coerce(
+            f: SelectConfig,
+            raw: Any,
+            source: Source = Source.JSON,
+            ctx: CoerceContext = DEFAULT_CONTEXT,
+        ) -> str | None:
+            # Text naming an option, outside a cell: what is_blank and match_option give it.
+            if type(raw) is str and source is not Source.CELL:
+                text = raw.strip()
+                if text and text in known:
+                    return text
+            return general(f, raw, source, ctx)
+
+        return coerce
 
     def coerce(
         self,

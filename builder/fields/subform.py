@@ -20,6 +20,7 @@ from builder.fields.base import (
     DEFAULT_CONTEXT,
     PRESENCE_OPERATORS,
     CoerceContext,
+    Coercer,
     FieldConfig,
     FieldType,
     Source,
@@ -59,11 +60,11 @@ def _rows(raw: Any, source: Source) -> list[Any]:
 
 
 # A sub-form's columns worked out once per config object (configs are immutable):
-# id → (the config, kept so the id stays its own; key → (column, its type) for the columns
+# id → (the config, kept so the id stays its own; key → (column, its coercer) for the columns
 # that take input; (key, label) of the required ones).
 _Plan = tuple[
     "SubformConfig",
-    dict[str, tuple[FieldConfig, FieldType[Any]] | None],
+    dict[str, tuple[FieldConfig, Coercer] | None],
     tuple[tuple[str, str], ...],
 ]
 _PLANS: dict[int, _Plan] = {}
@@ -72,12 +73,12 @@ _PLANS: dict[int, _Plan] = {}
 def _plan(field: SubformConfig) -> _Plan:
     plan = _PLANS.get(id(field))
     if plan is None or plan[0] is not field:
-        columns: dict[str, tuple[FieldConfig, FieldType[Any]] | None] = {}
+        columns: dict[str, tuple[FieldConfig, Coercer] | None] = {}
         required: list[tuple[str, str]] = []
         for column in field.fields:
             ctype = get_type(column.type)
             takes_input = ctype.accepts_input and ctype.has_value
-            columns[column.key] = (column, ctype) if takes_input else None
+            columns[column.key] = (column, ctype.coercer(column)) if takes_input else None
             if column.required and ctype.accepts_input:
                 required.append((column.key, column.label))
         plan = (field, columns, tuple(required))
@@ -207,7 +208,7 @@ class SubformFieldType(FieldType[SubformConfig]):
 
     def _row(
         self,
-        columns: dict[str, tuple[FieldConfig, FieldType[Any]] | None],
+        columns: dict[str, tuple[FieldConfig, Coercer] | None],
         required: tuple[tuple[str, str], ...],
         raw_row: dict[Any, Any],
         index: int,
@@ -223,9 +224,9 @@ class SubformFieldType(FieldType[SubformConfig]):
             entry = columns[key]
             if entry is None:
                 continue  # computed by the runtime
-            column, ctype = entry
+            column, coerce = entry
             try:
-                value = ctype.coerce(column, raw_value, source, ctx)
+                value = coerce(column, raw_value, source, ctx)
             except CoercionError as exc:
                 raise CoercionError(
                     exc.code, path=_join(index, key, exc.path), **exc.params

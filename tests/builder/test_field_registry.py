@@ -439,3 +439,33 @@ def test_proven_coercion_meets_the_schema(kind: str, props: dict[str, Any], raw:
         # Both validators: the fast one decides whether the pipeline asks the reference.
         assert record.is_valid({"f": value}), (raw, source, value)
         assert record.reference_violations({"f": value}) == [], (raw, source, value)
+
+
+CONFIGURED = [
+    *VARIANTS,
+    ("text", {"max_length": 3, "min_length": 2}),
+    ("text", {"min_length": 0}),
+    ("text", {"pattern": "^a"}),
+    ("select", {"options": ["A", " B", ""]}),
+]
+OPTION_TEXTS = st.sampled_from(["A", " A ", "a", "官网", "web", " web", "B", "", "  ", "x", "ab"])
+
+
+@pytest.mark.parametrize(("kind", "props"), CONFIGURED, ids=lambda v: str(v)[:40])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=cell_values | TRICKY | OPTION_TEXTS)
+def test_coercer_is_coerce(kind: str, props: dict[str, Any], raw: Any) -> None:
+    """A type's coercer for a config gives what its coerce gives: the value or the error."""
+    field = make(kind, **props)
+    ftype = get_type(kind)
+    coercer = ftype.coercer(field)
+
+    def outcome(fn: Any, source: Source) -> Any:
+        try:
+            value = fn(field, raw, source, CTX)
+        except CoercionError as exc:
+            return ("error", exc.code, exc.path, dict(exc.params))
+        return (type(value), value)
+
+    for source in Source:
+        assert outcome(coercer, source) == outcome(ftype.coerce, source), (raw, source)
