@@ -447,13 +447,15 @@ CONFIGURED = [
     ("text", {"min_length": 0}),
     ("text", {"pattern": "^a"}),
     ("select", {"options": ["A", " B", ""]}),
+    ("multi_select", {"options": ["A", "B", "官网", ""], "min_selected": 2, "max_selected": 2}),
+    ("multi_select", {"options": ["A", "web"], "max_selected": 1}),
 ]
 OPTION_TEXTS = st.sampled_from(["A", " A ", "a", "官网", "web", " web", "B", "", "  ", "x", "ab"])
 
 
 @pytest.mark.parametrize(("kind", "props"), CONFIGURED, ids=lambda v: str(v)[:40])
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=cell_values | TRICKY | OPTION_TEXTS)
+@given(raw=cell_values | TRICKY | OPTION_TEXTS | st.lists(OPTION_TEXTS | TRICKY, max_size=4))
 def test_coercer_is_coerce(kind: str, props: dict[str, Any], raw: Any) -> None:
     """A type's coercer for a config gives what its coerce gives: the value or the error."""
     field = make(kind, **props)
