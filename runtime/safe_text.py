@@ -25,9 +25,14 @@ def contains_nul(value: Any, depth: int = 0) -> bool:
     if depth > MAX_DEPTH:
         return False
     if isinstance(value, dict):
-        return any(_has_nul(k, depth) or _has_nul(v, depth) for k, v in value.items())
+        for k, v in value.items():  # noqa: SIM110  (a loop: no generator made per value)
+            if _has_nul(k, depth) or _has_nul(v, depth):
+                return True
+        return False
     if isinstance(value, list | tuple):
-        return any(_has_nul(v, depth) for v in value)
+        for v in value:
+            if _has_nul(v, depth):
+                return True
     return False
 
 
