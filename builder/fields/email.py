@@ -37,6 +37,16 @@ class EmailConfig(FieldConfig):
 def normalize_email(raw: Any, source: Source) -> str | None:
     """Raises:
     CoercionError: ``invalid_email``."""
+    if (
+        type(raw) is str
+        and source is not Source.CELL
+        and len(raw) <= MAX_LENGTH
+        and _EMAIL.fullmatch(raw)
+        and raw.index("@") <= 64
+    ):
+        # Already as stored: ASCII (NFKC keeps it), no name or ``mailto:`` (``<`` and ``:``
+        # are not in _EMAIL), one ``@``, a lower-case domain; the steps below return it as is.
+        return raw
     text = cell_to_text(raw) if source is Source.CELL else raw
     if is_blank(raw):
         return None
