@@ -35,6 +35,10 @@ class CompiledForm:
     labels: Mapping[str, str]
     storage: Mapping[str, StorageKind]
     conditional: frozenset[str] = field(default=frozenset())
+    # The fields among them with a condition of their own: (key, visible_when, hidden_when);
+    # and those among them that are required when shown.
+    field_conditions: tuple[tuple[str, str | None, str | None], ...] = ()
+    conditional_required: frozenset[str] = frozenset()
     # sub-form key → (its columns by key, the order its row formulas run in)
     row_formulas: Mapping[str, tuple[Mapping[str, FieldConfig], tuple[str, ...]]] = field(
         default_factory=dict
@@ -111,6 +115,14 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
         labels={f.key: f.label for f in value_fields},
         storage={f.key: type_of(f).storage_for(f) for f in value_fields},
         conditional=frozenset(conditional),
+        field_conditions=tuple(
+            (f.key, f.visible_when, f.hidden_when)
+            for f in value_fields
+            if f.key in conditional and (f.visible_when or f.hidden_when)
+        ),
+        conditional_required=frozenset(
+            f.key for f in value_fields if f.key in conditional and f.required
+        ),
         row_formulas=_row_formulas(value_fields),
         defaults=tuple(
             (f.key, f, types[f.key])

@@ -526,34 +526,28 @@ def _apply_visibility(
     if ectx is None:
         ectx = _eval_context(cf, data, ctx, stage, record_id)
     hidden: set[str] = set()
-    shown: set[str] = set()
     required: set[str] = set()
-    for key in cf.conditional:
-        f = cf.fields.get(key)
-        if f is None:
-            continue
-        if f.visible_when and _holds(f.visible_when, ectx) is False:
+    for key, visible_when, hidden_when in cf.field_conditions:
+        if visible_when and _holds(visible_when, ectx) is False:
             hidden.add(key)
-        if f.hidden_when and _holds(f.hidden_when, ectx) is True:
+        if hidden_when and _holds(hidden_when, ectx) is True:
             hidden.add(key)
-    rule_shown: set[str] = set()
-    for rule in cf.definition.rules:
-        result = _holds(rule.when, ectx)
-        rule_shown.update(rule.show)
-        if result is True:
-            shown.update(rule.show)
-            hidden.update(rule.hide)
-            required.update(rule.require)
-        elif result is None:
-            shown.update(rule.show)
-    hidden |= rule_shown - shown
+    if cf.definition.rules:
+        shown: set[str] = set()
+        rule_shown: set[str] = set()
+        for rule in cf.definition.rules:
+            result = _holds(rule.when, ectx)
+            rule_shown.update(rule.show)
+            if result is True:
+                shown.update(rule.show)
+                hidden.update(rule.hide)
+                required.update(rule.require)
+            elif result is None:
+                shown.update(rule.show)
+        hidden |= rule_shown - shown
     for key in hidden:
         data.pop(key, None)
-    return required - hidden | {
-        k
-        for k in cf.conditional
-        if k not in hidden and cf.fields.get(k) is not None and cf.fields[k].required
-    }
+    return (required | cf.conditional_required) - hidden
 
 
 # --- 6. validate ----------------------------------------------------------------------------
