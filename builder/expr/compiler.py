@@ -17,6 +17,7 @@ from builder.expr import library as _library  # noqa: F401  (registers the funct
 from builder.expr.context import Env, EvalContext
 from builder.expr.messages import NO_TERM, TYPE_TERMS, Term, arity_term
 from builder.expr.nodes import Call, Chain, Group, Literal, Member, Name, Node, Unary
+from builder.expr.parser import parse  # (the parser imports this module only when it compiles)
 from builder.expr.registry import FUNCTIONS, FunctionSpec
 from builder.expr.values import (
     MAX_INT,
@@ -403,8 +404,6 @@ def evaluate(expr: Any, ctx: EvalContext) -> Any:
             part of the expression to blame.
         ExpressionSyntaxError: ``expr`` is text that does not parse.
     """
-    from builder.expr.parser import parse
-
     expression = parse(expr) if isinstance(expr, str) else expr
     env = Env(ctx)
     try:
