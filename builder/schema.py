@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,10 +125,39 @@ class RecordValidator:
         fast_schema = _for_fastjsonschema({k: v for k, v in schema.items() if k != "$schema"})
         self._fast = fastjsonschema.compile(fast_schema, formats=FORMATS, use_default=False)
         self._reference = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+        # Generated validators of the schema without some properties (see is_valid_except).
+        self._partial: dict[frozenset[str], Callable[[Any], Any] | None] = {}
 
     def is_valid(self, data: Any) -> bool:
         try:
             self._fast(data)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
+
+    def is_valid_except(self, proven: frozenset[str], data: Mapping[str, Any]) -> bool:
+        """:meth:`is_valid` for a record ``data`` whose values of the ``proven`` properties are
+        known to be valid, and whose keys are properties and include every required one (as
+        the record pipeline guarantees): only the other properties are checked. True whenever
+        :meth:`is_valid` would be; so callers ask :meth:`violations` only when this is False."""
+        if proven not in self._partial:
+            properties = {
+                k: v for k, v in self.schema.get("properties", {}).items() if k not in proven
+            }
+            self._partial[proven] = (
+                fastjsonschema.compile(
+                    _for_fastjsonschema({"type": "object", "properties": properties}),
+                    formats=FORMATS,
+                    use_default=False,
+                )
+                if properties
+                else None
+            )
+        check = self._partial[proven]
+        if check is None:
+            return True
+        try:
+            check(data)
         except fastjsonschema.JsonSchemaException:
             return False
         return True

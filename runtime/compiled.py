@@ -7,7 +7,7 @@ worked out here once per ``(form_id, version)`` and kept.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
@@ -35,6 +35,10 @@ class CompiledForm:
     labels: Mapping[str, str]
     storage: Mapping[str, StorageKind]
     conditional: frozenset[str] = field(default=frozenset())
+    # The fields among them with a condition of their own: (key, visible_when, hidden_when);
+    # and those among them that are required when shown.
+    field_conditions: tuple[tuple[str, str | None, str | None], ...] = ()
+    conditional_required: frozenset[str] = frozenset()
     # sub-form key → (its columns by key, the order its row formulas run in)
     row_formulas: Mapping[str, tuple[Mapping[str, FieldConfig], tuple[str, ...]]] = field(
         default_factory=dict
@@ -58,6 +62,19 @@ class CompiledForm:
     # Keys of defaults whose expression reads no field (``CURRENT_USER()``, ``TODAY()``): the
     # same for every record written with one WriteContext, so worked out once per batch.
     constant_defaults: frozenset[str] = frozenset()
+    # Keys whose every stored value comes from their type's coerce and is proven to satisfy
+    # the field's JSON Schema (FieldType.coerce_meets_schema): the schema pass skips them.
+    schema_proven: frozenset[str] = frozenset()
+    # What coercion needs of each field, looked up once per given key: (field, its type's
+    # coerce, the error code refusing any input to it or None, whether it is read-only).
+    inputs: Mapping[str, tuple[FieldConfig, Callable[..., Any], str | None, bool]] = field(
+        default_factory=dict
+    )
+    # Fields not proven whose type has a cheap schema test (FieldType.schema_check): (key,
+    # test). When every test passes, the schema pass skips ``schema_tested`` (these keys and
+    # the proven ones); else it skips only the proven ones.
+    schema_checks: tuple[tuple[str, Callable[[Any], bool]], ...] = ()
+    schema_tested: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -80,6 +97,12 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
     for rule in definition.rules:
         conditional.update(rule.show, rule.hide, rule.require)
     types = {f.key: type_of(f) for f in value_fields}
+    proven = frozenset(f.key for f in value_fields if types[f.key].coerce_meets_schema(f))
+    checks = tuple(
+        (f.key, check)
+        for f in value_fields
+        if f.key not in proven and (check := types[f.key].schema_check(f)) is not None
+    )
     return CompiledForm(
         form_id=form_id,
         version=definition.version or 0,
@@ -92,6 +115,14 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
         labels={f.key: f.label for f in value_fields},
         storage={f.key: type_of(f).storage_for(f) for f in value_fields},
         conditional=frozenset(conditional),
+        field_conditions=tuple(
+            (f.key, f.visible_when, f.hidden_when)
+            for f in value_fields
+            if f.key in conditional and (f.visible_when or f.hidden_when)
+        ),
+        conditional_required=frozenset(
+            f.key for f in value_fields if f.key in conditional and f.required
+        ),
         row_formulas=_row_formulas(value_fields),
         defaults=tuple(
             (f.key, f, types[f.key])
@@ -110,6 +141,18 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
         expr_names=_expr_names(definition, value_fields),
         rich_text=_rich_text(value_fields),
         constant_defaults=_constant_defaults(value_fields),
+        inputs={
+            f.key: (
+                f,
+                types[f.key].coercer(f),
+                None if types[f.key].accepts_input else "field_not_writable",
+                bool(f.read_only),
+            )
+            for f in value_fields
+        },
+        schema_proven=proven,
+        schema_checks=checks,
+        schema_tested=proven | {key for key, _ in checks},
     )
 
 

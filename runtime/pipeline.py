@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from builder.errors import CoercionError, ExpressionError
 from builder.expr import EvalContext, evaluate
-from builder.fields import FieldConfig, type_of
+from builder.fields import FieldConfig, FieldType, type_of
 from builder.fields.base import DEFAULT_CONTEXT, CoerceContext, Source
 from builder.fields.serial import format_serial, serial_period
 from builder.i18n import translate
@@ -65,8 +65,9 @@ class WriteContext:
     enforce_read_only: bool = True
     current_user: Any = None
     holidays: frozenset[dt.date] = frozenset()
-    # Results of default expressions that read no field, by (form id, version, key): the
-    # same for every record written with this context (one batch), so evaluated once.
+    # Results of default expressions that read no field and coerced literal defaults, by
+    # (form id, version, key): the same for every record written with this context (one
+    # batch), so worked out once.
     constants: dict[tuple[int, int, str], Any] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
@@ -186,8 +187,8 @@ def _finish(
     """The steps after coercion. ``kept``: stored values the write did not touch."""
     _check_relations(cf, data, store, errors)
     _apply_lookups(cf, data, store)
-    values = _apply_formulas(cf, data, ctx, stage, record_id)
-    required = _apply_visibility(cf, data, ctx, stage, record_id, values)
+    ectx = _apply_formulas(cf, data, ctx, stage, record_id)
+    required = _apply_visibility(cf, data, ctx, stage, record_id, ectx)
     _validate(cf, data, required, errors, kept or {})
     errors.raise_if_any()
 
@@ -201,29 +202,28 @@ def _coerce(cf: CompiledForm, raw: Any, ctx: WriteContext, errors: _Errors) -> d
         errors.add("data", "data_not_object")
         return {}
     out: dict[str, Any] = {}
+    inputs = cf.inputs
+    source, cctx, enforce = ctx.source, ctx.coerce, ctx.enforce_read_only
     for key, value in raw.items():
         if not isinstance(key, str):
             errors.add(str(key), "unknown_field")
             continue
-        f = cf.fields.get(key)
-        if f is None:
-            if key == "stage":
-                errors.add(key, "stage_not_writable")
-            else:
-                errors.add(key, "unknown_field")
+        plan = inputs.get(key)
+        if plan is None:
+            errors.add(key, "stage_not_writable" if key == "stage" else "unknown_field")
             continue
-        t = cf.types[key]
-        if not t.accepts_input:
-            errors.add(key, "field_not_writable", key)
+        f, coerce, refusal, read_only = plan
+        if refusal is not None:
+            errors.add(key, refusal, key)
             continue
-        if f.read_only and ctx.enforce_read_only:
+        if read_only and enforce:
             errors.add(key, "read_only_field", key)
             continue
         if ("\x00" in value) if type(value) is str else contains_nul(value):
             errors.add(key, "invalid_character", key)
             continue
         try:
-            out[key] = t.coerce(f, value, ctx.source, ctx.coerce)
+            out[key] = coerce(f, value, source, cctx)
         except CoercionError as exc:
             errors.add_coercion(key, exc)
     return out
@@ -246,7 +246,9 @@ def _apply_defaults(
         if key in given:
             continue
         try:
-            if f.default_expr is not None:
+            if f.default_expr is not None and key in cf.constant_defaults:
+                value = _constant_default(cf, key, f, ctx, stage)
+            elif f.default_expr is not None:
                 value = _from_expr(f, _default_expr_value(cf, key, data, ctx, stage), ctx)
             elif f.default_link is not None:
                 link = f.default_link
@@ -256,7 +258,7 @@ def _apply_defaults(
                 value = store.link_value(link.form, where, link.field)
                 value = t.coerce(f, value, Source.JSON, ctx.coerce) if value is not None else None
             else:
-                value = t.default_value(f, ctx.coerce)
+                value = _literal_default(cf, key, f, t, ctx)
         except ExpressionError:
             continue  # a default that cannot be computed leaves the field blank
         except CoercionError as exc:
@@ -267,28 +269,50 @@ def _apply_defaults(
 
 
 _FAILED = object()
+_MISSING = object()
 _SCALARS = (str, int, float, bool, dt.date, type(None))
 
 
 def _default_expr_value(
     cf: CompiledForm, key: str, data: Mapping[str, Any], ctx: WriteContext, stage: str | None
 ) -> Any:
-    """The value of field ``key``'s default expression (raises ExpressionError). One that
-    reads no field is evaluated once per context; its scalar result (or its failure) kept."""
-    f = cf.fields[key]
-    if key not in cf.constant_defaults:
-        return evaluate(f.default_expr, _eval_context(cf, data, ctx, stage, None))
+    """The value of field ``key``'s default expression (raises ExpressionError)."""
+    return evaluate(cf.fields[key].default_expr, _eval_context(cf, data, ctx, stage, None))
+
+
+def _constant_default(
+    cf: CompiledForm, key: str, f: FieldConfig, ctx: WriteContext, stage: str | None
+) -> Any:
+    """The stored value of field ``key``'s default expression that reads no field (raises
+    ExpressionError or CoercionError): the same for every record written with one context, so
+    worked out once; a scalar result (or the expression's failure) is kept in it."""
     slot = (cf.form_id, cf.version, key)
-    if slot in ctx.constants:
-        found = ctx.constants[slot]
-        if found is _FAILED:
-            raise ExpressionError("expression_error")
+    found = ctx.constants.get(slot, _MISSING)
+    if found is _FAILED:
+        raise ExpressionError("expression_error")
+    if found is not _MISSING:
         return found
     try:
-        found = evaluate(f.default_expr, _eval_context(cf, {}, ctx, stage, None))
+        value = evaluate(f.default_expr, _eval_context(cf, {}, ctx, stage, None))
     except ExpressionError:
         ctx.constants[slot] = _FAILED
         raise
+    found = _from_expr(f, value, ctx)  # a CoercionError is not kept: raised again next time
+    if isinstance(found, _SCALARS):  # a list or mapping is not shared between records
+        ctx.constants[slot] = found
+    return found
+
+
+def _literal_default(
+    cf: CompiledForm, key: str, f: FieldConfig, t: FieldType[Any], ctx: WriteContext
+) -> Any:
+    """Field ``key``'s literal default, coerced (raises CoercionError): the same for every
+    record written with one context, so a scalar result is kept in it."""
+    slot = (cf.form_id, cf.version, key)
+    found = ctx.constants.get(slot, _MISSING)
+    if found is not _MISSING:
+        return found
+    found = t.default_value(f, ctx.coerce)
     if isinstance(found, _SCALARS):  # a list or mapping is not shared between records
         ctx.constants[slot] = found
     return found
@@ -369,6 +393,13 @@ def _eval_context(
     stage: str | None,
     record_id: int | None,
 ) -> EvalContext:
+    return _context_of(cf, _expr_values(cf, data, ctx, stage), ctx, record_id)
+
+
+def _expr_values(
+    cf: CompiledForm, data: Mapping[str, Any], ctx: WriteContext, stage: str | None
+) -> dict[str, Any]:
+    """A new dict of ``data``'s values as expressions see them (those some expression reads)."""
     values: dict[str, Any] = {}
     names = cf.expr_names
     for key, value in data.items():
@@ -378,7 +409,7 @@ def _eval_context(
         if f is not None:
             values[key] = cf.types[key].to_expr(f, value, ctx.coerce)
     values.setdefault("stage", stage)
-    return _context_of(cf, values, ctx, record_id)
+    return values
 
 
 def _context_of(
@@ -401,19 +432,19 @@ def _apply_formulas(
     ctx: WriteContext,
     stage: str | None,
     record_id: int | None,
-) -> dict[str, Any] | None:
+) -> EvalContext | None:
     """Formulas in dependency order; one that cannot be computed (e.g. a division by zero)
     stores blank rather than refusing the record, as a spreadsheet would show an error cell.
 
     Sub-form row formulas run first, each row seeing its own columns over the record's fields,
     so that record formulas such as ``SUM(items.amount)`` see the computed column.
 
-    Returns the expression values after the record formulas (what :func:`_eval_context` would
-    build from ``data`` now, plus formula results no expression reads), or None when the form
-    has no record formula.
+    Returns the evaluation context after the record formulas (its values: what
+    :func:`_eval_context` would build from ``data`` now, plus formula results no expression
+    reads), or None when the form has no record formula.
     """
     if cf.row_formulas:
-        values = dict(_eval_context(cf, data, ctx, stage, record_id).values)
+        values = _expr_values(cf, data, ctx, stage)
         for sub_key, (columns, order) in cf.row_formulas.items():
             rows = data.get(sub_key)
             if not isinstance(rows, list):
@@ -426,9 +457,8 @@ def _apply_formulas(
                         row_values[col_key] = type_of(col).to_expr(col, value, ctx.coerce)
                 _run_formulas(order, columns, row, row_values, ctx, record_id, cf.labels)
     if cf.formula_order:
-        values = dict(_eval_context(cf, data, ctx, stage, record_id).values)
-        _run_formulas(cf.formula_order, cf.fields, data, values, ctx, record_id, cf.labels)
-        return values
+        values = _expr_values(cf, data, ctx, stage)
+        return _run_formulas(cf.formula_order, cf.fields, data, values, ctx, record_id, cf.labels)
     return None
 
 
@@ -440,19 +470,21 @@ def _run_formulas(
     ctx: WriteContext,
     record_id: int | None,
     labels: Mapping[str, str],
-) -> None:
+) -> EvalContext:
+    """Runs the formulas of ``order`` into ``target``; returns the context they were evaluated
+    in (it holds ``values`` itself, which each result updates)."""
+    ectx = EvalContext(
+        values=values,
+        now=ctx.now,
+        timezone=ctx.coerce.timezone,
+        current_user=ctx.user,
+        record_id=record_id,
+        holidays=ctx.holidays,
+        labels=labels,
+    )
     for key in order:
         f = fields[key]
         t = type_of(f)
-        ectx = EvalContext(
-            values=values,
-            now=ctx.now,
-            timezone=ctx.coerce.timezone,
-            current_user=ctx.user,
-            record_id=record_id,
-            holidays=ctx.holidays,
-            labels=labels,
-        )
         try:
             stored = t.coerce(f, evaluate(f.expr, ectx), Source.JSON, ctx.coerce)  # type: ignore[attr-defined]
         except (ExpressionError, CoercionError):
@@ -463,6 +495,7 @@ def _run_formulas(
         else:
             target[key] = stored
             values[key] = t.to_expr(f, stored, ctx.coerce)
+    return ectx
 
 
 # --- 5. visibility --------------------------------------------------------------------------
@@ -481,49 +514,40 @@ def _apply_visibility(
     ctx: WriteContext,
     stage: str | None,
     record_id: int | None,
-    values: dict[str, Any] | None = None,
+    ectx: EvalContext | None = None,
 ) -> set[str]:
     """Drop the values of fields hidden by rules; return the keys required by rules.
-    ``values``: the expression values of ``data`` if already at hand (after the formulas).
+    ``ectx``: the evaluation context of ``data`` if already at hand (after the formulas).
 
     A rule that cannot be evaluated hides nothing (data is never dropped on an error).
     """
     if not cf.conditional:
         return set()
-    ectx = (
-        _eval_context(cf, data, ctx, stage, record_id)
-        if values is None
-        else _context_of(cf, values, ctx, record_id)
-    )
+    if ectx is None:
+        ectx = _eval_context(cf, data, ctx, stage, record_id)
     hidden: set[str] = set()
-    shown: set[str] = set()
     required: set[str] = set()
-    for key in cf.conditional:
-        f = cf.fields.get(key)
-        if f is None:
-            continue
-        if f.visible_when and _holds(f.visible_when, ectx) is False:
+    for key, visible_when, hidden_when in cf.field_conditions:
+        if visible_when and _holds(visible_when, ectx) is False:
             hidden.add(key)
-        if f.hidden_when and _holds(f.hidden_when, ectx) is True:
+        if hidden_when and _holds(hidden_when, ectx) is True:
             hidden.add(key)
-    rule_shown: set[str] = set()
-    for rule in cf.definition.rules:
-        result = _holds(rule.when, ectx)
-        rule_shown.update(rule.show)
-        if result is True:
-            shown.update(rule.show)
-            hidden.update(rule.hide)
-            required.update(rule.require)
-        elif result is None:
-            shown.update(rule.show)
-    hidden |= rule_shown - shown
+    if cf.definition.rules:
+        shown: set[str] = set()
+        rule_shown: set[str] = set()
+        for rule in cf.definition.rules:
+            result = _holds(rule.when, ectx)
+            rule_shown.update(rule.show)
+            if result is True:
+                shown.update(rule.show)
+                hidden.update(rule.hide)
+                required.update(rule.require)
+            elif result is None:
+                shown.update(rule.show)
+        hidden |= rule_shown - shown
     for key in hidden:
         data.pop(key, None)
-    return required - hidden | {
-        k
-        for k in cf.conditional
-        if k not in hidden and cf.fields.get(k) is not None and cf.fields[k].required
-    }
+    return (required | cf.conditional_required) - hidden
 
 
 # --- 6. validate ----------------------------------------------------------------------------
@@ -552,6 +576,21 @@ def _validate(
             errors.add(key, "required", key)
             reported.add(key)
     if errors.items:
+        return
+    # Values of schema_proven fields came from their type's coerce (given, defaults, formulas;
+    # kept ones are not judged), which is proven to satisfy their schema: only the others are
+    # checked, and every violation is then reported exactly as the whole schema reports it.
+    # The others with a cheap test of their own (phone, a sub-form of proven or tested
+    # columns) are skipped too when every such test passes; a failed test proves nothing.
+    skipped = cf.schema_proven
+    if cf.schema_checks:
+        get = data.get
+        for key, check in cf.schema_checks:
+            if not check(get(key)):
+                break
+        else:
+            skipped = cf.schema_tested
+    if cf.validator.is_valid_except(skipped, data):
         return
     for v in cf.validator.violations(data):
         top = v.path.split("[", 1)[0].split(".", 1)[0]

@@ -12,16 +12,35 @@ from typing import Any
 MAX_DEPTH = 64
 
 
+# Types whose values hold no string: nothing to look into.
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def contains_nul(value: Any, depth: int = 0) -> bool:
     """Whether any string in ``value`` (keys included, nested lists and objects) has a NUL."""
+    if type(value) in _PLAIN:
+        return False
     if isinstance(value, str):
         return "\x00" in value
     if depth > MAX_DEPTH:
         return False
     if isinstance(value, dict):
-        return any(
-            contains_nul(k, depth + 1) or contains_nul(v, depth + 1) for k, v in value.items()
-        )
+        for k, v in value.items():  # noqa: SIM110  (a loop: no generator made per value)
+            if _has_nul(k, depth) or _has_nul(v, depth):
+                return True
+        return False
     if isinstance(value, list | tuple):
-        return any(contains_nul(v, depth + 1) for v in value)
+        for v in value:
+            if _has_nul(v, depth):
+                return True
     return False
+
+
+def _has_nul(item: Any, depth: int) -> bool:
+    """contains_nul(item, depth + 1), without the call for a plain string or number."""
+    kind = type(item)
+    if kind is str:
+        return "\x00" in item
+    if kind in _PLAIN:
+        return False
+    return contains_nul(item, depth + 1)

@@ -17,6 +17,7 @@ from builder.expr import library as _library  # noqa: F401  (registers the funct
 from builder.expr.context import Env, EvalContext
 from builder.expr.messages import NO_TERM, TYPE_TERMS, Term, arity_term
 from builder.expr.nodes import Call, Chain, Group, Literal, Member, Name, Node, Unary
+from builder.expr.parser import parse  # (the parser imports this module only when it compiles)
 from builder.expr.registry import FUNCTIONS, FunctionSpec
 from builder.expr.values import (
     MAX_INT,
@@ -117,6 +118,9 @@ def _div(a: Any, b: Any, env: Env) -> Any:
         r = a / b
         if r - r == 0:
             return r
+    elif ta is int and tb is int and b and -MAX_INT <= a <= MAX_INT and -MAX_INT <= b <= MAX_INT:
+        # arith's own steps for two integers in range: nothing can overflow or leave the range
+        return a // b if a % b == 0 else a / b
     return arith("/", a, b, env)
 
 
@@ -267,6 +271,24 @@ def _chain(node: Chain, fns: list[Fn], source: str) -> Fn:
     operands = node.operands
     if len(fns) == 2:
         left, right, op, symbol = fns[0], fns[1], ops[0], symbols[0]
+        literal = operands[1]
+        if symbol in ("=", "<>") and isinstance(literal, Literal) and type(literal.value) is str:
+            # `x = "text"`: text against text is equal() of the case-folded texts; the
+            # literal is folded once here. Anything else goes the general way below.
+            folded = literal.value.casefold()
+            unequal = symbol == "<>"
+
+            def text_equal(env: Env) -> Any:
+                a = left(env)
+                if type(a) is str:
+                    return (a.casefold() == folded) is not unequal
+                b = right(env)
+                try:
+                    return op(a, b, env)
+                except EvalFailure as failure:
+                    raise _error(failure, node, operands, env, source, symbol) from None
+
+            return text_equal
 
         def binary(env: Env) -> Any:
             a = left(env)
@@ -382,8 +404,6 @@ def evaluate(expr: Any, ctx: EvalContext) -> Any:
             part of the expression to blame.
         ExpressionSyntaxError: ``expr`` is text that does not parse.
     """
-    from builder.expr.parser import parse
-
     expression = parse(expr) if isinstance(expr, str) else expr
     env = Env(ctx)
     try:

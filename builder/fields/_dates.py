@@ -174,6 +174,12 @@ def parse_datetime(raw: Any, source: Source, tz: dt.tzinfo) -> dt.datetime | Non
         raise CoercionError("invalid_datetime") from None
 
 
+def is_canonical_utc(text: str) -> bool:
+    """Whether ``text`` has the stored form of a date-time (``2024-01-05T04:00:00Z``, ASCII
+    digits); if :func:`parse_datetime` accepts it, :func:`format_utc` of the result is it."""
+    return _CANONICAL_UTC.fullmatch(text) is not None
+
+
 def format_date(value: dt.date) -> str:
     return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
 

@@ -45,6 +45,26 @@ def values(field: OptionsConfig) -> list[str]:
     return [option_value(o) for o in field.options]
 
 
+# The option values of a config object, worked out once (configs are immutable):
+# id → (the config, kept so the id stays its own; its values).
+_KNOWN: dict[int, tuple[OptionsConfig, frozenset[str]]] = {}
+
+
+def known_values(field: OptionsConfig) -> frozenset[str]:
+    """The option values of ``field`` (worked out once per config object)."""
+    return _known(field)
+
+
+def _known(field: OptionsConfig) -> frozenset[str]:
+    found = _KNOWN.get(id(field))
+    if found is None or found[0] is not field:
+        found = (field, frozenset(values(field)))
+        if len(_KNOWN) >= 1024:
+            _KNOWN.clear()
+        _KNOWN[id(field)] = found
+    return found[1]
+
+
 def label_of(field: OptionsConfig, value: str) -> str:
     for option in field.options:
         if option_value(option) == value:
@@ -65,8 +85,7 @@ def match_option(field: OptionsConfig, raw: Any, source: Source) -> str:
     if not isinstance(text, str):
         raise CoercionError("invalid_option", value=preview(raw))
     text = text.strip()
-    known = values(field)
-    if text in known:
+    if text in _known(field):
         return text
     if source is Source.CELL:
         folded = nfkc(text).casefold()

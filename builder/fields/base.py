@@ -201,6 +201,8 @@ class FieldConfig(BaseModel):
 
 
 ConfigT = TypeVar("ConfigT", bound=FieldConfig)
+# coerce(field, raw, source, ctx) of one field (FieldType.coercer).
+Coercer = Callable[[Any, Any, Source, CoerceContext], Any]
 
 
 class FieldType(Generic[ConfigT]):
@@ -242,6 +244,29 @@ class FieldType(Generic[ConfigT]):
         ctx: CoerceContext = DEFAULT_CONTEXT,
     ) -> Any:
         raise NotImplementedError
+
+    def coercer(self, field: ConfigT) -> Coercer:
+        """:meth:`coerce` for ``field`` alone, called the same way (``field`` first) and giving
+        the same values and errors; a type may return one specialised for the config (its
+        limits and options looked up once) with a fast path for the common input. Checked
+        against :meth:`coerce` by tests/builder/test_field_registry.py."""
+        return self.coerce
+
+    def coerce_meets_schema(self, field: ConfigT) -> bool:
+        """Whether every value ``coerce`` returns for ``field`` (``None`` included) is valid
+        under ``json_schema(field)``, whatever the input, source and context: then the record
+        pipeline does not ask the schema about it again. False unless a type proves it; the
+        proof is written beside the override and checked on generated inputs by
+        tests/builder/test_field_registry.py."""
+        return False
+
+    def schema_check(self, field: ConfigT) -> Callable[[Any], bool] | None:
+        """For a type whose coercion is not proven (see :meth:`coerce_meets_schema`): a cheap
+        test of a value that ``coerce`` returned (``None`` included) which, when True, means
+        the value is valid under ``json_schema(field)``; when False, nothing (the schema
+        decides). None: no such test. Checked on generated inputs by
+        tests/builder/test_field_registry.py."""
+        return None
 
     def default_value(self, field: ConfigT, ctx: CoerceContext = DEFAULT_CONTEXT) -> Any:
         if field.default is None or isinstance(field.default, ExprDefault | LinkDefault):

@@ -66,6 +66,10 @@ class CheckboxFieldType(FieldType[CheckboxConfig]):
     def json_schema(self, field: CheckboxConfig) -> dict[str, Any]:
         return {"type": ["boolean", "null"]}
 
+    def coerce_meets_schema(self, field: CheckboxConfig) -> bool:
+        # Schema: boolean or null; parse_bool returns a bool, None or raises.
+        return True
+
     def coerce(
         self,
         field: CheckboxConfig,

@@ -45,6 +45,12 @@ class DateFieldType(FieldType[DateConfig]):
     def json_schema(self, field: DateConfig) -> dict[str, Any]:
         return date_schema()
 
+    def coerce_meets_schema(self, field: DateConfig) -> bool:
+        # Schema: null or a string matching DATE_PATTERN with format "date" (ISO date that
+        # dt.date.fromisoformat reads). coerce gives None or format_date(day) of a dt.date:
+        # ``{year:04d}-{month:02d}-{day:02d}`` in ASCII digits (year 1-9999), a real date.
+        return True
+
     def coerce(
         self,
         field: DateConfig,

@@ -14,6 +14,7 @@ from builder.fields._dates import (
     DATETIME_PATTERN,
     format_date,
     format_utc,
+    is_canonical_utc,
     parse_datetime,
     read_utc,
 )
@@ -63,6 +64,13 @@ class DateTimeFieldType(FieldType[DateTimeConfig]):
     def json_schema(self, field: DateTimeConfig) -> dict[str, Any]:
         return datetime_schema()
 
+    def coerce_meets_schema(self, field: DateTimeConfig) -> bool:
+        # Schema: null or a string matching DATETIME_PATTERN with format "date-time". coerce
+        # gives None or format_utc(moment): format_date of the UTC date, then ``T``, hour,
+        # minute and second as two ASCII digits each, ``Z`` — a real moment, so the format's
+        # regex and dt.datetime.fromisoformat both accept it.
+        return True
+
     def coerce(
         self,
         field: DateTimeConfig,
@@ -71,7 +79,11 @@ class DateTimeFieldType(FieldType[DateTimeConfig]):
         ctx: CoerceContext = DEFAULT_CONTEXT,
     ) -> str | None:
         moment = parse_datetime(raw, source, ctx.timezone)
-        return None if moment is None else format_utc(moment)
+        if moment is None:
+            return None
+        if type(raw) is str and len(raw) == 20 and is_canonical_utc(raw):
+            return raw  # already as stored: format_utc(moment) gives these very characters
+        return format_utc(moment)
 
     def display(
         self,

@@ -43,6 +43,10 @@ class DepartmentFieldType(FieldType[DepartmentConfig]):
     ) -> int | None:
         return coerce_id(raw, source, ctx.resolve_department, "unknown_department")
 
+    def coerce_meets_schema(self, field: DepartmentConfig) -> bool:
+        # As user: coerce_id gives None or an int >= 1 that is not a bool.
+        return True
+
     def display(
         self,
         field: DepartmentConfig,

@@ -37,6 +37,16 @@ class EmailConfig(FieldConfig):
 def normalize_email(raw: Any, source: Source) -> str | None:
     """Raises:
     CoercionError: ``invalid_email``."""
+    if (
+        type(raw) is str
+        and source is not Source.CELL
+        and len(raw) <= MAX_LENGTH
+        and _EMAIL.fullmatch(raw)
+        and raw.index("@") <= 64
+    ):
+        # Already as stored: ASCII (NFKC keeps it), no name or ``mailto:`` (``<`` and ``:``
+        # are not in _EMAIL), one ``@``, a lower-case domain; the steps below return it as is.
+        return raw
     text = cell_to_text(raw) if source is Source.CELL else raw
     if is_blank(raw):
         return None
@@ -84,6 +94,14 @@ class EmailFieldType(FieldType[EmailConfig]):
         ctx: CoerceContext = DEFAULT_CONTEXT,
     ) -> str | None:
         return normalize_email(raw, source)
+
+    def coerce_meets_schema(self, field: EmailConfig) -> bool:
+        # Schema: null or a string with maxLength 254, pattern EMAIL_PATTERN and format
+        # "email" (schema.FORMATS: ``[^@\s]+@[^@\s]+\.[^@\s]+``). normalize_email gives None or
+        # ``s`` with len(s) <= MAX_LENGTH and _EMAIL.fullmatch(s) (EMAIL_PATTERN, anchored, so
+        # no trailing newline: ``$`` and ``\Z`` agree); _LOCAL and _DOMAIN have no ``@`` or
+        # blank and _DOMAIN contains a dot after the ``@``, so the format holds too.
+        return True
 
     def check_config(self, field: EmailConfig) -> list[Problem]:
         return default_problems(self, field)

@@ -11,6 +11,7 @@ from builder.fields._common import default_problems, is_blank, split_cell
 from builder.fields._options import (
     OptionsConfig,
     OptionSpec,
+    known_values,
     label_of,
     match_option,
     option_problems,
@@ -21,6 +22,7 @@ from builder.fields.base import (
     ARRAY_OPERATORS,
     DEFAULT_CONTEXT,
     CoerceContext,
+    Coercer,
     FieldType,
     Source,
     register,
@@ -68,6 +70,45 @@ class MultiSelectFieldType(FieldType[MultiSelectConfig]):
         if field.max_selected is not None:
             schema["maxItems"] = field.max_selected
         return schema
+
+    def coerce_meets_schema(self, field: MultiSelectConfig) -> bool:
+        # Schema without allow_other: null or an array of option values (enum), uniqueItems,
+        # minItems max(min_selected or 1, 1), maxItems max_selected. coerce gives None or
+        # ``chosen``: match_option results (option values, as for select), appended only when
+        # not already in it, non-empty, its length checked against max_ and min_selected.
+        return not field.allow_other
+
+    def coercer(self, field: MultiSelectConfig) -> Coercer:
+        known, general = known_values(field), self.coerce
+        most, least = field.max_selected, field.min_selected
+
+        def coerce(
+            f: MultiSelectConfig,
+            raw: Any,
+            source: Source = Source.JSON,
+            ctx: CoerceContext = DEFAULT_CONTEXT,
+        ) -> list[str] | None:
+            # A list of texts naming options, outside a cell, within the limits: what the
+            # loop below gives it (blank items skipped, each option once, in order).
+            if type(raw) is list and raw and source is not Source.CELL:
+                chosen: list[str] = []
+                for item in raw:
+                    if type(item) is not str:
+                        break
+                    text = item.strip()
+                    if not text:
+                        continue
+                    if text not in known:
+                        break
+                    if text not in chosen:
+                        chosen.append(text)
+                else:
+                    n = len(chosen)
+                    if n and (most is None or n <= most) and (least is None or n >= least):
+                        return chosen
+            return general(f, raw, source, ctx)
+
+        return coerce
 
     def coerce(
         self,

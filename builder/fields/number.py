@@ -89,6 +89,15 @@ class RangedNumberFieldType(FieldType[RC]):
             check_range(value, field.min, field.max)
         return value
 
+    def coerce_meets_schema(self, field: RC) -> bool:
+        # Schema: null or a number (an integer when precision is 0) within minimum/maximum
+        # (inclusive). coerce_number gives None, an int (the fast path, or to_plain of an
+        # integral Decimal), or a finite float (no bool: refused); with precision 0 the value
+        # is quantized to whole units, so to_plain gives an int (the int fast path is one
+        # too; the float fast path needs precision None). check_range refuses value < min
+        # and value > max, the schema's own comparisons.
+        return True
+
     def check_config(self, field: RC) -> list[Problem]:
         return range_problems(field.min, field.max) + default_problems(self, field)
 

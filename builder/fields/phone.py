@@ -15,6 +15,7 @@ input                                           stored
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field
@@ -35,6 +36,9 @@ from builder.value_types import ExprType, StorageKind
 PHONE_PATTERN = (
     r"^(?:1[3-9]\d{9}|0\d{2,3}-[1-9]\d{6,7}(?:-\d{1,6})?|[48]00\d{7}|\+(?!86)[1-9]\d{7,14})$"
 )
+# The schema's pattern as a whole-string match: when it matches, the string also matches the
+# pattern as both validators search it (jsonschema's ``$``, fastjsonschema's ``\Z``).
+_SCHEMA_MATCH = re.compile(PHONE_PATTERN).fullmatch
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 _PLAIN_MOBILE = re.compile(r"1[3-9][0-9]{9}")  # ASCII digits only, nothing around them
 _SERVICE = re.compile(r"[48]00\d{7}")
@@ -47,6 +51,10 @@ _LANDLINE_SPLIT = re.compile(
 _SEPARATORS = re.compile(r"[\s\-().]")
 # Three-digit area codes (010, 02x); every other one has four digits.
 _SHORT_AREA = re.compile(r"0(?:10|2\d)")
+
+
+def _meets_schema(value: Any) -> bool:
+    return value is None or (type(value) is str and _SCHEMA_MATCH(value) is not None)
 
 
 class PhoneConfig(FieldConfig):
@@ -154,6 +162,11 @@ class PhoneFieldType(FieldType[PhoneConfig]):
         if field.kinds is not None and kind not in field.kinds:
             raise CoercionError("phone_kind_not_allowed", kind=kind)
         return number
+
+    def schema_check(self, field: PhoneConfig) -> Callable[[Any], bool] | None:
+        # Schema: null, or a string matching PHONE_PATTERN (nothing else). Not proven for
+        # coerce (a landline may carry a non-ASCII digit the pattern refuses), so tested.
+        return _meets_schema
 
     def check_config(self, field: PhoneConfig) -> list[Problem]:
         return default_problems(self, field)

@@ -11,6 +11,7 @@ from builder.fields._common import default_problems, is_blank
 from builder.fields._options import (
     OptionsConfig,
     OptionSpec,
+    known_values,
     label_of,
     match_option,
     option_problems,
@@ -21,6 +22,7 @@ from builder.fields.base import (
     DEFAULT_CONTEXT,
     TEXT_OPERATORS,
     CoerceContext,
+    Coercer,
     FieldType,
     Source,
     register,
@@ -46,6 +48,31 @@ class SelectFieldType(FieldType[SelectConfig]):
         if field.allow_other:
             return {"type": ["string", "null"], "maxLength": 200}
         return {"enum": [*options_enum(field), None]}
+
+    def coerce_meets_schema(self, field: SelectConfig) -> bool:
+        # Schema without allow_other: enum of the option values and null. coerce gives None or
+        # what match_option returns without allow_other: ``text`` found in values(field), or
+        # option_value(option) of one of field.options — both in options_enum. (With
+        # allow_other a plain-string option longer than the schema's 200 would pass.)
+        return not field.allow_other
+
+    def coercer(self, field: SelectConfig) -> Coercer:
+        known, general = known_values(field), self.coerce
+
+        def coerce(
+            f: SelectConfig,
+            raw: Any,
+            source: Source = Source.JSON,
+            ctx: CoerceContext = DEFAULT_CONTEXT,
+        ) -> str | None:
+            # Text naming an option, outside a cell: what is_blank and match_option give it.
+            if type(raw) is str and source is not Source.CELL:
+                text = raw.strip()
+                if text and text in known:
+                    return text
+            return general(f, raw, source, ctx)
+
+        return coerce
 
     def coerce(
         self,

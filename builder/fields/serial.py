@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field
@@ -41,6 +42,10 @@ _NEEDS = {
 MAX_VALUE = 200
 
 
+def _meets_schema(value: Any) -> bool:
+    return value is None or (type(value) is str and 1 <= len(value) <= MAX_VALUE)
+
+
 class SerialConfig(FieldConfig):
     type: Literal["serial"]
     pattern: str = Field("{SEQ:4}", min_length=1, max_length=100)
@@ -63,23 +68,33 @@ def serial_period(field: SerialConfig, day: dt.date) -> str:
 def format_serial(field: SerialConfig, seq: int, day: dt.date) -> str:
     """The serial for counter value ``seq`` created on ``day``: ``C{YYYY}{MM}-{SEQ:4}`` with
     7 on 2024-01-05 → ``C202401-0007``. Unknown tokens stay as written."""
+    return "".join(
+        text if width is None else str(seq).zfill(width)
+        for text, width in _day_pieces(field.pattern, day)
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_pieces(pattern: str, day: dt.date) -> tuple[tuple[str, int | None], ...]:
+    """``pattern``'s pieces on ``day``: (its text, None) for everything but a ``{SEQ:n}``
+    token, which is ("", n)."""
     parts = {
         "YYYY": f"{day.year:04d}",
         "YY": f"{day.year % 100:02d}",
         "MM": f"{day.month:02d}",
         "DD": f"{day.day:02d}",
     }
-    out: list[str] = []
-    for text, token, width in _pieces(field.pattern):
+    out: list[tuple[str, int | None]] = []
+    for text, token, width in _pieces(pattern):
         if token is None:
-            out.append(text)
+            out.append((text, None))
         elif token in parts:
-            out.append(parts[token])
+            out.append((parts[token], None))
         elif width is not None:
-            out.append(str(seq).zfill(width))
+            out.append(("", width))
         else:
-            out.append(text)
-    return "".join(out)
+            out.append((text, None))
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -175,6 +190,9 @@ class SerialFieldType(FieldType[SerialConfig]):
         # No pattern: serials carried over from another system, or written before the pattern
         # changed, stay valid.
         return {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_VALUE}
+
+    def schema_check(self, field: SerialConfig) -> Callable[[Any], bool] | None:
+        return _meets_schema  # the schema above (format_serial's values are tested, not proven)
 
     def coerce(
         self,

@@ -9,6 +9,7 @@ e.g. ``path="[2].contact_name"``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
@@ -19,6 +20,7 @@ from builder.fields.base import (
     DEFAULT_CONTEXT,
     PRESENCE_OPERATORS,
     CoerceContext,
+    Coercer,
     FieldConfig,
     FieldType,
     Source,
@@ -58,11 +60,11 @@ def _rows(raw: Any, source: Source) -> list[Any]:
 
 
 # A sub-form's columns worked out once per config object (configs are immutable):
-# id → (the config, kept so the id stays its own; key → (column, its type) for the columns
+# id → (the config, kept so the id stays its own; key → (column, its coercer) for the columns
 # that take input; (key, label) of the required ones).
 _Plan = tuple[
     "SubformConfig",
-    dict[str, tuple[FieldConfig, FieldType[Any]] | None],
+    dict[str, tuple[FieldConfig, Coercer] | None],
     tuple[tuple[str, str], ...],
 ]
 _PLANS: dict[int, _Plan] = {}
@@ -71,12 +73,12 @@ _PLANS: dict[int, _Plan] = {}
 def _plan(field: SubformConfig) -> _Plan:
     plan = _PLANS.get(id(field))
     if plan is None or plan[0] is not field:
-        columns: dict[str, tuple[FieldConfig, FieldType[Any]] | None] = {}
+        columns: dict[str, tuple[FieldConfig, Coercer] | None] = {}
         required: list[tuple[str, str]] = []
         for column in field.fields:
             ctype = get_type(column.type)
             takes_input = ctype.accepts_input and ctype.has_value
-            columns[column.key] = (column, ctype) if takes_input else None
+            columns[column.key] = (column, ctype.coercer(column)) if takes_input else None
             if column.required and ctype.accepts_input:
                 required.append((column.key, column.label))
         plan = (field, columns, tuple(required))
@@ -126,6 +128,56 @@ class SubformFieldType(FieldType[SubformConfig]):
             schema["maxItems"] = field.max_rows
         return schema
 
+    def coerce_meets_schema(self, field: SubformConfig) -> bool:
+        # Schema: null, or an array of 1 (or min_rows) to max_rows objects whose keys are
+        # columns with a value, holding the required input columns, each value valid under its
+        # column's schema. coerce gives None or a non-empty list of dicts (blank rows dropped;
+        # fewer than min_rows or more than max_rows refused); a row's keys are input columns
+        # only (unknown keys refused, computed columns skipped), its values what each column's
+        # coerce returned (None left out), and a non-empty row lacking a required column is
+        # refused. So it is proven when every column with a value is: its values come from
+        # its coerce. (A computed column — formula, lookup — is not proven, so a sub-form with
+        # row formulas is not either; rich text is cleaned after coercion and not proven.)
+        return all(
+            get_type(c.type).coerce_meets_schema(c)
+            for c in field.fields
+            if get_type(c.type).has_value
+        )
+
+    def schema_check(self, field: SubformConfig) -> Callable[[Any], bool] | None:
+        # As coerce_meets_schema, for a sub-form whose every column with a value is either
+        # proven or has a schema_check of its own: the rows' structure is proven as there,
+        # the values of the tested columns are tested. Not with a computed column: row
+        # formulas rewrite the rows of a stored value too, whose structure is not proven.
+        checks: list[tuple[str, Callable[[Any], bool]]] = []
+        for column in field.fields:
+            ctype = get_type(column.type)
+            if not ctype.has_value or ctype.coerce_meets_schema(column):
+                continue
+            if not ctype.accepts_input:
+                return None
+            check = ctype.schema_check(column)
+            if check is None:
+                return None
+            checks.append((column.key, check))
+        if not checks:
+            return None  # proven: nothing to test
+
+        def meets_schema(value: Any) -> bool:
+            if value is None:
+                return True
+            if type(value) is not list:
+                return False
+            for row in value:
+                if type(row) is not dict:
+                    return False
+                for key, check in checks:
+                    if not check(row.get(key)):
+                        return False
+            return True
+
+        return meets_schema
+
     def coerce(
         self,
         field: SubformConfig,
@@ -156,7 +208,7 @@ class SubformFieldType(FieldType[SubformConfig]):
 
     def _row(
         self,
-        columns: dict[str, tuple[FieldConfig, FieldType[Any]] | None],
+        columns: dict[str, tuple[FieldConfig, Coercer] | None],
         required: tuple[tuple[str, str], ...],
         raw_row: dict[Any, Any],
         index: int,
@@ -172,9 +224,9 @@ class SubformFieldType(FieldType[SubformConfig]):
             entry = columns[key]
             if entry is None:
                 continue  # computed by the runtime
-            column, ctype = entry
+            column, coerce = entry
             try:
-                value = ctype.coerce(column, raw_value, source, ctx)
+                value = coerce(column, raw_value, source, ctx)
             except CoercionError as exc:
                 raise CoercionError(
                     exc.code, path=_join(index, key, exc.path), **exc.params

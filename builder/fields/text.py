@@ -12,6 +12,7 @@ from builder.fields.base import (
     DEFAULT_CONTEXT,
     TEXT_OPERATORS,
     CoerceContext,
+    Coercer,
     FieldConfig,
     FieldType,
     Source,
@@ -64,6 +65,28 @@ class TextFieldType(FieldType[TextConfig]):
             schema["pattern"] = field.pattern
         return schema
 
+    def coercer(self, field: TextConfig) -> Coercer:
+        if field.pattern is not None:
+            return self.coerce
+        longest, shortest, general = field.max_length, field.min_length or 0, self.coerce
+
+        def coerce(
+            f: TextConfig,
+            raw: Any,
+            source: Source = Source.JSON,
+            ctx: CoerceContext = DEFAULT_CONTEXT,
+        ) -> str | None:
+            # Text within the limits: what coerce_text and the checks below give it.
+            if type(raw) is str:
+                text = raw.strip()
+                if not text:
+                    return None
+                if shortest <= len(text) and (longest is None or len(text) <= longest):
+                    return text
+            return general(f, raw, source, ctx)
+
+        return coerce
+
     def coerce(
         self,
         field: TextConfig,
@@ -81,6 +104,12 @@ class TextFieldType(FieldType[TextConfig]):
         if field.pattern is not None and not re.search(field.pattern, text):
             raise CoercionError("pattern_mismatch")
         return text
+
+    def coerce_meets_schema(self, field: TextConfig) -> bool:
+        # Schema: null or a string, maxLength/minLength (code points, Python's len) and
+        # pattern. coerce gives None or a str whose len it checked against both limits. The
+        # pattern is left to the schema: fastjsonschema reads ``$`` as ``\Z``, coerce as re does.
+        return field.pattern is None
 
     def check_config(self, field: TextConfig) -> list[Problem]:
         if field.pattern is None:

@@ -72,6 +72,11 @@ class TextareaFieldType(FieldType[TextareaConfig]):
             raise CoercionError("too_short", min=field.min_length)
         return text
 
+    def coerce_meets_schema(self, field: TextareaConfig) -> bool:
+        # Schema: null or a string within maxLength/minLength; coerce gives None or a str
+        # (coerce_text) whose len it checked against both limits.
+        return True
+
     def check_config(self, field: TextareaConfig) -> list[Problem]:
         problems = default_problems(self, field)
         if (

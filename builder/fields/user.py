@@ -43,6 +43,11 @@ class UserFieldType(FieldType[UserConfig]):
     ) -> int | None:
         return coerce_id(raw, source, ctx.resolve_user, "unknown_user")
 
+    def coerce_meets_schema(self, field: UserConfig) -> bool:
+        # Schema: null or an integer >= 1. coerce_id gives None, parse_id's int in [1, 2**63)
+        # (bools are refused before), or a resolved int that is not a bool and >= 1.
+        return True
+
     def display(
         self,
         field: UserConfig,

@@ -547,3 +547,31 @@ def test_networkdays_over_many_years_matches_counting() -> None:
     )
     result = evaluate("NETWORKDAYS(s, e)", EvalContext(values={"s": start, "e": end}))
     assert result == counted
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "", "abc", "ABC", " abc", "ß", "SS", "1", 1, 0, True, False, 1.5,
+     dt.date(2024, 1, 5), dt.datetime(2024, 1, 5, 8, tzinfo=dt.UTC), {"id": 1, "name": "abc"},
+     ["abc"], []],
+)  # fmt: skip
+@pytest.mark.parametrize("text", ["abc", "", "ss", "2024-01-05", "1", "TRUE"])
+def test_comparing_with_a_text_literal_is_equal(value: Any, text: str) -> None:
+    """`x = "…"` and `x <> "…"` (a literal folded once) give what equal() gives, or its error."""
+    from builder.expr.context import Env
+    from builder.expr.values import EvalFailure, equal
+
+    literal = '"' + text + '"'
+    context = ctx(x=value)
+    try:
+        expected: Any = equal(value, text, Env(context))
+    except EvalFailure as failure:
+        expected = failure.code
+    for symbol, want in (("=", expected), ("<>", expected)):
+        try:
+            got: Any = evaluate(f"x {symbol} {literal}", context)
+        except ExpressionEvalError as exc:
+            got = exc.code
+        if isinstance(want, bool) and symbol == "<>":
+            want = not want
+        assert type(got) is type(want) and got == want, (value, symbol, text)

@@ -138,3 +138,23 @@ def test_url_max_length() -> None:
     with pytest.raises(CoercionError) as info:
         coerce("url", "https://a.com/" + "x" * 2000)
     assert info.value.code == "too_long"
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [("a@b.cn", "a@b.cn"), ("A.b+c@x-y.example.com", "A.b+c@x-y.example.com"),
+     ("A@B.CN", "A@b.cn"), ("ａ@b.cn", "a@b.cn"), (" a@b.cn ", "a@b.cn"),
+     ("x" * 64 + "@a.cn", "x" * 64 + "@a.cn"), ("x" * 65 + "@a.cn", None),
+     ("a@" + ("b" * 60 + ".") * 5 + "cn", None)],
+)  # fmt: skip
+def test_an_email_already_as_stored_is_kept_and_the_limits_still_hold(
+    raw: str, stored: str | None
+) -> None:
+    from builder.fields.email import normalize_email
+
+    for source in (Source.JSON, Source.HTML, Source.CELL):
+        if stored is None:
+            with pytest.raises(CoercionError):
+                normalize_email(raw, source)
+        else:
+            assert normalize_email(raw, source) == stored

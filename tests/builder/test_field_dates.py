@@ -156,3 +156,36 @@ def test_datetime_daylight_saving_zone() -> None:
     dtype = get_type("datetime")
     assert dtype.coerce(field, "2024-07-01 12:00", Source.CELL, NEW_YORK) == "2024-07-01T16:00:00Z"
     assert dtype.coerce(field, "2024-01-01 12:00", Source.CELL, NEW_YORK) == "2024-01-01T17:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2024-01-05T04:00:00Z",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "2024-02-29T12:30:05Z",
+    ],
+)
+def test_a_stored_datetime_is_kept_as_given(raw: str) -> None:
+    """The stored form comes back as given: the characters format_utc would write."""
+    from builder.fields._dates import format_utc, parse_datetime
+
+    for source in Source:
+        assert coerce("datetime", raw, source) == raw
+        assert format_utc(parse_datetime(raw, source, SHANGHAI)) == raw  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2023-02-29T00:00:00Z",
+        "0000-01-01T00:00:00Z",
+        "2024-01-05T24:00:00Z",
+        "2024-13-01T00:00:00Z",
+    ],
+)
+def test_a_stored_datetime_that_is_no_moment_is_refused(raw: str) -> None:
+    with pytest.raises(CoercionError) as exc:
+        coerce("datetime", raw, Source.JSON)
+    assert exc.value.code == "invalid_datetime"

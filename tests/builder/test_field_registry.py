@@ -281,3 +281,193 @@ def test_random_input_raises_only_coercion_error(
             ftype.display(field, value)
             ftype.export(field, value)
             ftype.to_expr(field, value)
+
+
+# Types and configurations whose coercion is proven to give schema-valid values
+# (FieldType.coerce_meets_schema): the record pipeline skips the schema for them.
+PROVEN_VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    *(
+        (kind, props)
+        for kind, props in VARIANTS
+        if get_type(kind).coerce_meets_schema(make(kind, **props))
+    ),
+    ("text", {"max_length": 3, "min_length": 2}),
+    ("textarea", {"max_length": 4, "min_length": 2}),
+    ("multi_select", {"options": ["A", {"value": "b", "label": "乙"}], "min_selected": 2}),
+    ("number", {"precision": 0}),
+    ("number", {"min": -1.5, "max": 2.25, "precision": 1}),
+    ("money", {"min": 0, "max": 100}),
+    ("date", {"min": "2024-01-01", "max": "2024-12-31"}),
+]
+TRICKY = st.sampled_from(
+    ["0755-٣234567", "１２３", "٣", "1e3", "１,２３４", "2024-02-30", "2024-1-5 25:00", "a\nb",
+     " A ", "乙", "b", "9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+08:00", "张三",
+     "x@Y.CN", "x@y", 2**63, 10**15, -(10**15) + 1, 1e300, 0.5, 2.25, -1.5, "2.255", True]
+)  # fmt: skip
+
+
+def test_proofs_are_given_where_expected() -> None:
+    proven = {kind for kind, _ in PROVEN_VARIANTS}
+    assert proven == {
+        "text", "textarea", "select", "multi_select", "email", "user", "department",
+        "number", "money", "date", "datetime", "checkbox", "subform",
+    }  # fmt: skip
+    # A sub-form is proven when its columns with a value are; a computed column is not.
+    # Nor is a formula tested: its schema may be stricter than its type says
+    # (tests/runtime/test_pipeline.py::test_computed_values_that_break_the_schema_are_reported).
+    assert not get_type("subform").coerce_meets_schema(make("subform", **SUBFORM_FORMULA))
+    assert get_type("subform").schema_check(make("subform", **SUBFORM_FORMULA)) is None
+    assert get_type("formula").schema_check(make("formula", expr="1")) is None
+    assert not get_type("text").coerce_meets_schema(make("text", pattern="^a$"))
+    assert not get_type("select").coerce_meets_schema(
+        make("select", options=["A"], allow_other=True)
+    )
+    # Not proven, and rightly: coercion lets this landline through, the schema does not.
+    phone = make("phone")
+    assert not get_type("phone").coerce_meets_schema(phone)
+    assert list(validator(phone).iter_errors(get_type("phone").coerce(phone, "0755-٣234567")))
+    # It is tested instead, and that test refuses the landline (the schema then decides).
+    assert not get_type("phone").schema_check(phone)("0755-٣234567")  # type: ignore[misc]
+    assert get_type("phone").schema_check(phone)("0755-1234567")  # type: ignore[misc]
+    tested = {kind for kind, _ in TESTED_VARIANTS}
+    assert tested == {"phone", "serial", "subform"}
+    subform = make("subform", **SUBFORM_PHONE)
+    assert not get_type("subform").coerce_meets_schema(subform)
+    check = get_type("subform").schema_check(subform)
+    assert check is not None and not check([{"name": "x", "mobile": "0755-٣234567"}])
+
+
+# Types and configurations not proven whose schema_check is given: when it passes on what
+# coerce returned, both validators accept the value.
+SUBFORM_PHONE: dict[str, Any] = {"min_rows": 1, "max_rows": 3, "fields": [
+    {"key": "name", "type": "text", "label": "姓名", "required": True},
+    {"key": "mobile", "type": "phone", "label": "手机"},
+    {"key": "tags", "type": "multi_select", "label": "标签", "options": ["x", "y"]},
+]}  # fmt: skip
+SUBFORM_FORMULA: dict[str, Any] = {"fields": [
+    {"key": "qty", "type": "number", "label": "数量"},
+    {"key": "total", "type": "formula", "label": "小计", "expr": "qty * 2"},
+]}  # fmt: skip
+TESTED_VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    *(
+        (kind, props)
+        for kind, props in VARIANTS
+        if not get_type(kind).coerce_meets_schema(make(kind, **props))
+        and get_type(kind).schema_check(make(kind, **props)) is not None
+    ),
+    ("phone", {"kinds": ["landline", "international"]}),
+    ("subform", SUBFORM_PHONE),
+]
+PHONES = st.sampled_from(
+    ["0755-٣234567", "(010)٣2345678", "0755 ٣234567-12", "+86 138-1234-5678", "138 1234 5678",
+     "(0755)1234567", "010-12345678 转 123", "+44 20 7946 0958", "400-123-4567", "1381234567８",
+     "13812345678\n", "+8613812345678", "0755-1234567-1234567", "٣"]
+)  # fmt: skip
+ROWS = st.lists(
+    st.dictionaries(
+        st.sampled_from(["name", "mobile", "tags", "qty", "total"]),
+        cell_values | TRICKY | PHONES | st.lists(st.sampled_from(["x", "y", "z"]), max_size=3),
+        max_size=4,
+    )
+    | st.none(),
+    max_size=4,
+)
+
+
+@pytest.mark.parametrize(("kind", "props"), TESTED_VARIANTS, ids=lambda v: str(v)[:40])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=cell_values | TRICKY | PHONES | ROWS)
+def test_schema_check_implies_the_schema(kind: str, props: dict[str, Any], raw: Any) -> None:
+    from builder.schema import RecordValidator
+
+    field = make(kind, **props)
+    ftype = get_type(kind)
+    check = ftype.schema_check(field)
+    assert check is not None
+    record = RecordValidator({"type": "object", "properties": {"f": ftype.json_schema(field)}})
+    values = [raw] if kind != "subform" else []  # a sub-form's test is of coerced rows only
+    for source in Source:
+        try:
+            values.append(ftype.coerce(field, raw, source, CTX))
+        except CoercionError:
+            continue
+    for value in values:
+        if check(value):
+            assert record.is_valid({"f": value}), (raw, value)
+            assert record.reference_violations({"f": value}) == [], (raw, value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "props"),
+    [(k, p) for k, p in PROVEN_VARIANTS if k == "subform"] + [("subform", SUBFORM_PHONE)],
+    ids=lambda v: str(v)[:40],
+)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=ROWS)
+def test_subform_rows_meet_the_schema(kind: str, props: dict[str, Any], raw: Any) -> None:
+    """Sub-forms given row-shaped input: what coerce returns passes its proof or test."""
+    from builder.schema import RecordValidator
+
+    field = make(kind, **props)
+    ftype = get_type(kind)
+    check = ftype.schema_check(field)
+    record = RecordValidator({"type": "object", "properties": {"f": ftype.json_schema(field)}})
+    for source in Source:
+        try:
+            value = ftype.coerce(field, raw, source, CTX)
+        except CoercionError:
+            continue
+        if check is None or check(value):
+            assert record.is_valid({"f": value}), (raw, source, value)
+            assert record.reference_violations({"f": value}) == [], (raw, source, value)
+
+
+@pytest.mark.parametrize(("kind", "props"), PROVEN_VARIANTS, ids=lambda v: str(v)[:40])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=cell_values | TRICKY)
+def test_proven_coercion_meets_the_schema(kind: str, props: dict[str, Any], raw: Any) -> None:
+    from builder.schema import RecordValidator
+
+    field = make(kind, **props)
+    ftype = get_type(kind)
+    record = RecordValidator({"type": "object", "properties": {"f": ftype.json_schema(field)}})
+    for source in Source:
+        try:
+            value = ftype.coerce(field, raw, source, CTX)
+        except CoercionError:
+            continue
+        # Both validators: the fast one decides whether the pipeline asks the reference.
+        assert record.is_valid({"f": value}), (raw, source, value)
+        assert record.reference_violations({"f": value}) == [], (raw, source, value)
+
+
+CONFIGURED = [
+    *VARIANTS,
+    ("text", {"max_length": 3, "min_length": 2}),
+    ("text", {"min_length": 0}),
+    ("text", {"pattern": "^a"}),
+    ("select", {"options": ["A", " B", ""]}),
+    ("multi_select", {"options": ["A", "B", "官网", ""], "min_selected": 2, "max_selected": 2}),
+    ("multi_select", {"options": ["A", "web"], "max_selected": 1}),
+]
+OPTION_TEXTS = st.sampled_from(["A", " A ", "a", "官网", "web", " web", "B", "", "  ", "x", "ab"])
+
+
+@pytest.mark.parametrize(("kind", "props"), CONFIGURED, ids=lambda v: str(v)[:40])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=cell_values | TRICKY | OPTION_TEXTS | st.lists(OPTION_TEXTS | TRICKY, max_size=4))
+def test_coercer_is_coerce(kind: str, props: dict[str, Any], raw: Any) -> None:
+    """A type's coercer for a config gives what its coerce gives: the value or the error."""
+    field = make(kind, **props)
+    ftype = get_type(kind)
+    coercer = ftype.coercer(field)
+
+    def outcome(fn: Any, source: Source) -> Any:
+        try:
+            value = fn(field, raw, source, CTX)
+        except CoercionError as exc:
+            return ("error", exc.code, exc.path, dict(exc.params))
+        return (type(value), value)
+
+    for source in Source:
+        assert outcome(coercer, source) == outcome(ftype.coerce, source), (raw, source)

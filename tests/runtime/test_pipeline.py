@@ -316,3 +316,28 @@ def test_defaults_that_read_no_field_are_worked_out_once_per_context() -> None:
     # A value given wins over the default, and a blank given stays blank.
     given = prepare_create(cf, {"topic": "d", "by": 9, "on": None}, batch, DictStore())
     assert given.data["by"] == 9 and given.data["on"] is None
+
+
+def test_a_constant_default_is_kept_as_stored_and_its_coercion_error_every_time() -> None:
+    cf = _compiled(
+        {
+            "key": "visit2",
+            "name": "拜访",
+            "title_field": "topic",
+            "fields": [
+                {"key": "topic", "type": "text", "label": "主题"},
+                {"key": "by", "type": "user", "label": "人", "default": {"expr": "CURRENT_USER()"}},
+                {"key": "n", "type": "number", "label": "数", "default": {"expr": '"abc"'}},
+            ],
+        },
+        10,
+    )
+    assert cf.constant_defaults == {"by", "n"}
+    batch = WriteContext(actor_id=7, now=NOW, current_user={"id": 5, "name": "张三"})
+    for topic in ("a", "b"):  # the coercion error is not kept: every record reports it
+        with pytest.raises(RecordValidationError) as exc:
+            prepare_create(cf, {"topic": topic}, batch, DictStore())
+        assert [e.field for e in exc.value.errors] == ["n"]
+    for topic in ("c", "d"):  # a user given as a mapping is stored as its id, record after record
+        p = prepare_create(cf, {"topic": topic, "n": 1}, batch, DictStore())
+        assert p.data["by"] == 5 and p.data["n"] == 1

@@ -70,6 +70,12 @@ def _average(env: Env, *args: Any) -> Number:
 
 
 def _extreme(env: Env, args: tuple[Any, ...], pick: Callable[..., Any]) -> Any:
+    for x in args:
+        if type(x) is not int and type(x) is not float:
+            break
+    else:
+        if args:
+            return pick(args)  # only numbers: what the general path below returns for them
     items = list(_values(args, dates=True))
     if not items:
         return 0
