@@ -393,7 +393,7 @@ def _eval_context(
     stage: str | None,
     record_id: int | None,
 ) -> EvalContext:
-    return _context_of(cf, _expr_values(cf, data, ctx, stage), ctx, record_id)
+    return _context_of(cf.labels, _expr_values(cf, data, ctx, stage), ctx, record_id)
 
 
 def _expr_values(
@@ -413,7 +413,10 @@ def _expr_values(
 
 
 def _context_of(
-    cf: CompiledForm, values: Mapping[str, Any], ctx: WriteContext, record_id: int | None
+    labels: Mapping[str, str],
+    values: Mapping[str, Any],
+    ctx: WriteContext,
+    record_id: int | None,
 ) -> EvalContext:
     return EvalContext(
         values=values,
@@ -422,7 +425,7 @@ def _context_of(
         current_user=ctx.user,
         record_id=record_id,
         holidays=ctx.holidays,
-        labels=cf.labels,
+        labels=labels,
     )
 
 
@@ -473,15 +476,7 @@ def _run_formulas(
 ) -> EvalContext:
     """Runs the formulas of ``order`` into ``target``; returns the context they were evaluated
     in (it holds ``values`` itself, which each result updates)."""
-    ectx = EvalContext(
-        values=values,
-        now=ctx.now,
-        timezone=ctx.coerce.timezone,
-        current_user=ctx.user,
-        record_id=record_id,
-        holidays=ctx.holidays,
-        labels=labels,
-    )
+    ectx = _context_of(labels, values, ctx, record_id)
     for key in order:
         f = fields[key]
         t = type_of(f)
