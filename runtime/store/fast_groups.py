@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +38,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from runtime.store.query_sql import Target, bucket_expr
+from runtime.store.split_scan import combine_rows, halves, run_both, same_snapshot, sqlite_order
 
 UTC = dt.UTC
 FEW = 12  # groups up to which the conditional-aggregate scan beats the sort (≈ 45 ms each)
@@ -243,28 +244,186 @@ def _offset_changes(tz: ZoneInfo, lo: dt.datetime, hi: dt.datetime) -> list[dt.d
 
 def sqlite_few_groups(
     conn: sa.Connection,
-    table: sa.FromClause,
+    table: sa.Table,
     key: ColumnElement[Any],
-    metrics: Sequence[ColumnElement[Any] | None],
+    metrics: Sequence[tuple[str, ColumnElement[Any] | None]],
 ) -> list[tuple[Any, list[Any]]] | None:
     """``[(key value, [metric values])]`` of the whole ``table`` grouped by ``key`` (a column
-    with a ``(key, record_id)`` index), in ``GROUP BY`` order with NULL last; a ``None`` metric
-    is ``count(*)``. ``None`` when there are more than :data:`FEW` groups."""
-    counted = conn.execute(
-        sa.select(key, sa.func.count()).select_from(table).group_by(key).limit(FEW + 1)
-    ).all()
-    if len(counted) > FEW:
+    with a ``(key, record_id)`` index), in ``GROUP BY`` order with NULL last. A metric is
+    ``(op, value)``: ``("count", None)`` counts rows, ``sum``/``avg``/``min``/``max`` take a
+    value expression. ``None`` when there are more than :data:`FEW` groups, or a metric is a
+    distinct count (not worth it, and it cannot be split).
+
+    Over a large table the work is split into two halves of the ``record_id`` range, run at
+    once on two connections reading one snapshot (:mod:`runtime.store.split_scan`)."""
+    if any(op not in _PARTS for op, _ in metrics):
         return None
-    wanted = [m for m in metrics if m is not None]
-    figures: list[Any] = []
-    if wanted and counted:
-        parts = [
-            m.filter(key.is_(sa.bindparam(None, value))) for value, _ in counted for m in wanted
-        ]
-        figures = list(conn.execute(sa.select(*parts).select_from(table)).one())
+    middle = halves(conn, table)
+    if middle is None:
+        return _few_groups_on(conn, table, key, metrics, [None])
+    with same_snapshot(conn) as pair:
+        if pair is None:
+            return _few_groups_on(conn, table, key, metrics, [None])
+        rid = table.c.record_id
+        return _few_groups_on(pair, table, key, metrics, [rid <= middle, rid > middle])
+
+
+# The partial figures of each metric op (what one half gives) and how halves combine.
+_PARTS = {"count": ("count",), "sum": ("sum",), "min": ("min",), "max": ("max",),
+          "avg": ("sum", "count")}  # fmt: skip
+
+
+def _few_groups_on(
+    on: sa.Connection | tuple[sa.Connection, sa.Connection],
+    table: sa.Table,
+    key: ColumnElement[Any],
+    metrics: Sequence[tuple[str, ColumnElement[Any] | None]],
+    parts_of_table: list[ColumnElement[bool] | None],
+) -> list[tuple[Any, list[Any]]] | None:
+    conns = [on] if isinstance(on, sa.Connection) else list(on)
+    values = _few_values(conns[0], table, key)
+    if values is None:
+        return None
+    if not values:
+        return []
+    # One statement a part of the table: each group's row count from the key's index (a range
+    # of ``(key, record_id)``), every other figure as a conditional aggregate of one scan.
+    parts: list[tuple[str, ColumnElement[Any] | None, ColumnElement[bool]]] = []
+    for value in values:
+        is_value = key.is_(None) if value is None else key == sa.bindparam(None, value)
+        for op, expr in metrics:
+            parts.extend((part, expr, is_value) for part in _PARTS[op])
+    ops = [part for part, _, _ in parts]
+
+    def run(c: sa.Connection, where: ColumnElement[bool] | None) -> list[Any]:
+        extra = [] if where is None else [where]
+        figures: list[Any] = []
+        for part, expr, is_value in parts:
+            if expr is None:
+                rows = sa.select(sa.func.count()).select_from(table).where(is_value, *extra)
+                figures.append(rows.scalar_subquery())
+            else:
+                figures.append(_AGGREGATES[part](expr).filter(is_value))
+        statement = sa.select(*figures)
+        if any(expr is not None for _, expr, _ in parts):
+            statement = statement.select_from(table).where(*extra)
+        return list(c.execute(statement).one())
+
+    if len(conns) == 1:
+        figures = run(conns[0], parts_of_table[0])
+    else:
+        a, b = run_both(
+            lambda: run(conns[0], parts_of_table[0]), lambda: run(conns[1], parts_of_table[1])
+        )
+        figures = combine_rows(ops, a, b)
     out: list[tuple[Any, list[Any]]] = []
-    for i, (value, count) in enumerate(counted):
-        mine = iter(figures[i * len(wanted) : (i + 1) * len(wanted)])
-        out.append((value, [count if m is None else next(mine) for m in metrics]))
-    # The index orders NULL first; the engine's groups put it last.
-    return [g for g in out if g[0] is not None] + [g for g in out if g[0] is None]
+    it = iter(figures)
+    for value in values:
+        row = []
+        for op, _ in metrics:
+            if op == "avg":
+                total, count = next(it), next(it)
+                row.append(None if not count else total / count)
+            else:
+                row.append(next(it))
+        out.append((value, row))
+    return out
+
+
+_AGGREGATES: dict[str, Callable[[ColumnElement[Any]], sa.FunctionElement[Any]]] = {
+    "count": sa.func.count,
+    "sum": sa.func.sum,
+    "min": sa.func.min,
+    "max": sa.func.max,
+}
+
+
+def _few_values(conn: sa.Connection, table: sa.Table, key: ColumnElement[Any]) -> list[Any] | None:
+    """The distinct values of ``key`` in index order, then NULL if there is one; ``None`` if
+    more than :data:`FEW`. Each value is one seek in the key's index (``min(key) WHERE key >
+    previous``), so a million rows of few values take microseconds, not a walk of the index."""
+    values: list[Any] = []
+    value = conn.execute(sa.select(sa.func.min(key)).select_from(table)).scalar()
+    while value is not None:
+        values.append(value)
+        if len(values) > FEW:
+            return None
+        value = conn.execute(
+            sa.select(sa.func.min(key)).select_from(table).where(key > sa.bindparam(None, value))
+        ).scalar()
+    has_null = conn.execute(
+        sa.select(sa.literal(1)).select_from(table).where(key.is_(None)).limit(1)
+    ).first()
+    if has_null is not None:
+        values.append(None)
+    if len(values) > FEW:
+        return None
+    return values
+
+
+# --- SQLite: any grouping of the whole form, in two halves ------------------------------------
+
+
+def sqlite_grouped_halves(
+    conn: sa.Connection,
+    table: sa.Table,
+    source: sa.FromClause,
+    keys: Sequence[ColumnElement[Any]],
+    metrics: Sequence[tuple[str, ColumnElement[Any] | None]],
+    limit: int,
+) -> list[dict[str, Any]] | None:
+    """The rows ``{"k0": …, "m0": …}`` of ``source`` (``table``, maybe joined to array
+    elements) grouped by ``keys`` and ordered by them (NULL last), at most ``limit`` — what
+    one ``GROUP BY`` statement gives — computed as two halves of the ``record_id`` range at
+    once (:mod:`runtime.store.split_scan`); ``None`` when not worth splitting, or a metric
+    is a distinct count."""
+    if any(op not in _PARTS for op, _ in metrics):
+        return None
+    middle = halves(conn, table)
+    if middle is None:
+        return None
+    figures: list[Any] = []
+    ops: list[str] = []
+    for op, expr in metrics:
+        for part in _PARTS[op]:
+            ops.append(part)
+            figures.append(sa.func.count() if expr is None else _AGGREGATES[part](expr))
+    rid = table.c.record_id
+
+    def run(c: sa.Connection, where: ColumnElement[bool]) -> list[Any]:
+        statement = (
+            sa.select(*(k.label(f"k{i}") for i, k in enumerate(keys)), *figures)
+            .select_from(source)
+            .where(where)
+        )
+        if keys:
+            order = [k.asc().nulls_last() for k in keys]
+            statement = statement.group_by(*keys).order_by(*order).limit(limit)
+        return list(c.execute(statement).all())
+
+    with same_snapshot(conn) as pair:
+        if pair is None:
+            return None
+        a, b = run_both(lambda: run(pair[0], rid <= middle), lambda: run(pair[1], rid > middle))
+    n = len(keys)
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for row in (*a, *b):
+        key, parts = tuple(row[:n]), list(row[n:])
+        groups[key] = combine_rows(ops, groups[key], parts) if key in groups else parts
+    ordered = sorted(groups.items(), key=lambda item: [_null_last(v) for v in item[0]])
+    out: list[dict[str, Any]] = []
+    for key, parts in ordered[:limit]:
+        row = {f"k{i}": v for i, v in enumerate(key)}
+        it = iter(parts)
+        for i, (op, _) in enumerate(metrics):
+            if op == "avg":
+                total, count = next(it), next(it)
+                row[f"m{i}"] = None if not count else total / count
+            else:
+                row[f"m{i}"] = next(it)
+        out.append(row)
+    return out
+
+
+def _null_last(value: Any) -> tuple[int, tuple[int, Any] | None]:
+    return (1, None) if value is None else (0, sqlite_order(value))

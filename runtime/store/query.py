@@ -62,6 +62,7 @@ from runtime.store.fast_groups import (
     OutOfRange,
     pg_bucket_lookup,
     sqlite_few_groups,
+    sqlite_grouped_halves,
 )
 from runtime.store.indexes import create_indexes, index_statements
 from runtime.store.query_sql import (
@@ -279,6 +280,7 @@ def aggregate_records(
             key_exprs.append((name, scalar_expr(t, ctx.dialect), t, False))
 
     metric_exprs: list[tuple[str, ColumnElement[Any], Target | None]] = []
+    metric_parts: list[tuple[str, ColumnElement[Any] | None]] = []  # (op, value): for halves
     seen: set[str] = set()
     for m in wanted:
         if m.name in seen:
@@ -289,10 +291,12 @@ def aggregate_records(
             # two arrays), so a plain count is already "records in this group".
             count = sa.func.count()
             metric_exprs.append((m.name, count, None))
+            metric_parts.append(("count", None))
             continue
         t = ctx.target(m.field)
         assert t is not None
         value = scalar_expr(t, ctx.dialect)
+        metric_parts.append((m.op if m.op in ("sum", "avg", "min", "max") else "distinct", value))
         metric: ColumnElement[Any]
         if m.op == "sum":
             metric = sa.func.sum(value)
@@ -307,7 +311,7 @@ def aggregate_records(
         metric_exprs.append((m.name, metric, t))
 
     source, base = _scope(ctx, with_records=False)
-    few = _few_groups(conn, ctx, source, where, arrays, key_exprs, metric_exprs)
+    few = _few_groups(conn, ctx, where, arrays, key_exprs, metric_parts)
     if few is not None:
         return [
             {
@@ -373,6 +377,9 @@ def aggregate_records(
             ]
         except OutOfRange:
             rows = None  # a value outside the bounds read from the index: the plain shape
+    if rows is None and ctx.values is not None and not where:
+        table = ctx.values.table
+        rows = sqlite_grouped_halves(conn, table, source, plain_keys, metric_parts, MAX_GROUPS)
     if rows is None:
         rows = grouped(plain_keys)
     out: list[dict[str, Any]] = []
@@ -994,11 +1001,10 @@ def _group_key(value: Any, t: Target, *, bucketed: bool) -> Any:
 def _few_groups(
     conn: sa.Connection,
     ctx: _Context,
-    source: sa.FromClause,
     where: list[ColumnElement[bool]],
     arrays: list[Any],
     key_exprs: list[tuple[str, ColumnElement[Any], Target, bool]],
-    metric_exprs: list[tuple[str, ColumnElement[Any], Target | None]],
+    metric_parts: list[tuple[str, ColumnElement[Any] | None]],
 ) -> list[tuple[Any, list[Any]]] | None:
     """SQLite, the whole form grouped by one indexed column of the value table: the groups
     from the index and the metrics from one scan (:func:`sqlite_few_groups`); else ``None``."""
@@ -1009,8 +1015,7 @@ def _few_groups(
         return None
     if key_exprs[0][1].name not in vt.indexes or key_exprs[0][1].table is not vt.table:
         return None
-    metrics = [None if t is None else e for _, e, t in metric_exprs]
-    return sqlite_few_groups(conn, source, key_exprs[0][1], metrics)
+    return sqlite_few_groups(conn, vt.table, key_exprs[0][1], metric_parts)
 
 
 def _bucket_lookups(
