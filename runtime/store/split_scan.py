@@ -16,13 +16,16 @@ millisecond — and given back before the scans; if another writer has it and do
 within :data:`LOCK_WAIT_S`, the aggregate runs unsplit on the caller's connection instead.
 
 Only read-only transactions are split (a write transaction's connection holds the write lock
-itself), only tables of at least :data:`SPLIT_MIN_ROWS` rowids, and only with more than one CPU.
+itself), only tables of at least :data:`SPLIT_MIN_ROWS` rowids, only with more than one CPU,
+and one aggregate at a time per process (others meanwhile run unsplit): a split holds two
+pooled connections besides its request's, and two of them never wait for the pool at once.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -37,6 +40,9 @@ LOCK_WAIT_S = 0.05
 T = TypeVar("T")
 
 _executor: ThreadPoolExecutor | None = None
+# One split aggregate at a time per process: it holds two more pooled connections than a
+# request does, and never waits for the pool while another split holds some (no deadlock).
+_one_at_a_time = threading.Lock()
 
 
 def _cpus() -> int:
@@ -69,23 +75,30 @@ def halves(conn: sa.Connection, table: sa.Table) -> int | None:
 def same_snapshot(conn: sa.Connection) -> Iterator[tuple[sa.Connection, sa.Connection] | None]:
     """Two new read-only connections of ``conn``'s engine whose transactions read one
     snapshot (see the module docstring), or ``None`` if SQLite's write lock was not free
-    within :data:`LOCK_WAIT_S`. Both are rolled back and returned to the pool at the end."""
-    path = conn.engine.url.database
-    assert path
-    locker = sqlite3.connect(path, timeout=LOCK_WAIT_S, isolation_level=None)
-    try:
-        locker.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError:  # busy: another writer holds it
-        locker.close()
-        yield None
+    within :data:`LOCK_WAIT_S` or another aggregate of this process is split. Both are rolled
+    back and returned to the pool at the end."""
+    if not _one_at_a_time.acquire(blocking=False):
+        yield None  # another aggregate of this process is split: two cores are busy anyway
         return
-    with ExitStack() as stack:
+    try:
+        path = conn.engine.url.database
+        assert path
+        locker = sqlite3.connect(path, timeout=LOCK_WAIT_S, isolation_level=None)
         try:
-            pair = [_reader(stack, conn) for _ in range(2)]
-        finally:
-            locker.execute("ROLLBACK")
+            locker.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # busy: another writer holds it
             locker.close()
-        yield pair[0], pair[1]
+            yield None
+            return
+        with ExitStack() as stack:
+            try:
+                pair = [_reader(stack, conn) for _ in range(2)]
+            finally:
+                locker.execute("ROLLBACK")
+                locker.close()
+            yield pair[0], pair[1]
+    finally:
+        _one_at_a_time.release()
 
 
 def _reader(stack: ExitStack, conn: sa.Connection) -> sa.Connection:
@@ -101,7 +114,7 @@ def run_both(first: Callable[[], T], second: Callable[[], T]) -> tuple[T, T]:
     """``first()`` in this thread and ``second()`` in a worker thread, at once."""
     global _executor
     if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="stageform-scan")
+        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stageform-scan")
     future = _executor.submit(second)
     try:
         a = first()
