@@ -75,6 +75,9 @@ class CompiledForm:
     # the proven ones); else it skips only the proven ones.
     schema_checks: tuple[tuple[str, Callable[[Any], bool]], ...] = ()
     schema_tested: frozenset[str] = frozenset()
+    # What other modules make of this version on first use and keep with it (the generated
+    # record pipeline of runtime.pipeline, under "pipeline").
+    generated: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def key(self) -> str:
