@@ -24,14 +24,26 @@ def contains_nul(value: Any, depth: int = 0) -> bool:
         return "\x00" in value
     if depth > MAX_DEPTH:
         return False
+    # Loops, not any(): no generator per value; a plain string is looked at without a call.
     if isinstance(value, dict):
-        for k, v in value.items():  # noqa: SIM110  (a loop: no generator made per value)
-            if _has_nul(k, depth) or _has_nul(v, depth):
+        for k, v in value.items():
+            if type(k) is str:
+                if "\x00" in k:
+                    return True
+            elif _has_nul(k, depth):
+                return True
+            if type(v) is str:
+                if "\x00" in v:
+                    return True
+            elif _has_nul(v, depth):
                 return True
         return False
     if isinstance(value, list | tuple):
         for v in value:
-            if _has_nul(v, depth):
+            if type(v) is str:
+                if "\x00" in v:
+                    return True
+            elif _has_nul(v, depth):
                 return True
     return False
 
