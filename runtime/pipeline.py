@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple, Protocol
 
 from builder.errors import CoercionError, ExpressionError
@@ -75,6 +76,11 @@ class WriteContext:
     @property
     def user(self) -> Any:
         return self.current_user if self.current_user is not None else self.actor_id
+
+    @cached_property
+    def today(self) -> dt.date:
+        """The date of ``now`` in the coercion's time zone: the creation date of serials."""
+        return self.now.astimezone(self.coerce.timezone).date()
 
 
 @dataclass

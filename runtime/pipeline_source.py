@@ -123,7 +123,7 @@ def _create(s: _Source) -> None:
     if cf.rich_text:  # after defaults: a default is HTML too
         s.emit(1, "data = sanitize_rich_text(cf, data)")
     if cf.serials:
-        s.emit(1, "day = ctx.now.astimezone(ctx.coerce.timezone).date()")
+        s.emit(1, "day = ctx.today")
     for f in cf.serials:
         k, fc = s.const(f.key), s.const(f)
         s.emit(
