@@ -72,6 +72,11 @@ class WriteContext:
     constants: dict[tuple[int, int, str], Any] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    # The expression context of each form version (form id, version) written with this
+    # context, without values: each evaluation's is a copy with its values.
+    eval_contexts: dict[tuple[int, int], EvalContext] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     @property
     def user(self) -> Any:
@@ -386,7 +391,7 @@ def _eval_context(
     stage: str | None,
     record_id: int | None,
 ) -> EvalContext:
-    return _context_of(cf.labels, _expr_values(cf, data, ctx, stage), ctx, record_id)
+    return _context_of(cf, _expr_values(cf, data, ctx, stage), ctx, record_id)
 
 
 def _expr_values(
@@ -406,20 +411,29 @@ def _expr_values(
 
 
 def _context_of(
-    labels: Mapping[str, str],
+    cf: CompiledForm,
     values: Mapping[str, Any],
     ctx: WriteContext,
     record_id: int | None,
 ) -> EvalContext:
-    return EvalContext(
-        values=values,
+    base = ctx.eval_contexts.get((cf.form_id, cf.version))
+    if base is None:
+        base = _base_context(cf, ctx)
+    return base.with_values(values, record_id)
+
+
+def _base_context(cf: CompiledForm, ctx: WriteContext) -> EvalContext:
+    """What expressions of ``cf`` written with ``ctx`` see besides the values (kept in it)."""
+    base = EvalContext(
+        values={},
         now=ctx.now,
         timezone=ctx.coerce.timezone,
         current_user=ctx.user,
-        record_id=record_id,
         holidays=ctx.holidays,
-        labels=labels,
+        labels=cf.labels,
     )
+    ctx.eval_contexts[(cf.form_id, cf.version)] = base
+    return base
 
 
 def _apply_row_formulas(
@@ -444,35 +458,43 @@ def _apply_row_formulas(
                 col = columns.get(col_key)
                 if col is not None:
                     row_values[col_key] = type_of(col).to_expr(col, value, ctx.coerce)
-            _run_formulas(order, columns, row, row_values, ctx, record_id, cf.labels)
+            _run_formulas(cf, order, columns, row, row_values, ctx, record_id)
 
 
 def _run_formulas(
+    cf: CompiledForm,
     order: tuple[str, ...],
     fields: Mapping[str, FieldConfig],
     target: dict[str, Any],
     values: dict[str, Any],
     ctx: WriteContext,
     record_id: int | None,
-    labels: Mapping[str, str],
-) -> EvalContext:
-    """Runs the formulas of ``order`` into ``target``; returns the context they were evaluated
-    in (it holds ``values`` itself, which each result updates)."""
-    ectx = _context_of(labels, values, ctx, record_id)
+) -> None:
+    """Runs the formulas of ``order`` into ``target`` (a sub-form row), ``values`` updated with
+    each result. The record's own formulas run the same way in the generated steps."""
+    ectx = _context_of(cf, values, ctx, record_id)
+    cctx = ctx.coerce
     for key in order:
         f = fields[key]
         t = type_of(f)
-        try:
-            stored = t.coerce(f, evaluate(f.expr, ectx), Source.JSON, ctx.coerce)  # type: ignore[attr-defined]
-        except (ExpressionError, CoercionError):
-            stored = None
+        stored = _formula_value(t, f, f.expr, ectx, cctx)  # type: ignore[attr-defined]
         if stored is None:
             target.pop(key, None)
             values.pop(key, None)
         else:
             target[key] = stored
-            values[key] = t.to_expr(f, stored, ctx.coerce)
-    return ectx
+            values[key] = t.to_expr(f, stored, cctx)
+
+
+def _formula_value(
+    t: FieldType[Any], f: FieldConfig, expr: Any, ectx: EvalContext, cctx: CoerceContext
+) -> Any:
+    """The stored value of formula ``f`` (``expr``: its expression, parsed or not): None when
+    it cannot be computed (e.g. a division by zero), as a spreadsheet shows an error cell."""
+    try:
+        return t.coerce(f, evaluate(expr, ectx), Source.JSON, cctx)
+    except (ExpressionError, CoercionError):
+        return None
 
 
 # --- 5. visibility --------------------------------------------------------------------------

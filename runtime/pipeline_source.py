@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.errors import CoercionError, ExpressionError
+from builder.errors import ExpressionError
 from builder.expr import evaluate, parse
 from builder.fields.base import FieldType, Source
 from builder.fields.serial import format_serial, serial_period
@@ -29,8 +29,6 @@ _LIBRARY: dict[str, Any] = {
     "evaluate": evaluate,
     "format_serial": format_serial,
     "serial_period": serial_period,
-    "ExpressionError": ExpressionError,
-    "CoercionError": CoercionError,
     "RecordValidationError": RecordValidationError,
 }
 
@@ -47,8 +45,9 @@ HELPERS = (
     "_apply_lookups",
     "_apply_row_formulas",
     "_expr_values",
-    "_context_of",
+    "_base_context",
     "_holds",
+    "_formula_value",
     "_rule_visibility",
     "_schema_errors",
 )
@@ -175,20 +174,22 @@ def _finish(s: _Source) -> None:
     # record's in dependency order; one that cannot be computed stores blank.
     if cf.row_formulas:
         s.emit(1, "_apply_row_formulas(cf, data, ctx, stage, record_id)")
-    labels = s.const(cf.labels)
     if cf.formula_order or cf.conditional:
         _values(s, 1)
-        s.emit(1, f"ectx = _context_of({labels}, values, ctx, record_id)")
+        s.emit(
+            1,
+            f"base = ctx.eval_contexts.get({s.const((cf.form_id, cf.version))})",
+            "if base is None:",
+            "    base = _base_context(cf, ctx)",
+            "ectx = base.with_values(values, record_id)",
+        )
     for key in cf.formula_order:
         f, t = cf.fields[key], cf.types[key]
         k, fc = s.const(key), s.const(f)
         expr = s.const(_expression(f.expr))  # type: ignore[attr-defined]
         s.emit(
             1,
-            "try:",
-            f"    stored = {s.const(t.coerce)}({fc}, evaluate({expr}, ectx), JSON, cctx)",
-            "except (ExpressionError, CoercionError):",
-            "    stored = None",
+            f"stored = _formula_value({s.const(t)}, {fc}, {expr}, ectx, cctx)",
             "if stored is None:",
             f"    data.pop({k}, None)",
             f"    values.pop({k}, None)",
