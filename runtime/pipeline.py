@@ -213,31 +213,35 @@ def _coerce(cf: CompiledForm, raw: Any, ctx: WriteContext, errors: _Errors) -> d
         errors.add("data", "data_not_object")
         return {}
     out: dict[str, Any] = {}
-    inputs = cf.inputs
-    source, cctx, enforce = ctx.source, ctx.coerce, ctx.enforce_read_only
+    writable = cf.writable if ctx.enforce_read_only else cf.writable_read_only
+    source, cctx = ctx.source, ctx.coerce
     for key, value in raw.items():
-        if not isinstance(key, str):
-            errors.add(str(key), "unknown_field")
-            continue
-        plan = inputs.get(key)
+        plan = writable.get(key)
         if plan is None:
-            errors.add(key, "stage_not_writable" if key == "stage" else "unknown_field")
-            continue
-        f, coerce, refusal, read_only = plan
-        if refusal is not None:
-            errors.add(key, refusal, key)
-            continue
-        if read_only and enforce:
-            errors.add(key, "read_only_field", key)
+            _refuse(cf, key, ctx, errors)
             continue
         if ("\x00" in value) if type(value) is str else contains_nul(value):
             errors.add(key, "invalid_character", key)
             continue
         try:
-            out[key] = coerce(f, value, source, cctx)
+            out[key] = plan[1](plan[0], value, source, cctx)
         except CoercionError as exc:
             errors.add_coercion(key, exc)
     return out
+
+
+def _refuse(cf: CompiledForm, key: Any, ctx: WriteContext, errors: _Errors) -> None:
+    """The error for a given key that is not a field people may write."""
+    if not isinstance(key, str):
+        errors.add(str(key), "unknown_field")
+        return
+    plan = cf.inputs.get(key)
+    if plan is None:
+        errors.add(key, "stage_not_writable" if key == "stage" else "unknown_field")
+    elif plan[2] is not None:
+        errors.add(key, plan[2], key)
+    else:  # read-only, enforced
+        errors.add(key, "read_only_field", key)
 
 
 # --- 2. defaults ----------------------------------------------------------------------------
