@@ -191,3 +191,20 @@ def test_format_serial_is_the_pieces_joined(parts: list[str], seq: int, day: dt.
         for text, width in _day_pieces(field.pattern, day)
     )
     assert format_serial(field, seq, day) == joined
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.integers() | st.floats() | st.booleans())
+def test_formula_without_result_type_keeps_finite_numbers(raw: Any) -> None:
+    """A formula with no result type stores a finite number (or TRUE/FALSE) as computed and
+    refuses NaN and infinities (invalid_value), the fast path as the general one."""
+    import math
+
+    field = make("formula", expr="1")
+    if isinstance(raw, float) and not math.isfinite(raw):
+        with pytest.raises(CoercionError) as exc:
+            get_type("formula").coerce(field, raw)
+        assert exc.value.code == "invalid_value"
+    else:
+        value = get_type("formula").coerce(field, raw)
+        assert value == raw and type(value) is type(raw)
