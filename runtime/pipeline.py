@@ -1,10 +1,14 @@
 """The record pipeline: raw input → the data a record stores.
 
 Every way a record is written (API, page, bulk, import, automation) goes through
-:func:`prepare_create` or :func:`prepare_update`, which run in a fixed order, one function per
-step, collecting every error:
+:func:`prepare_create` or :func:`prepare_update`, which run in a fixed order, collecting every
+error:
 
     coerce → sanitise rich text → defaults → lookups → formulas → visibility → validate
+
+The steps after coercion are generated as Python source once per compiled form version
+(:mod:`runtime.pipeline_source`), unrolled over the form's fields; the work on values is done
+by the helpers below, which that source calls.
 
 and return a :class:`Prepared` write, or raise :class:`~runtime.errors.RecordValidationError`
 with every :class:`~runtime.errors.FieldError`. Nothing here touches a database: what needs one

@@ -17,16 +17,14 @@ from __future__ import annotations
 from typing import Any
 
 from builder.errors import ExpressionError
-from builder.expr import evaluate, parse
-from builder.fields.base import FieldType, Source
+from builder.expr import parse
+from builder.fields.base import FieldType
 from builder.fields.serial import format_serial, serial_period
 from runtime.compiled import CompiledForm
 from runtime.errors import RecordValidationError
 
 # What the source calls from elsewhere, under these names.
 _LIBRARY: dict[str, Any] = {
-    "JSON": Source.JSON,
-    "evaluate": evaluate,
     "format_serial": format_serial,
     "serial_period": serial_period,
     "RecordValidationError": RecordValidationError,
