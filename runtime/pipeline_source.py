@@ -226,10 +226,11 @@ def _finish(s: _Source) -> None:
     # Required fields, in field order (those required only by rules when they are).
     s.emit(1, "missing = (None, '', [])")
     for key in cf.fields:
-        k = s.const(key)
         if key in cf.always_required:
+            k = s.const(key)
             s.emit(1, f"if data.get({k}) in missing:")
         elif rule_required and key in cf.conditional and cf.types[key].accepts_input:
+            k = s.const(key)
             s.emit(1, f"if {k} in required and data.get({k}) in missing:")
         else:
             continue
