@@ -30,12 +30,12 @@ def contains_nul(value: Any, depth: int = 0) -> bool:
             if type(k) is str:
                 if "\x00" in k:
                     return True
-            elif _has_nul(k, depth):
+            elif contains_nul(k, depth + 1):
                 return True
             if type(v) is str:
                 if "\x00" in v:
                     return True
-            elif _has_nul(v, depth):
+            elif contains_nul(v, depth + 1):
                 return True
         return False
     if isinstance(value, list | tuple):
@@ -43,16 +43,6 @@ def contains_nul(value: Any, depth: int = 0) -> bool:
             if type(v) is str:
                 if "\x00" in v:
                     return True
-            elif _has_nul(v, depth):
+            elif contains_nul(v, depth + 1):
                 return True
     return False
-
-
-def _has_nul(item: Any, depth: int) -> bool:
-    """contains_nul(item, depth + 1), without the call for a plain string or number."""
-    kind = type(item)
-    if kind is str:
-        return "\x00" in item
-    if kind in _PLAIN:
-        return False
-    return contains_nul(item, depth + 1)
