@@ -116,6 +116,10 @@ class SchemaViolation:
     message: str
 
 
+# Keywords that describe and constrain nothing.
+_ANNOTATIONS = frozenset({"title", "description", "$comment", "examples", "default"})
+
+
 class RecordValidator:
     """Validates record data against a compiled schema; see the module docstring."""
 
@@ -141,8 +145,12 @@ class RecordValidator:
         the record pipeline guarantees): only the other properties are checked. True whenever
         :meth:`is_valid` would be; so callers ask :meth:`violations` only when this is False."""
         if proven not in self._partial:
+            # (a schema of annotations only, e.g. a formula's without a result type, accepts
+            # every value)
             properties = {
-                k: v for k, v in self.schema.get("properties", {}).items() if k not in proven
+                k: v
+                for k, v in self.schema.get("properties", {}).items()
+                if k not in proven and not (isinstance(v, dict) and set(v) <= _ANNOTATIONS)
             }
             self._partial[proven] = (
                 fastjsonschema.compile(

@@ -70,11 +70,21 @@ class CompiledForm:
     inputs: Mapping[str, tuple[FieldConfig, Callable[..., Any], str | None, bool]] = field(
         default_factory=dict
     )
+    # The fields people may write, as (field, coerce): ``writable`` with read-only ones
+    # refused, ``writable_read_only`` with them (read-only not enforced). The other keys of
+    # ``inputs`` are refused with their code.
+    writable: Mapping[str, tuple[FieldConfig, Callable[..., Any]]] = field(default_factory=dict)
+    writable_read_only: Mapping[str, tuple[FieldConfig, Callable[..., Any]]] = field(
+        default_factory=dict
+    )
     # Fields not proven whose type has a cheap schema test (FieldType.schema_check): (key,
     # test). When every test passes, the schema pass skips ``schema_tested`` (these keys and
     # the proven ones); else it skips only the proven ones.
     schema_checks: tuple[tuple[str, Callable[[Any], bool]], ...] = ()
     schema_tested: frozenset[str] = frozenset()
+    # What other modules make of this version on first use and keep with it (the generated
+    # record pipeline of runtime.pipeline, under "pipeline").
+    generated: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def key(self) -> str:
@@ -103,6 +113,15 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
         for f in value_fields
         if f.key not in proven and (check := types[f.key].schema_check(f)) is not None
     )
+    inputs = {
+        f.key: (
+            f,
+            types[f.key].coercer(f),
+            None if types[f.key].accepts_input else "field_not_writable",
+            bool(f.read_only),
+        )
+        for f in value_fields
+    }
     return CompiledForm(
         form_id=form_id,
         version=definition.version or 0,
@@ -141,15 +160,9 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
         expr_names=_expr_names(definition, value_fields),
         rich_text=_rich_text(value_fields),
         constant_defaults=_constant_defaults(value_fields),
-        inputs={
-            f.key: (
-                f,
-                types[f.key].coercer(f),
-                None if types[f.key].accepts_input else "field_not_writable",
-                bool(f.read_only),
-            )
-            for f in value_fields
-        },
+        inputs=inputs,
+        writable={k: (f, c) for k, (f, c, refusal, ro) in inputs.items() if not refusal and not ro},
+        writable_read_only={k: (f, c) for k, (f, c, refusal, _) in inputs.items() if not refusal},
         schema_proven=proven,
         schema_checks=checks,
         schema_tested=proven | {key for key, _ in checks},

@@ -1,10 +1,14 @@
 """The record pipeline: raw input → the data a record stores.
 
 Every way a record is written (API, page, bulk, import, automation) goes through
-:func:`prepare_create` or :func:`prepare_update`, which run in a fixed order, one function per
-step, collecting every error:
+:func:`prepare_create` or :func:`prepare_update`, which run in a fixed order, collecting every
+error:
 
     coerce → sanitise rich text → defaults → lookups → formulas → visibility → validate
+
+The steps after coercion are generated as Python source once per compiled form version
+(:mod:`runtime.pipeline_source`), unrolled over the form's fields; the work on values is done
+by the helpers below, which that source calls.
 
 and return a :class:`Prepared` write, or raise :class:`~runtime.errors.RecordValidationError`
 with every :class:`~runtime.errors.FieldError`. Nothing here touches a database: what needs one
@@ -16,19 +20,20 @@ writes (a database constraint, so concurrent writers cannot both win).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from functools import cached_property
+from typing import Any, NamedTuple, Protocol
 
 from builder.errors import CoercionError, ExpressionError
 from builder.expr import EvalContext, evaluate
 from builder.fields import FieldConfig, FieldType, type_of
 from builder.fields.base import DEFAULT_CONTEXT, CoerceContext, Source
-from builder.fields.serial import format_serial, serial_period
 from builder.i18n import translate
 from runtime import messages as _messages  # noqa: F401  (registers the catalog)
 from runtime.compiled import CompiledForm
 from runtime.errors import FieldError, RecordValidationError
+from runtime.pipeline_source import HELPERS, form_source
 from runtime.safe_text import contains_nul
 from runtime.sanitize import sanitize_rich_text
 
@@ -71,10 +76,20 @@ class WriteContext:
     constants: dict[tuple[int, int, str], Any] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    # The expression context of each form version (form id, version) written with this
+    # context, without values: each evaluation's is a copy with its values.
+    eval_contexts: dict[tuple[int, int], EvalContext] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     @property
     def user(self) -> Any:
         return self.current_user if self.current_user is not None else self.actor_id
+
+    @cached_property
+    def today(self) -> dt.date:
+        """The date of ``now`` in the coercion's time zone: the creation date of serials."""
+        return self.now.astimezone(self.coerce.timezone).date()
 
 
 @dataclass
@@ -121,15 +136,7 @@ def prepare_create(
     Raises:
         RecordValidationError: with every problem; nothing may be written.
     """
-    errors = _Errors(cf, ctx.lang)
-    given = _coerce(cf, raw, ctx, errors)
-    errors.raise_if_any()
-    data = dict(given)
-    _apply_defaults(cf, data, given, ctx, store, errors, stage)
-    data = sanitize_rich_text(cf, data)  # after defaults: a default is HTML too
-    _apply_serials(cf, data, ctx, store)
-    _finish(cf, data, ctx, store, errors, stage, record_id=None)
-    return Prepared(data, {k: [None, v] for k, v in data.items()}, _unique_values(cf, data))
+    return _steps(cf).create(raw, ctx, store, stage)
 
 
 def prepare_update(
@@ -150,6 +157,7 @@ def prepare_update(
     Raises:
         RecordValidationError: with every problem; nothing may be written.
     """
+    steps = _steps(cf)
     errors = _Errors(cf, ctx.lang)
     given = sanitize_rich_text(cf, _coerce(cf, patch, ctx, errors))
     if editable is not None:
@@ -164,33 +172,40 @@ def prepare_update(
         else:
             data[key] = value
     kept = {k: v for k, v in current.items() if k not in given}
-    _finish(cf, data, ctx, store, errors, stage, record_id=record_id, kept=kept)
+    steps.finish(data, ctx, store, errors, stage, record_id, kept)
     changes = {
         k: [current.get(k), data.get(k)]
         for k in set(current) | set(data)
         if current.get(k) != data.get(k)
     }
-    unique = {k: v for k, v in _unique_values(cf, data).items() if current.get(k) != v}
+    unique = {k: v for k, v in steps.unique_values(data).items() if current.get(k) != v}
     return Prepared(data, changes, unique)
 
 
-def _finish(
-    cf: CompiledForm,
-    data: dict[str, Any],
-    ctx: WriteContext,
-    store: StoreAccess,
-    errors: _Errors,
-    stage: str | None,
-    record_id: int | None,
-    kept: Mapping[str, Any] | None = None,
-) -> None:
-    """The steps after coercion. ``kept``: stored values the write did not touch."""
-    _check_relations(cf, data, store, errors)
-    _apply_lookups(cf, data, store)
-    ectx = _apply_formulas(cf, data, ctx, stage, record_id)
-    required = _apply_visibility(cf, data, ctx, stage, record_id, ectx)
-    _validate(cf, data, required, errors, kept or {})
-    errors.raise_if_any()
+class _Steps(NamedTuple):
+    """The steps generated for one compiled form version (runtime.pipeline_source)."""
+
+    create: Callable[[Any, WriteContext, StoreAccess, str | None], Prepared]
+    # finish(data, ctx, store, errors, stage, record_id, kept): lookups, formulas,
+    # visibility, validation; raises RecordValidationError.
+    finish: Callable[..., None]
+    unique_values: Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+def _steps(cf: CompiledForm) -> _Steps:
+    """``cf``'s generated steps, made on first use and kept with the compiled version."""
+    found = cf.generated.get("pipeline")
+    if found is None:
+        found = cf.generated["pipeline"] = _generate(cf)
+    return found
+
+
+def _generate(cf: CompiledForm) -> _Steps:
+    source, namespace = form_source(cf)
+    namespace.update({name: globals()[name] for name in HELPERS})
+    code = compile(source, f"<pipeline of form {cf.form_id} v{cf.version}>", "exec")
+    exec(code, namespace)  # our own source: no text of the definition is in it
+    return _Steps(namespace["create"], namespace["finish"], namespace["unique_values"])
 
 
 # --- 1. coerce ------------------------------------------------------------------------------
@@ -202,70 +217,72 @@ def _coerce(cf: CompiledForm, raw: Any, ctx: WriteContext, errors: _Errors) -> d
         errors.add("data", "data_not_object")
         return {}
     out: dict[str, Any] = {}
-    inputs = cf.inputs
-    source, cctx, enforce = ctx.source, ctx.coerce, ctx.enforce_read_only
+    writable = cf.writable if ctx.enforce_read_only else cf.writable_read_only
+    source, cctx = ctx.source, ctx.coerce
     for key, value in raw.items():
-        if not isinstance(key, str):
-            errors.add(str(key), "unknown_field")
-            continue
-        plan = inputs.get(key)
+        plan = writable.get(key)
         if plan is None:
-            errors.add(key, "stage_not_writable" if key == "stage" else "unknown_field")
-            continue
-        f, coerce, refusal, read_only = plan
-        if refusal is not None:
-            errors.add(key, refusal, key)
-            continue
-        if read_only and enforce:
-            errors.add(key, "read_only_field", key)
+            _refuse(cf, key, ctx, errors)
             continue
         if ("\x00" in value) if type(value) is str else contains_nul(value):
             errors.add(key, "invalid_character", key)
             continue
         try:
-            out[key] = coerce(f, value, source, cctx)
+            out[key] = plan[1](plan[0], value, source, cctx)
         except CoercionError as exc:
             errors.add_coercion(key, exc)
     return out
 
 
+def _refuse(cf: CompiledForm, key: Any, ctx: WriteContext, errors: _Errors) -> None:
+    """The error for a given key that is not a field people may write."""
+    if not isinstance(key, str):
+        errors.add(str(key), "unknown_field")
+        return
+    plan = cf.inputs.get(key)
+    if plan is None:
+        errors.add(key, "stage_not_writable" if key == "stage" else "unknown_field")
+    elif plan[2] is not None:
+        errors.add(key, plan[2], key)
+    else:  # read-only, enforced
+        errors.add(key, "read_only_field", key)
+
+
 # --- 2. defaults ----------------------------------------------------------------------------
 
 
-def _apply_defaults(
+def _default(
     cf: CompiledForm,
-    data: dict[str, Any],
-    given: Mapping[str, Any],
+    key: str,
+    f: FieldConfig,
+    t: FieldType[Any],
+    data: Mapping[str, Any],
     ctx: WriteContext,
     store: StoreAccess,
     errors: _Errors,
     stage: str | None,
-) -> None:
-    """Defaults fill fields the input left out (a field given as blank stays blank)."""
-    for key, f, t in cf.defaults:
-        if key in given:
-            continue
-        try:
-            if f.default_expr is not None and key in cf.constant_defaults:
-                value = _constant_default(cf, key, f, ctx, stage)
-            elif f.default_expr is not None:
-                value = _from_expr(f, _default_expr_value(cf, key, data, ctx, stage), ctx)
-            elif f.default_link is not None:
-                link = f.default_link
-                where = {tk: data.get(sk) for tk, sk in link.where.items()}
-                if any(v is None for v in where.values()):
-                    continue
-                value = store.link_value(link.form, where, link.field)
-                value = t.coerce(f, value, Source.JSON, ctx.coerce) if value is not None else None
-            else:
-                value = _literal_default(cf, key, f, t, ctx)
-        except ExpressionError:
-            continue  # a default that cannot be computed leaves the field blank
-        except CoercionError as exc:
-            errors.add_coercion(key, exc)
-            continue
-        if value is not None:
-            data[key] = value
+) -> Any:
+    """The default of field ``key``, which the input left out (a field given as blank stays
+    blank): its value, or None when it has none or it cannot be computed (a coercion error is
+    reported)."""
+    try:
+        if f.default_expr is not None and key in cf.constant_defaults:
+            return _constant_default(cf, key, f, ctx, stage)
+        if f.default_expr is not None:
+            return _from_expr(f, _default_expr_value(cf, key, data, ctx, stage), ctx)
+        if f.default_link is not None:
+            link = f.default_link
+            where = {tk: data.get(sk) for tk, sk in link.where.items()}
+            if any(v is None for v in where.values()):
+                return None
+            value = store.link_value(link.form, where, link.field)
+            return t.coerce(f, value, Source.JSON, ctx.coerce) if value is not None else None
+        return _literal_default(cf, key, f, t, ctx)
+    except ExpressionError:
+        return None  # a default that cannot be computed leaves the field blank
+    except CoercionError as exc:
+        errors.add_coercion(key, exc)
+        return None
 
 
 _FAILED = object()
@@ -333,17 +350,6 @@ def _from_expr(f: FieldConfig, value: Any, ctx: WriteContext) -> Any:
     return type_of(f).coerce(f, value, Source.JSON, ctx.coerce)
 
 
-def _apply_serials(
-    cf: CompiledForm, data: dict[str, Any], ctx: WriteContext, store: StoreAccess
-) -> None:
-    if not cf.serials:
-        return
-    day = ctx.now.astimezone(ctx.coerce.timezone).date()
-    for f in cf.serials:
-        seq = store.next_serial(f.key, serial_period(f, day))  # type: ignore[arg-type]
-        data[f.key] = format_serial(f, seq, day)  # type: ignore[arg-type]
-
-
 # --- 3. relations and lookups ---------------------------------------------------------------
 
 
@@ -393,7 +399,7 @@ def _eval_context(
     stage: str | None,
     record_id: int | None,
 ) -> EvalContext:
-    return _context_of(cf.labels, _expr_values(cf, data, ctx, stage), ctx, record_id)
+    return _context_of(cf, _expr_values(cf, data, ctx, stage), ctx, record_id)
 
 
 def _expr_values(
@@ -413,84 +419,90 @@ def _expr_values(
 
 
 def _context_of(
-    labels: Mapping[str, str],
+    cf: CompiledForm,
     values: Mapping[str, Any],
     ctx: WriteContext,
     record_id: int | None,
 ) -> EvalContext:
-    return EvalContext(
-        values=values,
+    base = ctx.eval_contexts.get((cf.form_id, cf.version))
+    if base is None:
+        base = _base_context(cf, ctx)
+    return base.with_values(values, record_id)
+
+
+def _base_context(cf: CompiledForm, ctx: WriteContext) -> EvalContext:
+    """What expressions of ``cf`` written with ``ctx`` see besides the values (kept in it)."""
+    base = EvalContext(
+        values={},
         now=ctx.now,
         timezone=ctx.coerce.timezone,
         current_user=ctx.user,
-        record_id=record_id,
         holidays=ctx.holidays,
-        labels=labels,
+        labels=cf.labels,
     )
+    ctx.eval_contexts[(cf.form_id, cf.version)] = base
+    return base
 
 
-def _apply_formulas(
+def _apply_row_formulas(
     cf: CompiledForm,
     data: dict[str, Any],
     ctx: WriteContext,
     stage: str | None,
     record_id: int | None,
-) -> EvalContext | None:
-    """Formulas in dependency order; one that cannot be computed (e.g. a division by zero)
-    stores blank rather than refusing the record, as a spreadsheet would show an error cell.
-
-    Sub-form row formulas run first, each row seeing its own columns over the record's fields,
-    so that record formulas such as ``SUM(items.amount)`` see the computed column.
-
-    Returns the evaluation context after the record formulas (its values: what
-    :func:`_eval_context` would build from ``data`` now, plus formula results no expression
-    reads), or None when the form has no record formula.
-    """
-    if cf.row_formulas:
-        values = _expr_values(cf, data, ctx, stage)
-        for sub_key, (columns, order) in cf.row_formulas.items():
-            rows = data.get(sub_key)
-            if not isinstance(rows, list):
-                continue
-            for row in rows:
-                row_values = dict(values)
-                for col_key, value in row.items():
-                    col = columns.get(col_key)
-                    if col is not None:
-                        row_values[col_key] = type_of(col).to_expr(col, value, ctx.coerce)
-                _run_formulas(order, columns, row, row_values, ctx, record_id, cf.labels)
-    if cf.formula_order:
-        values = _expr_values(cf, data, ctx, stage)
-        return _run_formulas(cf.formula_order, cf.fields, data, values, ctx, record_id, cf.labels)
-    return None
+) -> None:
+    """Sub-form row formulas, each row seeing its own columns over the record's fields (they
+    run before the record's formulas, so that ``SUM(items.amount)`` sees the computed column).
+    One that cannot be computed (e.g. a division by zero) stores blank rather than refusing
+    the record, as a spreadsheet would show an error cell."""
+    values = _expr_values(cf, data, ctx, stage)
+    for sub_key, (columns, order) in cf.row_formulas.items():
+        rows = data.get(sub_key)
+        if not isinstance(rows, list):
+            continue
+        for row in rows:
+            row_values = dict(values)
+            for col_key, value in row.items():
+                col = columns.get(col_key)
+                if col is not None:
+                    row_values[col_key] = type_of(col).to_expr(col, value, ctx.coerce)
+            _run_formulas(cf, order, columns, row, row_values, ctx, record_id)
 
 
 def _run_formulas(
+    cf: CompiledForm,
     order: tuple[str, ...],
     fields: Mapping[str, FieldConfig],
     target: dict[str, Any],
     values: dict[str, Any],
     ctx: WriteContext,
     record_id: int | None,
-    labels: Mapping[str, str],
-) -> EvalContext:
-    """Runs the formulas of ``order`` into ``target``; returns the context they were evaluated
-    in (it holds ``values`` itself, which each result updates)."""
-    ectx = _context_of(labels, values, ctx, record_id)
+) -> None:
+    """Runs the formulas of ``order`` into ``target`` (a sub-form row), ``values`` updated with
+    each result. The record's own formulas run the same way in the generated steps."""
+    ectx = _context_of(cf, values, ctx, record_id)
+    cctx = ctx.coerce
     for key in order:
         f = fields[key]
         t = type_of(f)
-        try:
-            stored = t.coerce(f, evaluate(f.expr, ectx), Source.JSON, ctx.coerce)  # type: ignore[attr-defined]
-        except (ExpressionError, CoercionError):
-            stored = None
+        stored = _formula_value(t, f, f.expr, ectx, cctx)  # type: ignore[attr-defined]
         if stored is None:
             target.pop(key, None)
             values.pop(key, None)
         else:
             target[key] = stored
-            values[key] = t.to_expr(f, stored, ctx.coerce)
-    return ectx
+            values[key] = t.to_expr(f, stored, cctx)
+
+
+def _formula_value(
+    t: FieldType[Any], f: FieldConfig, expr: Any, ectx: EvalContext, cctx: CoerceContext
+) -> Any:
+    """The stored value of formula ``f`` (``expr``: its expression, parsed or not): None when
+    it cannot be computed (e.g. a division by zero), as a spreadsheet shows an error cell."""
+    try:
+        return t.coerce(f, evaluate(expr, ectx), Source.JSON, cctx)
+    except (ExpressionError, CoercionError):
+        return None
 
 
 # --- 5. visibility --------------------------------------------------------------------------
@@ -503,97 +515,39 @@ def _holds(source: str, ectx: EvalContext) -> bool | None:
         return None
 
 
-def _apply_visibility(
-    cf: CompiledForm,
-    data: dict[str, Any],
-    ctx: WriteContext,
-    stage: str | None,
-    record_id: int | None,
-    ectx: EvalContext | None = None,
-) -> set[str]:
-    """Drop the values of fields hidden by rules; return the keys required by rules.
-    ``ectx``: the evaluation context of ``data`` if already at hand (after the formulas).
-
-    A rule that cannot be evaluated hides nothing (data is never dropped on an error).
-    """
-    if not cf.conditional:
-        return set()
-    if ectx is None:
-        ectx = _eval_context(cf, data, ctx, stage, record_id)
-    hidden: set[str] = set()
-    required: set[str] = set()
-    for key, visible_when, hidden_when in cf.field_conditions:
-        if visible_when and _holds(visible_when, ectx) is False:
-            hidden.add(key)
-        if hidden_when and _holds(hidden_when, ectx) is True:
-            hidden.add(key)
-    if cf.definition.rules:
-        shown: set[str] = set()
-        rule_shown: set[str] = set()
-        for rule in cf.definition.rules:
-            result = _holds(rule.when, ectx)
-            rule_shown.update(rule.show)
-            if result is True:
-                shown.update(rule.show)
-                hidden.update(rule.hide)
-                required.update(rule.require)
-            elif result is None:
-                shown.update(rule.show)
-        hidden |= rule_shown - shown
-    for key in hidden:
-        data.pop(key, None)
-    return (required | cf.conditional_required) - hidden
+def _rule_visibility(
+    cf: CompiledForm, ectx: EvalContext, hidden: set[str], required: set[str]
+) -> None:
+    """The form's rules: adds the keys they hide to ``hidden`` (a field some rule shows is
+    hidden unless one of those rules holds) and those they require to ``required``. A rule that
+    cannot be evaluated hides nothing (data is never dropped on an error)."""
+    shown: set[str] = set()
+    rule_shown: set[str] = set()
+    for rule in cf.definition.rules:
+        result = _holds(rule.when, ectx)
+        rule_shown.update(rule.show)
+        if result is True:
+            shown.update(rule.show)
+            hidden.update(rule.hide)
+            required.update(rule.require)
+        elif result is None:
+            shown.update(rule.show)
+    hidden |= rule_shown - shown
 
 
 # --- 6. validate ----------------------------------------------------------------------------
 
 
-def _validate(
-    cf: CompiledForm,
-    data: Mapping[str, Any],
-    rule_required: set[str],
-    errors: _Errors,
-    kept: Mapping[str, Any],
+def _schema_errors(
+    cf: CompiledForm, data: Mapping[str, Any], errors: _Errors, kept: Mapping[str, Any]
 ) -> None:
-    """Required fields, then the JSON Schema. A stored value the write left untouched is not
-    re-judged by the schema: a definition change (an option removed, a tighter limit) applies
-    when that value is next written, so old records stay editable."""
-    reported: set[str] = set()
-    keys = cf.always_required
-    if rule_required:
-        keys = tuple(
-            k
-            for k in cf.fields
-            if (k in cf.always_required or k in rule_required) and cf.types[k].accepts_input
-        )
-    for key in keys:
-        if data.get(key) in (None, "", []):
-            errors.add(key, "required", key)
-            reported.add(key)
-    if errors.items:
-        return
-    # Values of schema_proven fields came from their type's coerce (given, defaults, formulas;
-    # kept ones are not judged), which is proven to satisfy their schema: only the others are
-    # checked, and every violation is then reported exactly as the whole schema reports it.
-    # The others with a cheap test of their own (phone, a sub-form of proven or tested
-    # columns) are skipped too when every such test passes; a failed test proves nothing.
-    skipped = cf.schema_proven
-    if cf.schema_checks:
-        get = data.get
-        for key, check in cf.schema_checks:
-            if not check(get(key)):
-                break
-        else:
-            skipped = cf.schema_tested
-    if cf.validator.is_valid_except(skipped, data):
-        return
+    """Every JSON Schema violation of ``data`` (which the generated partial check found), as
+    the whole schema reports it. A stored value the write left untouched (in ``kept``) is not
+    re-judged: a definition change (an option removed, a tighter limit) applies when that
+    value is next written, so old records stay editable."""
     for v in cf.validator.violations(data):
         top = v.path.split("[", 1)[0].split(".", 1)[0]
-        if top in reported or (top in kept and kept[top] == data.get(top)):
+        if top in kept and kept[top] == data.get(top):
             continue
         code = "required" if v.keyword == "required" else "schema_violation"
         errors.add(v.path or "data", code, top, detail=v.message)
-
-
-def _unique_values(cf: CompiledForm, data: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: data[k] for k in cf.unique_keys if data.get(k) is not None}

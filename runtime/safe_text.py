@@ -24,23 +24,25 @@ def contains_nul(value: Any, depth: int = 0) -> bool:
         return "\x00" in value
     if depth > MAX_DEPTH:
         return False
+    # Loops, not any(): no generator per value; a plain string is looked at without a call.
     if isinstance(value, dict):
-        for k, v in value.items():  # noqa: SIM110  (a loop: no generator made per value)
-            if _has_nul(k, depth) or _has_nul(v, depth):
+        for k, v in value.items():
+            if type(k) is str:
+                if "\x00" in k:
+                    return True
+            elif contains_nul(k, depth + 1):
+                return True
+            if type(v) is str:
+                if "\x00" in v:
+                    return True
+            elif contains_nul(v, depth + 1):
                 return True
         return False
     if isinstance(value, list | tuple):
         for v in value:
-            if _has_nul(v, depth):
+            if type(v) is str:
+                if "\x00" in v:
+                    return True
+            elif contains_nul(v, depth + 1):
                 return True
     return False
-
-
-def _has_nul(item: Any, depth: int) -> bool:
-    """contains_nul(item, depth + 1), without the call for a plain string or number."""
-    kind = type(item)
-    if kind is str:
-        return "\x00" in item
-    if kind in _PLAIN:
-        return False
-    return contains_nul(item, depth + 1)

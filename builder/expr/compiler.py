@@ -180,8 +180,11 @@ _BINARY: dict[str, BinOp] = {
 
 def compile_tree(tree: Node, source: str) -> Fn:
     """The evaluator of ``tree``: ``f(env)`` returns the value or raises
-    :class:`~builder.errors.ExpressionEvalError`."""
-    return _compile(tree, source)
+    :class:`~builder.errors.ExpressionEvalError`. One generated function running what the
+    closures below would (builder.expr.source), else the closures."""
+    from builder.expr.source import generated_evaluator  # (it imports this module)
+
+    return generated_evaluator(tree, source) or _compile(tree, source)
 
 
 def _compile(node: Node, source: str) -> Fn:

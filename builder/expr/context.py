@@ -32,6 +32,16 @@ class EvalContext:
     holidays: frozenset[dt.date] = frozenset()
     labels: Mapping[str, str] = field(default_factory=dict)
 
+    def with_values(self, values: Mapping[str, Any], record_id: Any = None) -> EvalContext:
+        """This context with other ``values`` and ``record_id``: what ``dataclasses.replace``
+        gives, at a third of the cost (the record pipeline makes one a record)."""
+        new = object.__new__(EvalContext)
+        state = new.__dict__
+        state.update(self.__dict__)
+        state["values"] = values
+        state["record_id"] = record_id
+        return new
+
 
 @dataclass(frozen=True)
 class NameInfo:

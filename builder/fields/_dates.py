@@ -153,14 +153,7 @@ def parse_datetime(raw: Any, source: Source, tz: dt.tzinfo) -> dt.datetime | Non
         CoercionError: ``invalid_datetime``.
     """
     if type(raw) is str and _CANONICAL_UTC.fullmatch(raw):
-        # Already as stored (``2024-01-05T04:00:00Z``): only check that it is a real moment.
-        try:
-            return dt.datetime(
-                int(raw[0:4]), int(raw[5:7]), int(raw[8:10]),
-                int(raw[11:13]), int(raw[14:16]), int(raw[17:19]), tzinfo=dt.UTC,
-            )  # fmt: skip
-        except ValueError:
-            raise CoercionError("invalid_datetime") from None
+        return canonical_moment(raw)
     if is_blank(raw):
         return None
     parsed = _object_or_serial(raw, source, "invalid_datetime") or _parse_text(
@@ -172,6 +165,24 @@ def parse_datetime(raw: Any, source: Source, tz: dt.tzinfo) -> dt.datetime | Non
         return moment.astimezone(dt.UTC)
     except (OverflowError, ValueError):
         raise CoercionError("invalid_datetime") from None
+
+
+def canonical_moment(text: str) -> dt.datetime:
+    """The moment of ``text``, which has the stored form of a date-time
+    (``2024-01-05T04:00:00Z``: :func:`is_canonical_utc`), as an aware UTC date-time.
+
+    Raises:
+        CoercionError: ``invalid_datetime``: not a real moment (month 13, hour 24, second 60).
+    """
+    # fromisoformat reads these 19 ASCII digits and separators as dt.datetime(year, month,
+    # day, hour, minute, second) would, refusing the same values (tests/builder/test_field_dates.py).
+    try:
+        return _from_iso(text[:19]).replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise CoercionError("invalid_datetime") from None
+
+
+_from_iso = dt.datetime.fromisoformat
 
 
 def is_canonical_utc(text: str) -> bool:

@@ -12,6 +12,7 @@ from builder.errors import Problem
 from builder.fields._common import default_problems
 from builder.fields._dates import (
     DATETIME_PATTERN,
+    canonical_moment,
     format_date,
     format_utc,
     is_canonical_utc,
@@ -78,11 +79,12 @@ class DateTimeFieldType(FieldType[DateTimeConfig]):
         source: Source = Source.JSON,
         ctx: CoerceContext = DEFAULT_CONTEXT,
     ) -> str | None:
+        if type(raw) is str and is_canonical_utc(raw):
+            canonical_moment(raw)  # a real moment (else invalid_datetime), as parse_datetime
+            return raw  # already as stored: format_utc(moment) gives these very characters
         moment = parse_datetime(raw, source, ctx.timezone)
         if moment is None:
             return None
-        if type(raw) is str and len(raw) == 20 and is_canonical_utc(raw):
-            return raw  # already as stored: format_utc(moment) gives these very characters
         return format_utc(moment)
 
     def display(

@@ -128,6 +128,8 @@ class FormulaFieldType(FieldType[FormulaConfig]):
         # The runtime stores what the expression returned; this normalises it to the declared
         # result type (a number is rounded to ``precision``, a date-time goes to UTC).
         kind = field.result_type
+        if kind is None and (type(raw) is int or (type(raw) is float and raw - raw == 0)):
+            return raw  # a plain finite number, as the last branch finds it
         if kind == "number":
             if isinstance(raw, bool):  # TRUE in arithmetic, as in Excel
                 raw = int(raw)

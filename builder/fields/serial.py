@@ -68,10 +68,26 @@ def serial_period(field: SerialConfig, day: dt.date) -> str:
 def format_serial(field: SerialConfig, seq: int, day: dt.date) -> str:
     """The serial for counter value ``seq`` created on ``day``: ``C{YYYY}{MM}-{SEQ:4}`` with
     7 on 2024-01-05 → ``C202401-0007``. Unknown tokens stay as written."""
-    return "".join(
-        text if width is None else str(seq).zfill(width)
-        for text, width in _day_pieces(field.pattern, day)
-    )
+    prefix, width, suffix = _day_format(field.pattern, day)
+    if width is None:  # not exactly one {SEQ:n}: piece by piece
+        return "".join(
+            text if width is None else str(seq).zfill(width)
+            for text, width in _day_pieces(field.pattern, day)
+        )
+    return prefix + str(seq).zfill(width) + suffix
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_format(pattern: str, day: dt.date) -> tuple[str, int | None, str]:
+    """``pattern`` on ``day`` as (the text before its one ``{SEQ:n}``, n, the text after);
+    n is None when the pattern has no such token or several."""
+    pieces = _day_pieces(pattern, day)
+    seqs = [i for i, (_, width) in enumerate(pieces) if width is not None]
+    if len(seqs) != 1:
+        return "", None, ""
+    at = seqs[0]
+    before = "".join(text for text, _ in pieces[:at])
+    return before, pieces[at][1], "".join(text for text, _ in pieces[at + 1 :])
 
 
 @functools.lru_cache(maxsize=1024)

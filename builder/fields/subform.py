@@ -88,6 +88,75 @@ def _plan(field: SubformConfig) -> _Plan:
     return plan
 
 
+def _coerce_rows(
+    field: SubformConfig,
+    columns: dict[str, tuple[FieldConfig, Coercer] | None],
+    required: tuple[tuple[str, str], ...],
+    raw: Any,
+    source: Source,
+    ctx: CoerceContext,
+) -> list[dict[str, Any]] | None:
+    # A list is taken as it is from every source (an empty one gives no row, so None, as a
+    # blank value does).
+    raw_rows = raw if type(raw) is list else None if is_blank(raw) else _rows(raw, source)
+    if not raw_rows:
+        return None
+    rows: list[dict[str, Any]] = []
+    for index, raw_row in enumerate(raw_rows):
+        if type(raw_row) is not dict:
+            if is_blank(raw_row):
+                continue
+            if not isinstance(raw_row, dict):
+                raise CoercionError("invalid_row", path=f"[{index}]")
+        elif not raw_row:
+            continue  # blank
+        row = _row(columns, required, raw_row, index, source, ctx)
+        if row:
+            rows.append(row)
+    if not rows:
+        return None
+    if len(rows) < field.min_rows:
+        raise CoercionError("too_few_rows", min=field.min_rows)
+    limit = field.max_rows or MAX_ROWS
+    if len(rows) > limit:
+        raise CoercionError("too_many_rows", max=limit)
+    return rows
+
+
+_UNKNOWN: Any = object()
+
+
+def _row(
+    columns: dict[str, tuple[FieldConfig, Coercer] | None],
+    required: tuple[tuple[str, str], ...],
+    raw_row: dict[Any, Any],
+    index: int,
+    source: Source,
+    ctx: CoerceContext,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for key, raw_value in raw_row.items():
+        entry = columns.get(key, _UNKNOWN) if isinstance(key, str) else _UNKNOWN
+        if entry is _UNKNOWN:
+            raise CoercionError(
+                "unknown_column", path=f"[{index}].{str(key)[:64]}", column=str(key)[:64]
+            )
+        if entry is None:
+            continue  # computed by the runtime
+        column, coerce = entry
+        try:
+            value = coerce(column, raw_value, source, ctx)
+        except CoercionError as exc:
+            raise CoercionError(exc.code, path=_join(index, key, exc.path), **exc.params) from None
+        if value is not None:
+            row[key] = value
+    if row:
+        for key, label in required:
+            if key not in row:
+                raise CoercionError("column_required", path=f"[{index}].{key}", column=label)
+    return row
+
+
 def _join(index: int, key: str, inner: str) -> str:
     if not inner:
         return f"[{index}].{key}"
@@ -185,59 +254,24 @@ class SubformFieldType(FieldType[SubformConfig]):
         source: Source = Source.JSON,
         ctx: CoerceContext = DEFAULT_CONTEXT,
     ) -> list[dict[str, Any]] | None:
-        if is_blank(raw):
-            return None
         _, columns, required = _plan(field)
-        rows: list[dict[str, Any]] = []
-        for index, raw_row in enumerate(_rows(raw, source)):
-            if is_blank(raw_row):
-                continue
-            if not isinstance(raw_row, dict):
-                raise CoercionError("invalid_row", path=f"[{index}]")
-            row = self._row(columns, required, raw_row, index, source, ctx)
-            if row:
-                rows.append(row)
-        if not rows:
-            return None
-        if len(rows) < field.min_rows:
-            raise CoercionError("too_few_rows", min=field.min_rows)
-        limit = field.max_rows or MAX_ROWS
-        if len(rows) > limit:
-            raise CoercionError("too_many_rows", max=limit)
-        return rows
+        return _coerce_rows(field, columns, required, raw, source, ctx)
 
-    def _row(
-        self,
-        columns: dict[str, tuple[FieldConfig, Coercer] | None],
-        required: tuple[tuple[str, str], ...],
-        raw_row: dict[Any, Any],
-        index: int,
-        source: Source,
-        ctx: CoerceContext,
-    ) -> dict[str, Any]:
-        row: dict[str, Any] = {}
-        for key, raw_value in raw_row.items():
-            if not isinstance(key, str) or key not in columns:
-                raise CoercionError(
-                    "unknown_column", path=f"[{index}].{str(key)[:64]}", column=str(key)[:64]
-                )
-            entry = columns[key]
-            if entry is None:
-                continue  # computed by the runtime
-            column, coerce = entry
-            try:
-                value = coerce(column, raw_value, source, ctx)
-            except CoercionError as exc:
-                raise CoercionError(
-                    exc.code, path=_join(index, key, exc.path), **exc.params
-                ) from None
-            if value is not None:
-                row[key] = value
-        if row:
-            for key, label in required:
-                if key not in row:
-                    raise CoercionError("column_required", path=f"[{index}].{key}", column=label)
-        return row
+    def coercer(self, field: SubformConfig) -> Coercer:
+        # The columns' plan looked up once; the same rows and errors as coerce.
+        _, columns, required = _plan(field)
+
+        def coerce(
+            config: SubformConfig,
+            raw: Any,
+            source: Source = Source.JSON,
+            ctx: CoerceContext = DEFAULT_CONTEXT,
+        ) -> list[dict[str, Any]] | None:
+            if config is not field:
+                return self.coerce(config, raw, source, ctx)
+            return _coerce_rows(field, columns, required, raw, source, ctx)
+
+        return coerce
 
     def display(
         self,

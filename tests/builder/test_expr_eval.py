@@ -575,3 +575,24 @@ def test_comparing_with_a_text_literal_is_equal(value: Any, text: str) -> None:
         if isinstance(want, bool) and symbol == "<>":
             want = not want
         assert type(got) is type(want) and got == want, (value, symbol, text)
+
+
+def test_with_values_is_replace() -> None:
+    """EvalContext.with_values gives what dataclasses.replace gives, and leaves the original."""
+    import dataclasses
+
+    base = EvalContext(
+        values={"a": 1},
+        now=dt.datetime(2024, 1, 5, 4, tzinfo=dt.UTC),
+        timezone=ZoneInfo("Europe/Paris"),
+        current_user={"id": 3},
+        record_id=9,
+        holidays=frozenset({dt.date(2024, 1, 1)}),
+        labels={"a": "甲"},
+    )
+    copy = base.with_values({"b": 2}, 11)
+    assert copy == dataclasses.replace(base, values={"b": 2}, record_id=11)
+    assert (base.values, base.record_id) == ({"a": 1}, 9)
+    assert evaluate("b + 1", copy) == 3 and evaluate("RECORD_ID()", copy) == 11
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.values = {}  # type: ignore[misc]

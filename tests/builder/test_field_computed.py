@@ -6,6 +6,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from builder.errors import CoercionError
 from builder.fields import Source, field_adapter, get_type
@@ -163,3 +165,46 @@ def test_lookup() -> None:
         ltype.coerce(field, {1: "x"})
     with pytest.raises(ValueError):
         make("lookup", relation="customer")
+
+
+PATTERN_PARTS = st.sampled_from(
+    ["C", "-", "{YYYY}", "{YY}", "{MM}", "{DD}", "{SEQ:4}", "{SEQ:1}", "{SEQ:12}", "{X}", "{",
+     "}", "{SEQ:x}", "编号", "{{MM}}"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    parts=st.lists(PATTERN_PARTS, min_size=1, max_size=6),
+    seq=st.integers(0, 10**13),
+    day=st.dates(),
+)
+def test_format_serial_is_the_pieces_joined(parts: list[str], seq: int, day: dt.date) -> None:
+    """format_serial (text before and after one {SEQ:n}, kept per pattern and day) gives the
+    pattern's pieces on that day joined, the counter padded in its place: patterns with no,
+    one or several {SEQ:n}, unknown tokens and stray braces."""
+    from builder.fields.serial import _day_pieces
+
+    field = make("serial", pattern="".join(parts))
+    joined = "".join(
+        text if width is None else str(seq).zfill(width)
+        for text, width in _day_pieces(field.pattern, day)
+    )
+    assert format_serial(field, seq, day) == joined
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.integers() | st.floats() | st.booleans())
+def test_formula_without_result_type_keeps_finite_numbers(raw: Any) -> None:
+    """A formula with no result type stores a finite number (or TRUE/FALSE) as computed and
+    refuses NaN and infinities (invalid_value), the fast path as the general one."""
+    import math
+
+    field = make("formula", expr="1")
+    if isinstance(raw, float) and not math.isfinite(raw):
+        with pytest.raises(CoercionError) as exc:
+            get_type("formula").coerce(field, raw)
+        assert exc.value.code == "invalid_value"
+    else:
+        value = get_type("formula").coerce(field, raw)
+        assert value == raw and type(value) is type(raw)

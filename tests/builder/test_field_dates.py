@@ -189,3 +189,48 @@ def test_a_stored_datetime_that_is_no_moment_is_refused(raw: str) -> None:
     with pytest.raises(CoercionError) as exc:
         coerce("datetime", raw, Source.JSON)
     assert exc.value.code == "invalid_datetime"
+
+
+def test_a_stored_datetime_is_judged_as_its_parts_would_be() -> None:
+    """canonical_moment (fromisoformat of the 19 characters) accepts and refuses what
+    dt.datetime(year, month, day, hour, minute, second) of the digits does, and gives the same
+    moment: every month and day number on years at the edges, every time on a leap day."""
+    import datetime as dt
+
+    from builder.fields._dates import canonical_moment, is_canonical_utc
+
+    def by_parts(raw: str) -> dt.datetime | None:
+        try:
+            return dt.datetime(
+                int(raw[0:4]), int(raw[5:7]), int(raw[8:10]),
+                int(raw[11:13]), int(raw[14:16]), int(raw[17:19]), tzinfo=dt.UTC,
+            )  # fmt: skip
+        except ValueError:
+            return None
+
+    def ours(raw: str) -> dt.datetime | None:
+        try:
+            return canonical_moment(raw)
+        except CoercionError as exc:
+            assert exc.code == "invalid_datetime"
+            return None
+
+    texts = [
+        f"{year}-{month:02d}-{day:02d}T00:00:00Z"
+        for year in ("0000", "0001", "1900", "2023", "2024", "9999")
+        for month in range(100)
+        for day in range(100)
+    ] + [
+        f"2024-02-29T{hour:02d}:{minute:02d}:{second:02d}Z"
+        for hour in range(100)
+        for minute in range(100)
+        for second in (0, 1, 59, 60, 99)
+    ]
+    refused = 0
+    for raw in texts:
+        assert is_canonical_utc(raw)
+        expected = by_parts(raw)
+        got = ours(raw)
+        assert got == expected and (got is None or got.tzinfo is dt.UTC), raw
+        refused += got is None
+    assert 0 < refused < len(texts)

@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from builder.errors import CoercionError
 from builder.fields import Source, field_adapter, get_type
+from builder.fields.base import DEFAULT_CONTEXT
 from builder.fields.subform import SubformConfig
 from builder.fields.text import TextConfig
 from tests.builder.factories import example
@@ -162,3 +165,103 @@ def test_unknown_column_type_is_refused_by_the_union() -> None:
             {"key": "s", "type": "subform", "label": "S",
              "fields": [{"key": "x", "type": "nope", "label": "X"}]}
         )  # fmt: skip
+
+
+# --- the row coercion against the code it replaced ------------------------------------------
+
+
+def _reference_coerce(field: Any, raw: Any, source: Source) -> Any:
+    """SubformFieldType.coerce as it was before its per-config coercer (frozen)."""
+    from builder.fields._common import is_blank
+    from builder.fields.subform import MAX_ROWS, _join, _plan, _rows
+
+    if is_blank(raw):
+        return None
+    _, columns, required = _plan(field)
+    rows: list[dict[str, Any]] = []
+    for index, raw_row in enumerate(_rows(raw, source)):
+        if is_blank(raw_row):
+            continue
+        if not isinstance(raw_row, dict):
+            raise CoercionError("invalid_row", path=f"[{index}]")
+        row: dict[str, Any] = {}
+        for key, raw_value in raw_row.items():
+            if not isinstance(key, str) or key not in columns:
+                raise CoercionError(
+                    "unknown_column", path=f"[{index}].{str(key)[:64]}", column=str(key)[:64]
+                )
+            entry = columns[key]
+            if entry is None:
+                continue
+            column, column_coerce = entry
+            try:
+                value = column_coerce(column, raw_value, source, DEFAULT_CONTEXT)
+            except CoercionError as exc:
+                raise CoercionError(
+                    exc.code, path=_join(index, key, exc.path), **exc.params
+                ) from None
+            if value is not None:
+                row[key] = value
+        if row:
+            for key, label in required:
+                if key not in row:
+                    raise CoercionError("column_required", path=f"[{index}].{key}", column=label)
+        if row:
+            rows.append(row)
+    if not rows:
+        return None
+    if len(rows) < field.min_rows:
+        raise CoercionError("too_few_rows", min=field.min_rows)
+    limit = field.max_rows or MAX_ROWS
+    if len(rows) > limit:
+        raise CoercionError("too_many_rows", max=limit)
+    return rows
+
+
+class _Row(dict):  # type: ignore[type-arg]
+    """A dict subclass: a row like any other."""
+
+
+CELLS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 300)
+    | st.floats(allow_nan=False)
+    | st.sampled_from(
+        ["", "  ", "张三", "13812345678", "+86 138-1234-5678", "0755-٣234567", "x" * 30, "3", "1,5"]
+    )
+)
+ROW = st.dictionaries(
+    st.sampled_from(["contact_name", "title", "mobile", "qty", "total", "nope", 3]),  # type: ignore[list-item]
+    CELLS | st.lists(CELLS, max_size=2),
+    max_size=4,
+)
+RAW_ROWS = (
+    st.lists(ROW | ROW.map(_Row) | CELLS | st.lists(CELLS, max_size=1), max_size=4)
+    | st.lists(ROW, max_size=3).map(json.dumps)
+    | st.lists(ROW, max_size=3).map(tuple)
+    | CELLS
+    | st.just({})
+)
+
+
+@pytest.mark.parametrize("props", [{}, {"min_rows": 2, "max_rows": 3}, {"max_rows": 1}])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=RAW_ROWS)
+def test_rows_are_coerced_as_before(props: dict[str, Any], raw: Any) -> None:
+    """coerce and the per-config coercer give the previous coerce's rows or error (code,
+    path, parameters), from every source."""
+    field = make(**props)
+    ftype = get_type("subform")
+
+    def outcome(fn: Any, source: Source) -> Any:
+        try:
+            value = fn(field, raw, source)
+        except CoercionError as exc:
+            return ("error", exc.code, exc.path, dict(exc.params))
+        return ("ok", repr(value))
+
+    for source in Source:
+        expected = outcome(_reference_coerce, source)
+        assert outcome(ftype.coerce, source) == expected, (raw, source)
+        assert outcome(ftype.coercer(field), source) == expected, (raw, source)

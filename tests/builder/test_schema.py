@@ -129,3 +129,23 @@ def test_fast_validator_agrees_with_jsonschema(doc: dict[str, Any]) -> None:
 def test_samples_of_every_type_pass() -> None:
     v = validator_for(ALL)
     assert v.violations(SAMPLES) == []
+
+
+def test_is_valid_except_skips_what_every_value_meets() -> None:
+    """Without the proven properties, a property whose schema has only annotations (a
+    formula's with no result type) leaves nothing to check; the others are still checked."""
+    from builder.schema import RecordValidator
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "string"},
+            "f": {"title": "式", "description": "d"},
+            "n": {"type": ["integer", "null"], "title": "n"},
+        },
+    }
+    v = RecordValidator(schema)
+    assert v.is_valid_except(frozenset({"a", "n"}), {"a": 1, "f": {"x": [1]}, "n": "x"})
+    assert v._partial[frozenset({"a", "n"})] is None
+    assert not v.is_valid_except(frozenset({"a"}), {"a": 1, "f": None, "n": "x"})
+    assert v.is_valid_except(frozenset({"a"}), {"a": 1, "f": None, "n": 3})

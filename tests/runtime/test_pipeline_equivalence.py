@@ -118,6 +118,40 @@ def _rules_form() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _hostile_form() -> dict[str, Any]:
+    """Keys named like the generated code's own names and Python keywords; labels, options,
+    defaults and expression literals with quotes, newlines, code and length: all data."""
+    return {
+        "key": "hostile",
+        "name": '"""; import os #',
+        "title_field": "data",
+        "fields": [
+            {"key": "data", "type": "text", "label": '"); raise SystemExit #\n', "required": True,
+             "default": 'x"y\n'},
+            {"key": "c1", "type": "select", "label": "'''", "options": ['"', "a'b", "\\n\n",
+             "__import__('os')", "长" * 90], "default": "__import__('os')"},
+            {"key": "lambda", "type": "text", "label": "{0}{c1}%s",
+             "default": {"expr": '"__import__(""os"")" & data'}},
+            {"key": "import", "type": "formula", "label": "\\x00",
+             "expr": 'IF(c1 = "__import__(\'os\')", 1, 2) + LEN(data)', "result_type": "number"},
+            {"key": "class", "type": "text", "label": "类", "required": True,
+             "visible_when": 'data <> "\\"); x"'},
+            {"key": "errors", "type": "multi_select", "label": "e", "options": ["'", '"', "\r\n"]},
+            {"key": "v1", "type": "subform", "label": "v", "fields": [
+                {"key": "cf", "type": "text", "label": "\"", "required": True},
+                {"key": "ctx", "type": "number", "label": "'"},
+                {"key": "store", "type": "formula", "label": "s", "expr": "ctx * 2"},
+            ]},
+            {"key": "return", "type": "formula", "label": "r", "expr": "SUM(v1.store)"},
+            {"key": "values", "type": "number", "label": "n", "hidden_when": 'c1 = "\'"'},
+        ],
+        "rules": [
+            {"when": 'data = "a""b"', "show": ["errors"], "require": ["values"]},
+            {"when": '"__import__" = data', "hide": ["lambda"]},
+        ],
+    }  # fmt: skip
+
+
 FORMS: list[dict[str, Any]] = [
     *_template_forms("crm"),
     *_template_forms("order_sop"),
@@ -127,6 +161,7 @@ FORMS: list[dict[str, Any]] = [
     followup_form(),
     _all_types_form(),
     _rules_form(),
+    _hostile_form(),
 ]
 
 # Values to throw at any field: right, nearly right and wrong for some type or other.
@@ -266,3 +301,38 @@ def test_the_pipeline_gives_what_it_gave_before(form: dict[str, Any]) -> None:
     assert outcomes["ok"] > 20 and outcomes["errors"] > 20, outcomes
     if "phone" in json.dumps(form):
         assert outcomes["schema_violation"] > 0, outcomes
+
+
+def test_generated_steps_hold_no_text_of_the_definition() -> None:
+    """Every key, label, option, default and expression of a hostile definition reaches the
+    generated steps as a constant of their namespace, never as code: no string constant of
+    their code comes from the definition, and they give the old pipeline's results."""
+    definition = _hostile_form()
+    cf = compile_form(12, publish(load_form(copy.deepcopy(definition)), 1))
+    steps = pipeline._steps(cf)
+    texts = {t for t in _strings(definition) if t not in ("text", "select", "formula", "number")}
+    for fn in steps:
+        ours = {c for c in fn.__code__.co_consts if isinstance(c, str)}
+        assert not ours & texts, ours & texts
+    raw = {"data": 'a"b', "c1": "a'b", "v1": [{"cf": "x", "ctx": 2}], "values": 3, "class": "k"}
+    ctx = dict(actor_id=7, now=NOW)
+    new = _outcome(pipeline.prepare_create, cf, raw, pipeline.WriteContext(**ctx), _store())
+    old = _outcome(
+        pipeline_before.prepare_create, cf, raw, pipeline_before.WriteContext(**ctx), _store()
+    )
+    assert new == old and new[0] == "ok", new
+    assert (
+        new[1]["import"] == 5
+        and new[1]["return"] == 4
+        and new[1]["lambda"] == '__import__("os")a"b'
+    )
+
+
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(_strings(v) for v in value.values()))  # (keys: property names)
+    if isinstance(value, list):
+        return set().union(*(_strings(v) for v in value))
+    return set()
