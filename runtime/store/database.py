@@ -22,11 +22,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from runtime.errors import DatabaseBusyError
 from runtime.store import engine as engine_settings
+from runtime.store.checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
 from runtime.store.engine import DialectName, dialect_name, make_engine, read_only
 from runtime.store.migrate import check_current, current_revision, head_revision, upgrade
 
@@ -55,6 +58,11 @@ class Database:
         )
         self._reader = read_only(self._read_engine)
         self._write_lock = _write_lock(self._engine)
+        self._checkpointer: Checkpointer | None = None
+        if self.sqlite_path is not None:
+            # Checkpoints in a thread of their own, not in the commit that crosses 1,000 pages.
+            self._checkpointer = Checkpointer(str(self.sqlite_path))
+            event.listen(self._engine, "connect", _writer_autocheckpoint)
 
     @classmethod
     def from_engine(cls, engine: sa.Engine) -> Database:
@@ -64,6 +72,7 @@ class Database:
         database._read_engine = engine
         database._reader = read_only(engine)
         database._write_lock = _write_lock(engine)
+        database._checkpointer = None  # the engine's owner runs SQLite's own checkpoints
         return database
 
     @property
@@ -102,6 +111,8 @@ class Database:
         try:
             with self._engine.begin() as connection:
                 yield connection
+            if self._checkpointer is not None:
+                self._checkpointer.poke()
         except sa.exc.OperationalError as exc:
             if _is_busy(exc):
                 raise DatabaseBusyError() from exc
@@ -149,10 +160,18 @@ class Database:
 
     def dispose(self) -> None:
         """Close the pooled connections, if this object made the engine."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()  # after a last checkpoint
         if self._owns_engine:
             self._engine.dispose()
             if self._read_engine is not self._engine:
                 self._read_engine.dispose()
+
+
+def _writer_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite writers checkpoint by themselves only past the safety net's WAL size (the
+    database's :class:`~runtime.store.checkpoint.Checkpointer` does it long before)."""
+    dbapi_connection.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}")
 
 
 def _write_lock(engine: sa.Engine) -> threading.Lock | None:
