@@ -3,9 +3,9 @@ record_unique (implied by ``record_id -> records.form_id``) and ``actor_id`` of 
 and stage_log (the actor of the same write is the records row's ``created_by`` /
 ``updated_by``; users are never deleted). PostgreSQL checks each with a lookup per inserted row.
 
-SQLite cannot drop a constraint: the three tables are rebuilt (batch mode; data, indexes and
-the partial indexes' predicates kept). Foreign keys are off during migrations and checked
-afterwards (runtime.store.migrate).
+SQLite cannot drop a constraint: the three tables are rebuilt (batch mode, which keeps the
+rows, the indexes and the stage log's partial-index predicates). Foreign keys are off during
+migrations and checked afterwards (runtime.store.migrate).
 
 Revision ID: 0011
 Revises: 0009
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
@@ -33,13 +32,6 @@ _DROPPED = (
     ("record_unique", "form_id", "forms", "CASCADE"),
 )
 
-# SQLite's batch mode recreates the table from reflection, which does not carry a partial
-# index's predicate: these are dropped before the rebuild and created again after it.
-_PARTIAL = (
-    ("ix_stage_log_form_id_open_due_at", ["form_id", "due_at"]),
-    ("ix_stage_log_open_due_at", ["due_at"]),
-)
-
 
 def _name(table: str, column: str, referred: str) -> str:
     return f"fk_{table}_{column}_{referred}"
@@ -50,24 +42,14 @@ def _tables() -> list[str]:
 
 
 def upgrade() -> None:
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    if sqlite:
-        for name, _ in _PARTIAL:
-            op.drop_index(name, table_name="stage_log")
     for table in _tables():
         with op.batch_alter_table(table) as batch_op:
             for t, column, referred, _ in _DROPPED:
                 if t == table:
                     batch_op.drop_constraint(_name(t, column, referred), type_="foreignkey")
-    if sqlite:
-        _create_partial()
 
 
 def downgrade() -> None:
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    if sqlite:
-        for name, _ in _PARTIAL:
-            op.drop_index(name, table_name="stage_log")
     for table in _tables():
         with op.batch_alter_table(table) as batch_op:
             for t, column, referred, ondelete in _DROPPED:
@@ -75,16 +57,3 @@ def downgrade() -> None:
                     batch_op.create_foreign_key(
                         _name(t, column, referred), referred, [column], ["id"], ondelete=ondelete
                     )
-    if sqlite:
-        _create_partial()
-
-
-def _create_partial() -> None:
-    for name, columns in _PARTIAL:
-        op.create_index(
-            name,
-            "stage_log",
-            columns,
-            sqlite_where=sa.text("left_at IS NULL"),
-            postgresql_where=sa.text("left_at IS NULL"),
-        )
