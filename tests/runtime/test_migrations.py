@@ -107,3 +107,76 @@ def test_revision_files_are_date_prefixed_and_sequential() -> None:
         assert revision.path is not None
         name = revision.path.rsplit("/", 1)[-1]
         assert re.fullmatch(rf"\d{{4}}_\d\d_\d\d_{revision.revision}_\w+\.py", name), name
+
+
+_IMPLIED_FKS = {
+    "record_history": {"fk_record_history_form_id_forms", "fk_record_history_actor_id_users"},
+    "stage_log": {"fk_stage_log_form_id_forms", "fk_stage_log_actor_id_users"},
+    "record_unique": {"fk_record_unique_form_id_forms"},
+}
+
+
+def _foreign_keys(engine: sa.Engine, table: str) -> set[str]:
+    return {fk["name"] for fk in sa.inspect(engine).get_foreign_keys(table) if fk["name"]}
+
+
+def _partial_predicates(engine: sa.Engine) -> dict[str, str]:
+    sql = (
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'stage_log'"
+        if engine.dialect.name == "postgresql"
+        else "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'stage_log'"
+    )
+    with engine.connect() as connection:
+        return {
+            name: text.split(" WHERE ", 1)[1]
+            for name, text in connection.exec_driver_sql(sql).all()
+            if text and " WHERE " in text
+        }
+
+
+def test_implied_foreign_keys_go_and_come_back_with_the_rows_kept(fresh_engine: sa.Engine) -> None:
+    # Migration 0010 on a populated database: the rows of the rebuilt tables (SQLite) are kept,
+    # and so are the stage log's partial indexes and the record_id foreign keys (cascades).
+    from runtime.services import Services
+    from runtime.store.tables import record_history, record_unique, stage_log
+    from tests.runtime.test_record_service import crm, make_user
+
+    svc = Services()
+    with fresh_engine.begin() as conn:
+        actor = make_user(conn, admin=True)  # an admin may purge
+        form_id = crm(conn, svc, actor)["customer"]
+        created = svc.bulk_create(
+            conn, actor, form_id, [{"data": {"name": f"公司{i}", "budget": i}} for i in range(3)]
+        )
+    tables = (record_history, stage_log, record_unique)
+
+    def rows() -> dict[str, list[tuple[object, ...]]]:
+        with fresh_engine.connect() as conn:
+            return {t.name: sorted(conn.execute(sa.select(t)).all(), key=str) for t in tables}
+
+    before_rows, predicates = rows(), _partial_predicates(fresh_engine)
+    assert all(len(found) == 3 for found in before_rows.values())
+    assert set(predicates) == {"ix_stage_log_form_id_open_due_at", "ix_stage_log_open_due_at"}
+    for name, dropped in _IMPLIED_FKS.items():
+        assert not dropped & _foreign_keys(fresh_engine, name)
+
+    previous = ScriptDirectory.from_config(migrate.alembic_config()).get_revision("0010")
+    assert isinstance(previous.down_revision, str)
+    migrate.downgrade(fresh_engine, previous.down_revision)
+    for name, dropped in _IMPLIED_FKS.items():
+        assert dropped <= _foreign_keys(fresh_engine, name)
+    assert rows() == before_rows
+    assert _partial_predicates(fresh_engine) == predicates
+
+    migrate.upgrade(fresh_engine)
+    for name, dropped in _IMPLIED_FKS.items():
+        kept = _foreign_keys(fresh_engine, name)
+        assert not dropped & kept
+        assert f"fk_{name}_record_id_records" in kept
+    assert rows() == before_rows
+    assert _partial_predicates(fresh_engine) == predicates
+
+    with fresh_engine.begin() as conn:
+        svc.delete_record(conn, actor, created[0]["id"], version=1)
+        svc.purge_record(conn, actor, created[0]["id"])
+    assert all(len(found) == 2 for found in rows().values())  # ON DELETE CASCADE kept
