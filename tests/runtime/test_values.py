@@ -370,14 +370,14 @@ def test_counts_and_groups_read_only_the_value_table(conn: sa.Connection) -> Non
         query_records(
             conn, w.cf, filter={"field": "grade", "op": "eq", "value": "A"}, actor=Actor(1)
         )
+        queried = len(seen)
         aggregate_records(conn, w.cf, group_by=[{"field": "grade"}], actor=Actor(1))
     finally:
         sa.event.remove(conn, "before_cursor_execute", capture)
-    count = _count_sql(seen)
-    group = next(s for s in seen if "GROUP BY" in s)
-    assert "records" not in count.replace("record_id", "") and "records" not in group.replace(
-        "record_id", ""
-    )
+    count = _count_sql(seen[:queried])
+    grouped = seen[queried:]  # a GROUP BY, or (SQLite, few groups) index seeks and one scan
+    assert grouped and "records" not in count.replace("record_id", "")
+    assert not any("records" in s.replace("record_id", "") for s in grouped), grouped
 
 
 # Data-permission scopes (runtime.store.scope) are conditions on ``records``: ANDed to a query
