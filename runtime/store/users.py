@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from runtime.errors import ConflictError, NotFoundError
+from runtime.store.prebuilt import Prebuilt
 from runtime.store.sqltypes import utcnow
 from runtime.store.tables import (
     api_tokens,
@@ -354,7 +355,7 @@ _GRANTS = _grants_union(sa.bindparam("user_id"))
 # The token lookup and the grants of its user in ONE statement (every API request runs it):
 # the token's row first (kind "t", id = the user's id), then the grants rows, each branch
 # finding the user through the token (an indexed lookup; a revoked token or an inactive user
-# finds nothing, so nothing comes back at all).
+# finds nothing, so nothing comes back at all). Run on the driver's cursor (Prebuilt).
 _TOKEN_JOIN = api_tokens.join(users, users.c.id == api_tokens.c.user_id)
 _LIVE_TOKEN = (
     api_tokens.c.token_hash == sa.bindparam("token_hash"),
@@ -370,29 +371,31 @@ _TOKEN_EXTRA = (
     api_tokens.c.id.label("token_id"),
     api_tokens.c.last_used_at,
 )
-_FIND_API_TOKEN = sa.union_all(
-    sa.select(
-        sa.literal_column("'t'").label("kind"),
-        users.c.id.label("id"),
-        _NO_KEY.label("key"),
-        *_TOKEN_EXTRA,
-    )
-    .select_from(_TOKEN_JOIN)
-    .where(*_LIVE_TOKEN),
-    *_grants_union(
-        sa.select(api_tokens.c.user_id)
+_FIND_API_TOKEN = Prebuilt(
+    sa.union_all(
+        sa.select(
+            sa.literal_column("'t'").label("kind"),
+            users.c.id.label("id"),
+            _NO_KEY.label("key"),
+            *_TOKEN_EXTRA,
+        )
         .select_from(_TOKEN_JOIN)
-        .where(*_LIVE_TOKEN)
-        .scalar_subquery(),
-        *_TOKEN_EXTRA,
-    ).selects,
+        .where(*_LIVE_TOKEN),
+        *_grants_union(
+            sa.select(api_tokens.c.user_id)
+            .select_from(_TOKEN_JOIN)
+            .where(*_LIVE_TOKEN)
+            .scalar_subquery(),
+            *_TOKEN_EXTRA,
+        ).selects,
+    )
 )
 
 
 def find_api_token(conn: sa.Connection, token_hash: str) -> TokenInfo | None:
     """The unrevoked token with that hash, if its user is active, with the user's grants
     (one statement)."""
-    rows = conn.execute(_FIND_API_TOKEN, {"token_hash": token_hash}).all()
+    rows = _FIND_API_TOKEN.rows(conn, {"token_hash": token_hash})
     token = next((r for r in rows if r.kind == "t"), None)
     if token is None:
         return None
