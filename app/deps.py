@@ -196,7 +196,12 @@ def write_as(action: str) -> Callable[..., Awaitable[Writer]]:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; add it to app.permissions.ACTIONS")
 
-    async def dependency(request: Request, database: DatabaseDep, settings: SettingsDep) -> Writer:
+    async def dependency(request: Request) -> Writer:
+        # The database and settings straight from app.state (what DatabaseDep and SettingsDep
+        # give): two sub-dependencies fewer for FastAPI to solve on every create.
+        state = request.app.state
+        database: Database = state.database
+        settings: Settings = state.settings
         token = bearer_token(request)
         token_hash = hash_secret(token) if token is not None else None
         if token_hash is not None and token_hash in recent_tokens(request):
