@@ -44,7 +44,7 @@ from app.security import (
 from app.state import DatabaseDep, SettingsDep
 from runtime.actor import Actor as Actor  # re-exported: routes annotate with it
 from runtime.store import users
-from runtime.store.database import Database
+from runtime.store.database import Conn, Database
 
 log = logging.getLogger("stageform.auth")
 
@@ -100,10 +100,16 @@ def bearer_token(request: Request) -> str | None:
     return token
 
 
-def authenticate(request: Request, database: Database, settings: Settings) -> Actor:
+def authenticate(
+    request: Request, database: Database, settings: Settings, conn: Conn | None = None
+) -> Actor:
     """Resolve the bearer token or the session cookie to the engine's
     :class:`~runtime.actor.Actor` (user, admin flag, departments, roles, language), which
     routes pass on to the services unchanged.
+
+    An API token is one statement (:func:`runtime.store.users.find_api_token`), read through
+    ``conn`` when given (:class:`app.deps.Writer` passes its PostgreSQL write transaction),
+    else through :meth:`Database.read_statement`.
 
     Raises:
         ApiError: 401 ``not_authenticated``; 403 ``csrf_failed``.
@@ -111,25 +117,34 @@ def authenticate(request: Request, database: Database, settings: Settings) -> Ac
     lang = pick_language(request, settings.default_language)
     token = bearer_token(request)
     if token is not None:
-        with database.read() as conn:
+        if conn is not None:
             found = users.find_api_token(conn, hash_secret(token))
-            if found is None:
-                raise not_authenticated("the API token is invalid or revoked")
-            departments, role_keys, apps = users.grants(conn, found.user.id)
+        else:
+            with database.read_statement() as read_conn:  # one statement: no BEGIN on SQLite
+                found = users.find_api_token(read_conn, hash_secret(token))
+        if found is None:
+            raise not_authenticated("the API token is invalid or revoked")
         if users.token_needs_touch(found.last_used_at):
             _touch_token(database, found.token_id)
         request.state.must_change_password = found.user.must_change_password
-        return _actor(found.user, departments, role_keys, apps, lang, client_ip(request))
+        return _actor(
+            found.user,
+            found.department_ids,
+            found.role_keys,
+            found.admin_app_ids,
+            lang,
+            client_ip(request),
+        )
 
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise not_authenticated()
     session_hash = hash_secret(cookie)
-    with database.read() as conn:
-        session = users.find_session(conn, session_hash)
+    with database.read() as read_conn:
+        session = users.find_session(read_conn, session_hash)
         if session is None:
             raise not_authenticated("the session has expired or was logged out; log in again")
-        departments, role_keys, apps = users.grants(conn, session.user.id)
+        departments, role_keys, apps = users.grants(read_conn, session.user.id)
     if request.method not in SAFE_METHODS:
         if not same_origin(request, settings.trusted_origins):
             raise ApiError(

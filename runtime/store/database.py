@@ -30,7 +30,13 @@ from sqlalchemy import event
 from runtime.errors import DatabaseBusyError
 from runtime.store import engine as engine_settings
 from runtime.store.checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
-from runtime.store.engine import DialectName, dialect_name, make_engine, read_only
+from runtime.store.engine import (
+    NO_BEGIN_OPTION,
+    DialectName,
+    dialect_name,
+    make_engine,
+    read_only,
+)
 from runtime.store.migrate import check_current, current_revision, head_revision, upgrade
 
 # What the store functions take; the app passes it through without using it.
@@ -57,6 +63,7 @@ class Database:
             make_engine(url) if dialect_name(self._engine) == "sqlite" else self._engine
         )
         self._reader = read_only(self._read_engine)
+        self._statement_reader = _statement_reader(self._reader)
         self._write_lock = _write_lock(self._engine)
         self._checkpointer: Checkpointer | None = None
         if self.sqlite_path is not None:
@@ -71,6 +78,7 @@ class Database:
         database._owns_engine = False
         database._read_engine = engine
         database._reader = read_only(engine)
+        database._statement_reader = _statement_reader(database._reader)
         database._write_lock = _write_lock(engine)
         database._checkpointer = None  # the engine's owner runs SQLite's own checkpoints
         return database
@@ -127,6 +135,21 @@ class Database:
         with self._reader.connect() as connection, connection.begin():
             yield connection
 
+    @contextmanager
+    def read_statement(self) -> Iterator[Conn]:
+        """A read-only connection for ONE statement, as cheap as it gets: on SQLite a reader
+        connection with no ``BEGIN``/``ROLLBACK`` around the statement (SQLite runs it in a
+        read transaction of its own, so it sees one consistent state of the database, and it
+        never waits for the write lock); on PostgreSQL :meth:`read`. Statements run in it one
+        after the other may see different states: use :meth:`read` for more than one.
+        """
+        if self._statement_reader is None:
+            with self.read() as connection:
+                yield connection
+            return
+        with self._statement_reader.connect() as connection:
+            yield connection
+
     def ping(self) -> None:
         """Run a trivial query.
 
@@ -172,6 +195,14 @@ def _writer_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
     """SQLite writers checkpoint by themselves only past the safety net's WAL size (the
     database's :class:`~runtime.store.checkpoint.Checkpointer` does it long before)."""
     dbapi_connection.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}")
+
+
+def _statement_reader(reader: sa.Engine) -> sa.Engine | None:
+    """SQLite: the read-only engine whose connections send no ``BEGIN`` (see
+    :meth:`Database.read_statement`). PostgreSQL: ``None``."""
+    if dialect_name(reader) != "sqlite":
+        return None
+    return reader.execution_options(**{NO_BEGIN_OPTION: True})
 
 
 def _write_lock(engine: sa.Engine) -> threading.Lock | None:

@@ -38,6 +38,8 @@ from runtime.errors import UnsupportedDatabaseError
 
 BUSY_TIMEOUT_MS = 5000
 READ_ONLY_OPTION = "stageform_read_only"
+# SQLite: no BEGIN at all (each statement is its own read transaction); see Database.read_statement.
+NO_BEGIN_OPTION = "stageform_no_begin"
 
 DialectName = Literal["sqlite", "postgresql"]
 
@@ -143,6 +145,8 @@ def _sqlite_engine(url: URL) -> Engine:
         if info.get("query_only", False) != readonly:
             connection.exec_driver_sql(f"PRAGMA query_only = {int(readonly)}")
             info["query_only"] = readonly
+        if connection.get_execution_options().get(NO_BEGIN_OPTION):
+            return  # the driver runs each statement in a transaction of its own
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine

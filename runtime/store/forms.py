@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from runtime.errors import ConflictError, NotFoundError
+from runtime.store.prebuilt import Prebuilt
 from runtime.store.tables import apps, form_versions, forms
 
 
@@ -151,7 +152,8 @@ class FormHead:
 
 
 # One statement object: its structure never changes, so SQLAlchemy compiles it once.
-_HEAD = (
+# Every record request reads it: run on the driver's cursor (Prebuilt).
+_HEAD = Prebuilt(
     sa.select(forms.c.app_id, forms.c.published_version)
     .join(apps, apps.c.id == forms.c.app_id)
     .where(forms.c.id == sa.bindparam("form_id"), apps.c.deleted_at.is_(None))
@@ -164,10 +166,10 @@ def get_form_head(conn: sa.Connection, form_id: int) -> FormHead:
 
     Raises: NotFoundError (also when its app was deleted).
     """
-    row = conn.execute(_HEAD, {"form_id": form_id}).first()
-    if row is None:
+    rows = _HEAD.rows(conn, {"form_id": form_id})
+    if not rows:
         raise NotFoundError("form", form_id)
-    return FormHead(row.app_id, row.published_version)
+    return FormHead(rows[0].app_id, rows[0].published_version)
 
 
 def list_forms(conn: sa.Connection, app_id: int) -> list[FormRow]:

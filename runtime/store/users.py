@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from runtime.errors import ConflictError, NotFoundError
+from runtime.store.prebuilt import Prebuilt
 from runtime.store.sqltypes import utcnow
 from runtime.store.tables import (
     api_tokens,
@@ -66,11 +67,14 @@ class TokenRow:
 
 @dataclass(frozen=True)
 class TokenInfo:
-    """A live API token and its user."""
+    """A live API token, its user and what the user is granted (as :func:`grants`)."""
 
     user: User
     token_id: int
     last_used_at: datetime | None
+    department_ids: frozenset[int] = frozenset()
+    role_keys: frozenset[str] = frozenset()
+    admin_app_ids: frozenset[int] = frozenset()
 
 
 def normalize_email(email: str) -> str:
@@ -182,7 +186,11 @@ def grants(
     """What a request's actor is made of: the user's department ids, role keys and the ids of
     the apps they administer — one prebuilt statement (it runs for every authenticated
     request)."""
-    rows = conn.execute(_GRANTS, {"user_id": user_id}).all()
+    return _grants_of(conn.execute(_GRANTS, {"user_id": user_id}).all())
+
+
+def _grants_of(rows: Any) -> tuple[frozenset[int], frozenset[str], frozenset[int]]:
+    # Rows of (kind, id, key): "d" department id, "r" role key, "a" administered app id.
     return (
         frozenset(r.id for r in rows if r.kind == "d"),
         frozenset(r.key for r in rows if r.kind == "r"),
@@ -320,37 +328,86 @@ def list_api_tokens(conn: sa.Connection, user_id: int) -> list[TokenRow]:
 
 # Built once: the authentication of every API request runs these, and building a statement
 # costs more than running it (SQLAlchemy's coercions); the values are bound per call.
-_FIND_API_TOKEN = (
-    sa.select(*_USER_COLUMNS, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
-    .select_from(api_tokens.join(users, users.c.id == api_tokens.c.user_id))
-    .where(
-        api_tokens.c.token_hash == sa.bindparam("token_hash"),
-        api_tokens.c.revoked_at.is_(None),
-        users.c.is_active.is_(True),
-    )
-)
 _NO_ID, _NO_KEY = sa.cast(sa.null(), sa.Integer), sa.cast(sa.null(), sa.Text)
-_GRANTS = sa.union_all(
-    sa.select(
-        sa.literal_column("'d'").label("kind"),
-        user_departments.c.department_id.label("id"),
-        _NO_KEY.label("key"),
-    ).where(user_departments.c.user_id == sa.bindparam("user_id")),
-    sa.select(sa.literal_column("'r'"), _NO_ID, roles.c.key)
-    .select_from(role_members.join(roles, roles.c.id == role_members.c.role_id))
-    .where(role_members.c.user_id == sa.bindparam("user_id")),
-    sa.select(sa.literal_column("'a'"), app_admins.c.app_id, _NO_KEY).where(
-        app_admins.c.user_id == sa.bindparam("user_id")
-    ),
+
+
+def _grants_union(user_id: Any, *extra: Any) -> Any:
+    """The user's grants as rows of (kind, id, key) — plus ``extra`` columns, NULL here."""
+    nulls = [sa.cast(sa.null(), c.type).label(c.name) for c in extra]
+    return sa.union_all(
+        sa.select(
+            sa.literal_column("'d'").label("kind"),
+            user_departments.c.department_id.label("id"),
+            _NO_KEY.label("key"),
+            *nulls,
+        ).where(user_departments.c.user_id == user_id),
+        sa.select(sa.literal_column("'r'"), _NO_ID, roles.c.key, *nulls)
+        .select_from(role_members.join(roles, roles.c.id == role_members.c.role_id))
+        .where(role_members.c.user_id == user_id),
+        sa.select(sa.literal_column("'a'"), app_admins.c.app_id, _NO_KEY, *nulls).where(
+            app_admins.c.user_id == user_id
+        ),
+    )
+
+
+_GRANTS = _grants_union(sa.bindparam("user_id"))
+
+# The token lookup and the grants of its user in ONE statement (every API request runs it):
+# the token's row first (kind "t", id = the user's id), then the grants rows, each branch
+# finding the user through the token (an indexed lookup; a revoked token or an inactive user
+# finds nothing, so nothing comes back at all). Run on the driver's cursor (Prebuilt).
+_TOKEN_JOIN = api_tokens.join(users, users.c.id == api_tokens.c.user_id)
+_LIVE_TOKEN = (
+    api_tokens.c.token_hash == sa.bindparam("token_hash"),
+    api_tokens.c.revoked_at.is_(None),
+    users.c.is_active.is_(True),
+)
+_TOKEN_EXTRA = (
+    users.c.email,
+    users.c.name,
+    users.c.is_admin,
+    users.c.is_active,
+    users.c.must_change_password,
+    api_tokens.c.id.label("token_id"),
+    api_tokens.c.last_used_at,
+)
+_FIND_API_TOKEN = Prebuilt(
+    sa.union_all(
+        sa.select(
+            sa.literal_column("'t'").label("kind"),
+            users.c.id.label("id"),
+            _NO_KEY.label("key"),
+            *_TOKEN_EXTRA,
+        )
+        .select_from(_TOKEN_JOIN)
+        .where(*_LIVE_TOKEN),
+        *_grants_union(
+            sa.select(api_tokens.c.user_id)
+            .select_from(_TOKEN_JOIN)
+            .where(*_LIVE_TOKEN)
+            .scalar_subquery(),
+            *_TOKEN_EXTRA,
+        ).selects,
+    )
 )
 
 
 def find_api_token(conn: sa.Connection, token_hash: str) -> TokenInfo | None:
-    """The unrevoked token with that hash, if its user is active."""
-    row = conn.execute(_FIND_API_TOKEN, {"token_hash": token_hash}).first()
-    if row is None:
+    """The unrevoked token with that hash, if its user is active, with the user's grants
+    (one statement)."""
+    rows = _FIND_API_TOKEN.rows(conn, {"token_hash": token_hash})
+    token = next((r for r in rows if r.kind == "t"), None)
+    if token is None:
         return None
-    return TokenInfo(user=_user(row), token_id=row.token_id, last_used_at=row.last_used_at)
+    departments, role_keys, admin_app_ids = _grants_of(rows)
+    return TokenInfo(
+        user=_user(token),
+        token_id=token.token_id,
+        last_used_at=token.last_used_at,
+        department_ids=departments,
+        role_keys=role_keys,
+        admin_app_ids=admin_app_ids,
+    )
 
 
 def token_needs_touch(last_used_at: datetime | None, *, now: datetime | None = None) -> bool:

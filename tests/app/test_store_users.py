@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from runtime.errors import ConflictError, NotFoundError
-from runtime.store import users
+from runtime.store import tables, users
 from runtime.store.database import Database
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -95,6 +95,25 @@ def test_database_transactions(fresh_engine: sa.Engine) -> None:
             _user(conn, "bob@example.com")
 
 
+def test_read_statement_reads_beside_a_writer_and_cannot_write(fresh_engine: sa.Engine) -> None:
+    # Database.read_statement (how an API token is authenticated): no BEGIN on SQLite, so it
+    # neither waits for nor sees an open write transaction; read-only on both databases.
+    database = Database.from_engine(fresh_engine)
+    count = sa.select(sa.func.count()).select_from(tables.users)
+    with database.begin() as writing:
+        _user(writing)
+        with database.read_statement() as conn:
+            assert conn.execute(count).scalar() == 0
+            if database.dialect == "sqlite":
+                assert not conn.connection.driver_connection.in_transaction  # type: ignore[union-attr]
+    with database.read_statement() as conn:
+        assert conn.execute(count).scalar() == 1
+    with pytest.raises(sa.exc.DBAPIError), database.read_statement() as conn:
+        _user(conn, "bob@example.com")
+    with database.read() as conn:
+        assert conn.execute(count).scalar() == 1
+
+
 def test_grants_are_departments_roles_and_administered_apps(conn: sa.Connection) -> None:
     from runtime.store import forms, org
     from tests.runtime.org import make_department, make_role
@@ -117,6 +136,17 @@ def test_grants_are_departments_roles_and_administered_apps(conn: sa.Connection)
     )
     assert users.grants(conn, bob.id) == (frozenset({sales}), frozenset({"clerk"}), {hr})
     assert users.memberships(conn, bob.id) == (frozenset({sales}), frozenset({"clerk"}))
+    # The token lookup brings the same grants in its one statement.
+    carl = _user(conn, "carl@example.com")
+    for user, token_hash in ((ann, "ta"), (bob, "tb"), (carl, "tc")):
+        users.create_api_token(conn, user_id=user.id, token_hash=token_hash, name="t")
+        found = users.find_api_token(conn, token_hash)
+        assert found is not None and found.user == user
+        assert (found.department_ids, found.role_keys, found.admin_app_ids) == users.grants(
+            conn, user.id
+        )
+    users.set_user_active(conn, bob.id, False)
+    assert users.find_api_token(conn, "tb") is None  # no grants rows without the token's
 
 
 def test_department_walks_read_one_branch_up_and_down(conn: sa.Connection) -> None:
