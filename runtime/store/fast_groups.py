@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -268,7 +268,7 @@ def sqlite_few_groups(
         return _few_groups_on(pair, table, key, metrics, [rid <= middle, rid > middle])
 
 
-# The partial figures of each metric op (what one half gives) and how halves combine.
+# The partial figures of each metric op (what one half gives; split_scan.combine adds them up).
 _PARTS = {"count": ("count",), "sum": ("sum",), "min": ("min",), "max": ("max",),
           "avg": ("sum", "count")}  # fmt: skip
 
@@ -316,17 +316,22 @@ def _few_groups_on(
             lambda: run(conns[0], parts_of_table[0]), lambda: run(conns[1], parts_of_table[1])
         )
         figures = combine_rows(ops, a, b)
-    out: list[tuple[Any, list[Any]]] = []
     it = iter(figures)
-    for value in values:
-        row = []
-        for op, _ in metrics:
-            if op == "avg":
-                total, count = next(it), next(it)
-                row.append(None if not count else total / count)
-            else:
-                row.append(next(it))
-        out.append((value, row))
+    return [(value, _metric_values(metrics, it)) for value in values]
+
+
+def _metric_values(
+    metrics: Sequence[tuple[str, ColumnElement[Any] | None]], parts: Iterator[Any]
+) -> list[Any]:
+    """Each metric's value from its partial figures (:data:`_PARTS`), taken from ``parts``:
+    an average is its sum over its count, the others are their one figure."""
+    out: list[Any] = []
+    for op, _ in metrics:
+        if op == "avg":
+            total, count = next(parts), next(parts)
+            out.append(None if not count else total / count)
+        else:
+            out.append(next(parts))
     return out
 
 
@@ -414,13 +419,7 @@ def sqlite_grouped_halves(
     out: list[dict[str, Any]] = []
     for key, parts in ordered[:limit]:
         row = {f"k{i}": v for i, v in enumerate(key)}
-        it = iter(parts)
-        for i, (op, _) in enumerate(metrics):
-            if op == "avg":
-                total, count = next(it), next(it)
-                row[f"m{i}"] = None if not count else total / count
-            else:
-                row[f"m{i}"] = next(it)
+        row.update((f"m{i}", v) for i, v in enumerate(_metric_values(metrics, iter(parts))))
         out.append(row)
     return out
 
