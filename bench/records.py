@@ -182,14 +182,35 @@ def company_name(i: int) -> str:
     return f"{CITIES[city]}{BRAND_CHARS[b1]}{BRAND_CHARS[b2]}{INDUSTRIES[ind]}{SUFFIXES[s]}"
 
 
-def fresh_names(n: int, size: int) -> int:
-    """The first of ``size`` name numbers unused by the loaded data (0 … 2n) and, with a kept
-    database, most likely by earlier runs: a time-dependent block inside the name space
-    (company_name repeats past _COMBOS, so an offset beyond it would wrap into used names)."""
+def fresh_names(setup: Setup, size: int) -> int:
+    """The first of ``size`` name numbers unused by the loaded data (0 … 2n) and by earlier
+    runs on a kept database: blocks inside the name space (company_name repeats past _COMBOS,
+    so an offset beyond it would wrap into used names), tried from a time-dependent one on
+    until a sample of a block's names (every 50th, and its last) has none in the form's
+    unique claims."""
+    import sqlalchemy as sa
+
+    n = setup.n
     blocks = (_COMBOS - 2 * n) // size
     if blocks < 1:
         raise SystemExit(f"records: too many records for unique names ({n:,})")
-    return 2 * n + (time.time_ns() // 1000 % blocks) * size
+    first = time.time_ns() // 1000 % blocks
+    probe = sa.text(
+        "SELECT count(*) FROM record_unique WHERE form_id = :f AND field_key = 'name'"
+        " AND value_key IN :keys"
+    ).bindparams(sa.bindparam("keys", expanding=True))
+    engine = sa.create_engine(setup.url)
+    try:
+        with engine.connect() as conn:
+            for step in range(blocks):
+                start = 2 * n + (first + step) % blocks * size
+                sample = [*range(start, start + size, 50), start + size - 1]
+                keys = [json.dumps(company_name(i), ensure_ascii=False) for i in sample]
+                if not conn.execute(probe, {"f": setup.form_id, "keys": keys}).scalar():
+                    return start
+    finally:
+        engine.dispose()
+    raise SystemExit("records: every block of fresh names is used; load a new database")
 
 
 def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
@@ -621,6 +642,7 @@ def prepared(backend: str, n: int, keep: bool) -> Iterator[Setup]:
             log(f"{backend}: loaded in {load_seconds:,.0f} s")
         else:
             log(f"{backend}: reusing the kept database at {url}")
+            _trim_kept(url, n)
         f1, f2, user_id, token = found
         yield Setup(backend, url, n, f1, f2, user_id, token, data_dir, load_seconds)
     finally:
@@ -628,6 +650,41 @@ def prepared(backend: str, n: int, keep: bool) -> Iterator[Setup]:
             with contextlib.suppress(Exception):
                 _pg_drop(pg_base, dbname)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _trim_kept(url: str, n: int) -> None:
+    """Take a kept database back to what was loaded: the loader's records are ids 1 … 2n and
+    write no events, so every later record (and its history, claims, stage log, value-table
+    and search rows, by cascade and trigger) and every outbox event came from earlier runs'
+    creates. Without this each run would measure a larger form than the one named."""
+    import sqlalchemy as sa
+
+    from runtime.store.database import Database
+    from runtime.store.search_index import drain
+
+    db = Database(url)  # its connections have foreign keys on (the cascades)
+    engine = db.engine
+    try:
+        with engine.begin() as conn:
+            extra = conn.execute(
+                sa.text("SELECT count(*) FROM records WHERE id > :top"), {"top": 2 * n}
+            ).scalar_one()
+            if not extra:
+                return
+            log(f"trimming {extra:,} records left by earlier runs' creates…")
+            conn.execute(sa.text("DELETE FROM records WHERE id > :top"), {"top": 2 * n})
+            conn.execute(sa.text("DELETE FROM outbox"))
+        # The deletes' search-queue entries applied, and (SQLite) the WAL they filled carried
+        # into the database file: either left for the measurements would slow what they time.
+        drain(db)
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        if engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
+    finally:
+        db.dispose()
 
 
 def _pg_recreate(base: str, dbname: str) -> None:
@@ -872,7 +929,7 @@ def bulk_create(
 ) -> Row:
     """Services.bulk_create, BULK_BATCHES batches of 1,000, each its own transaction."""
     rng = random.Random(7)
-    base_name = fresh_names(setup.n, BULK_BATCH * BULK_BATCHES * 2)
+    base_name = fresh_names(setup, BULK_BATCH * BULK_BATCHES * 2)
     batches = [
         [{"data": input_data(rng, company_name(base_name + b * BULK_BATCH + i))}
          for i in range(BULK_BATCH)]
@@ -1090,7 +1147,7 @@ def measure_http(setup: Setup, page_rows: list[Row]) -> list[Row]:
                 )
         # Single creates from HTTP_THREADS client threads, bounded in count and time.
         rng = random.Random(11)
-        base_name = fresh_names(setup.n, HTTP_CREATES)
+        base_name = fresh_names(setup, HTTP_CREATES)
         bodies = [
             {"data": input_data(rng, company_name(base_name + i))} for i in range(HTTP_CREATES)
         ]
