@@ -21,7 +21,8 @@ A route takes what it needs as ``Annotated`` parameters and makes one service/st
 - :func:`write_as`: authentication, the action's check and the same transaction for an
   ``async def`` route that hands its work over: ``await write(lambda actor, conn: ...)``,
   all in ONE worker thread where ``require`` + :data:`WriteConn` + a sync route take four
-  hops. The hot write routes (record create) use it.
+  hops. The hot write routes (record create) use it; :func:`read_as` is the same for a
+  read-only transaction (record pages, aggregates).
 
 Services and the store never commit; the dependency does.
 """
@@ -51,9 +52,11 @@ __all__ = [
     "DatabaseDep",
     "PublicWriteConn",
     "ReadConn",
+    "Reader",
     "SettingsDep",
     "WriteConn",
     "Writer",
+    "read_as",
     "require",
     "write_as",
 ]
@@ -84,11 +87,12 @@ RECENT_TOKENS = 1024
 
 class RecentTokens:
     """The hashes of the API tokens that authenticated lately in this process (bounded, least
-    recently used first out). It decides only *where* a :func:`write_as` request is
-    authenticated, never *whether*: a token met before is checked against the database in the
-    write's own worker thread (one thread-pool hop for the whole request), any other one in a
-    hop of its own before anything else, as every route does — so a wrong token is a 401 even
-    when the body is malformed too. A known token that fails is forgotten."""
+    recently used first out). It decides only *where* a :func:`write_as` or :func:`read_as`
+    request is authenticated, never *whether*: a token met before is checked against the
+    database in the work's own worker thread (one thread-pool hop for the whole request),
+    any other one in a hop of its own before anything else, as every route does — so a wrong
+    token is a 401 even when the body is malformed too. A known token that fails is
+    forgotten."""
 
     def __init__(self, size: int = RECENT_TOKENS) -> None:
         self._size = size
@@ -114,8 +118,9 @@ class RecentTokens:
             self._hashes.pop(token_hash, None)
 
 
-class Writer:
-    """An authenticated write, run in one worker thread (see :func:`write_as`)."""
+class Authorized:
+    """A request's work, authenticated and checked, run in one worker thread (see
+    :func:`write_as` and :func:`read_as`; :class:`Writer` and :class:`Reader`)."""
 
     def __init__(
         self,
@@ -134,14 +139,37 @@ class Writer:
         self._token_hash = token_hash
 
     async def __call__(self, work: Callable[[Actor, Conn], T]) -> T:
-        """``work(actor, conn)`` in a write transaction, committed before this returns (a
-        failed commit raises here, so it is the client's error response, never a lost
-        write); rolled back if ``work`` raises.
+        """``work(actor, conn)`` in the transaction of this kind (see the subclasses).
 
         Raises:
             ApiError: 401/403 from authentication and :func:`app.permissions.check`.
         """
         return await run_in_threadpool(self._run, work)
+
+    def _run(self, work: Callable[[Actor, Conn], T]) -> T:
+        raise NotImplementedError
+
+    def _authenticated(self, conn: Conn | None) -> Actor:
+        """The actor of the request's (recently met) API token, read through ``conn`` if
+        given, once the action is allowed. A token that fails is forgotten.
+
+        Raises:
+            ApiError: 401/403 (authentication, :func:`app.permissions.check`).
+        """
+        try:
+            actor = authenticate(self._request, self._database, self._settings, conn)
+        except ApiError:
+            if self._token_hash is not None:
+                recent_tokens(self._request).discard(self._token_hash)
+            raise
+        check(self._request, actor, self._action)
+        return actor
+
+
+class Writer(Authorized):
+    """``work(actor, conn)`` in a write transaction, committed before the call returns (a
+    failed commit raises there, so it is the client's error response, never a lost write);
+    rolled back if ``work`` raises."""
 
     def _run(self, work: Callable[[Actor, Conn], T]) -> T:
         database = self._database
@@ -161,21 +189,15 @@ class Writer:
         get_search_indexer(self._request).poke()
         return result
 
-    def _authenticated(self, conn: Conn | None) -> Actor:
-        """The actor of the request's (recently met) API token, read through ``conn`` if
-        given, once the action is allowed. A token that fails is forgotten.
 
-        Raises:
-            ApiError: 401/403 (authentication, :func:`app.permissions.check`).
-        """
-        try:
-            actor = authenticate(self._request, self._database, self._settings, conn)
-        except ApiError:
-            if self._token_hash is not None:
-                recent_tokens(self._request).discard(self._token_hash)
-            raise
-        check(self._request, actor, self._action)
-        return actor
+class Reader(Authorized):
+    """``work(actor, conn)`` in a read-only transaction; a token met before is authenticated
+    inside it (one pool checkout, one transaction for the whole request)."""
+
+    def _run(self, work: Callable[[Actor, Conn], T]) -> T:
+        with self._database.read() as conn:
+            actor = self._actor if self._actor is not None else self._authenticated(conn)
+            return work(actor, conn)
 
 
 def recent_tokens(request: Request) -> RecentTokens:
@@ -193,26 +215,40 @@ def write_as(action: str) -> Callable[..., Awaitable[Writer]]:
     An API token not met lately (see :class:`RecentTokens`) and a session cookie are checked
     here first, in a hop of their own, as every other route does.
     """
+    return _authorized(action, Writer)
+
+
+def read_as(action: str) -> Callable[..., Awaitable[Reader]]:
+    """:func:`write_as` for a read: a :class:`Reader`, whose work runs in a read-only
+    transaction (the hot read routes: record pages and aggregates)."""
+    return _authorized(action, Reader)
+
+
+A = TypeVar("A", bound=Authorized)
+
+
+def _authorized(action: str, kind: type[A]) -> Callable[..., Awaitable[A]]:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; add it to app.permissions.ACTIONS")
 
-    async def dependency(request: Request) -> Writer:
+    async def dependency(request: Request) -> A:
         # The database and settings straight from app.state (what DatabaseDep and SettingsDep
-        # give): two sub-dependencies fewer for FastAPI to solve on every create.
+        # give): two sub-dependencies fewer for FastAPI to solve on every request.
         state = request.app.state
         database: Database = state.database
         settings: Settings = state.settings
         token = bearer_token(request)
         token_hash = hash_secret(token) if token is not None else None
         if token_hash is not None and token_hash in recent_tokens(request):
-            return Writer(request, database, settings, action, None, token_hash)
+            return kind(request, database, settings, action, None, token_hash)
         actor = await run_in_threadpool(authenticate, request, database, settings)
         check(request, actor, action)
         if token_hash is not None:
             recent_tokens(request).add(token_hash)
-        return Writer(request, database, settings, action, actor, token_hash)
+        return kind(request, database, settings, action, actor, token_hash)
 
-    dependency.__name__ = f"write_as_{action.replace('.', '_')}"
+    verb = "write" if kind is Writer else "read"
+    dependency.__name__ = f"{verb}_as_{action.replace('.', '_')}"
     dependency.required_action = action  # type: ignore[attr-defined]
     return dependency
 

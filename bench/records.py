@@ -677,14 +677,18 @@ def _trim_kept(url: str, n: int) -> None:
         # The deletes' search-queue entries applied, and (SQLite) the WAL they filled carried
         # into the database file: either left for the measurements would slow what they time.
         drain(db)
-        if engine.dialect.name == "sqlite":
-            with engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         if engine.dialect.name == "postgresql":
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE")
     finally:
         db.dispose()
+    if url.startswith("sqlite:///"):
+        raw = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            raw.execute("PRAGMA busy_timeout = 5000")
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
 
 
 def _pg_recreate(base: str, dbname: str) -> None:

@@ -83,8 +83,8 @@ def json_response(content: Any, status_code: int = 200) -> Response:
     try:
         body = orjson.dumps(content)
     except TypeError:
-        body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        body = body.encode("utf-8")
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        body = text.encode("utf-8")
     return Response(body, status_code=status_code, media_type="application/json")
 
 

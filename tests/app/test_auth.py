@@ -367,7 +367,7 @@ def test_write_transaction_commits_on_success_and_rolls_back_on_error(
 
 
 @pytest.mark.parametrize("change", ["token revoked", "user deactivated", "admin rights removed"])
-def test_a_token_met_before_is_checked_again_on_the_very_next_create(
+def test_a_token_met_before_is_checked_again_on_the_very_next_create_and_page(
     app: FastAPI, database: Database, change: str
 ) -> None:
     # The create route authenticates a token it has met lately in the write's own worker
@@ -393,6 +393,8 @@ def test_a_token_met_before_is_checked_again_on_the_very_next_create(
             created = elsewhere.post(url, json={"data": {"t": f"x{i}"}})
             assert created.status_code == 201, created.text
         assert hash_secret(ann_token) in other.state.recent_tokens
+        page = elsewhere.post(f"{url}/query", json={"limit": 5})
+        assert page.status_code == 200 and len(page.json()["items"]) == 2, page.text
         if change == "token revoked":
             with database.begin() as conn:
                 users.revoke_api_token(conn, ann_token_id)
@@ -405,6 +407,12 @@ def test_a_token_met_before_is_checked_again_on_the_very_next_create(
         else:
             assert_error(refused, 401, "not_authenticated")
             assert hash_secret(ann_token) not in other.state.recent_tokens
+        # The record page (app.deps.read_as) checks the token again in its read transaction.
+        page = elsewhere.post(f"{url}/query", json={"limit": 5})
+        if change == "admin rights removed":
+            assert_error(page, 403, "permission_denied")
+        else:
+            assert_error(page, 401, "not_authenticated")
         with database.read() as conn:
             count = conn.execute(sa.select(sa.func.count()).select_from(tables.records)).scalar()
         assert count == 2
