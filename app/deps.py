@@ -122,6 +122,8 @@ class Authorized:
     """A request's work, authenticated and checked, run in one worker thread (see
     :func:`write_as` and :func:`read_as`; :class:`Writer` and :class:`Reader`)."""
 
+    verb = ""  # names the dependency: write_as_record_create, read_as_record_view
+
     def __init__(
         self,
         request: Request,
@@ -171,6 +173,8 @@ class Writer(Authorized):
     failed commit raises there, so it is the client's error response, never a lost write);
     rolled back if ``work`` raises."""
 
+    verb = "write"
+
     def _run(self, work: Callable[[Actor, Conn], T]) -> T:
         database = self._database
         actor = self._actor
@@ -193,6 +197,8 @@ class Writer(Authorized):
 class Reader(Authorized):
     """``work(actor, conn)`` in a read-only transaction; a token met before is authenticated
     inside it (one pool checkout, one transaction for the whole request)."""
+
+    verb = "read"
 
     def _run(self, work: Callable[[Actor, Conn], T]) -> T:
         with self._database.read() as conn:
@@ -247,8 +253,7 @@ def _authorized(action: str, kind: type[A]) -> Callable[..., Awaitable[A]]:
             recent_tokens(request).add(token_hash)
         return kind(request, database, settings, action, actor, token_hash)
 
-    verb = "write" if kind is Writer else "read"
-    dependency.__name__ = f"{verb}_as_{action.replace('.', '_')}"
+    dependency.__name__ = f"{kind.verb}_as_{action.replace('.', '_')}"
     dependency.required_action = action  # type: ignore[attr-defined]
     return dependency
 
