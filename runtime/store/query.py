@@ -952,23 +952,29 @@ def _decode_value(t: Target, v: Any, dialect: str) -> Any:
 def _iso(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not dt.UTC:  # another zone, or naive (local time to ``astimezone``)
+        value = value.astimezone(dt.UTC)
+    return value.isoformat()[:-6] + "Z"  # a UTC value ends in "+00:00"
 
 
 def _item(row: sa.Row[Any], wanted: set[str] | None) -> dict[str, Any]:
-    data = row.data if isinstance(row.data, dict) else {}
-    if wanted is not None:
+    # By position (the order of ``query_records``' columns): a Row's attribute lookup by name
+    # costs more than the rest of building the item.
+    id_, form_id, version, stage, data, created_at, created_by, updated_at, updated_by = row[:9]
+    if not isinstance(data, dict):
+        data = {}
+    elif wanted is not None:
         data = {k: v for k, v in data.items() if k in wanted}
     return {
-        "id": row.id,
-        "form_id": row.form_id,
-        "version": row.version,
-        "stage": row.stage,
+        "id": id_,
+        "form_id": form_id,
+        "version": version,
+        "stage": stage,
         "data": data,
-        "created_at": _iso(row.created_at),
-        "created_by": row.created_by,
-        "updated_at": _iso(row.updated_at),
-        "updated_by": row.updated_by,
+        "created_at": _iso(created_at),
+        "created_by": created_by,
+        "updated_at": _iso(updated_at),
+        "updated_by": updated_by,
     }
 
 
