@@ -957,7 +957,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat()[:-6] + "Z"  # a UTC value ends in "+00:00"
 
 
-def _item(row: sa.Row[Any], wanted: set[str] | None) -> dict[str, Any]:
+def _item(row: Sequence[Any], wanted: set[str] | None) -> dict[str, Any]:
     # By position (the order of ``query_records``' columns): a Row's attribute lookup by name
     # costs more than the rest of building the item.
     id_, form_id, version, stage, data, created_at, created_by, updated_at, updated_by = row[:9]
