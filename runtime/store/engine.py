@@ -166,6 +166,14 @@ def _postgresql_engine(url: URL) -> Engine:
         connect_args={"application_name": "stageform"},
     )
 
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Sessions in UTC, whatever the server's default: psycopg then returns timestamptz
+        # values with ``datetime.UTC`` itself, which UTCDateTime passes through untouched.
+        # (Every SQL expression that needs a zone names it: ``timezone(tz, …)``.)
+        dbapi_connection.execute("SET TIME ZONE 'UTC'")
+        dbapi_connection.commit()
+
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         if _closed_by_server(dbapi_connection):

@@ -53,6 +53,8 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         if value is None:
             return None
         assert isinstance(value, datetime)
+        if value.tzinfo is UTC:  # PostgreSQL's (its sessions are in UTC)
+            return value
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)

@@ -211,6 +211,24 @@ def test_created_at_defaults_to_now_in_utc(conn: sa.Connection) -> None:
     assert before <= created <= datetime.now(UTC)
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgresql_sessions_are_in_utc_whatever_the_default(fresh_engine: sa.Engine) -> None:
+    # A server (or URL) whose default zone is not UTC: the engine's sessions still run in UTC,
+    # so timestamptz values arrive carrying datetime.UTC, and a zone in SQL is always named.
+    url = fresh_engine.url.update_query_dict({"options": "-c TimeZone=Asia/Shanghai"})
+    engine = make_engine(url.render_as_string(hide_password=False))
+    try:
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SHOW TIME ZONE")).scalar_one() == "UTC"
+            at = datetime(2026, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=8)))
+            conn.execute(sa.insert(tables.audit_log).values(action="t", target="t", at=at))
+            stored = conn.execute(sa.select(tables.audit_log.c.at)).scalar_one()
+        assert stored.tzinfo is UTC
+        assert stored == at and stored.hour == 17
+    finally:
+        engine.dispose()
+
+
 def test_emails_must_be_lower_case(conn: sa.Connection) -> None:
     with pytest.raises(sa.exc.IntegrityError):
         conn.execute(sa.insert(tables.users).values(email="Zhang@Example.com", name="张三"))
