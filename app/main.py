@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from app.api import build_router
+from app.api import install_api
 from app.api_docs import install_docs
 from app.config import Settings
 from app.deps import RecentTokens
@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
 
-    app.include_router(build_router(), prefix=API_PREFIX)
+    install_api(app, API_PREFIX)
     install_docs(app, openapi_url="/openapi.json")
 
     @app.get(

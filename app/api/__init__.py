@@ -10,7 +10,7 @@ the OpenAPI document describes the one error shape; every router is made with
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 
 from app.api import (
     apps,
@@ -51,8 +51,9 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
-def build_router() -> APIRouter:
-    router = APIRouter(responses=COMMON_RESPONSES)
+def install_api(app: FastAPI, prefix: str) -> None:
+    """Mount every router of :data:`ROUTERS` on ``app`` under ``prefix``, each directly: FastAPI
+    matches a request against an included router's routes once per level of nesting (twice
+    more for each router between the app and the route), so no router in between."""
     for domain_router in ROUTERS:
-        router.include_router(domain_router)
-    return router
+        app.include_router(domain_router, prefix=prefix, responses=COMMON_RESPONSES)
