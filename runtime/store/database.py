@@ -18,6 +18,7 @@ functions::
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,7 +122,7 @@ class Database:
                 yield connection
             if self._checkpointer is not None:
                 self._checkpointer.poke()
-        except sa.exc.OperationalError as exc:
+        except (sa.exc.OperationalError, sqlite3.OperationalError) as exc:
             if _is_busy(exc):
                 raise DatabaseBusyError() from exc
             raise
@@ -223,7 +224,9 @@ def _write_lock(engine: sa.Engine) -> threading.Lock | None:
 _BUSY_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
 
 
-def _is_busy(exc: sa.exc.OperationalError) -> bool:
-    if "database is locked" in str(exc.orig):
+def _is_busy(exc: sa.exc.OperationalError | sqlite3.OperationalError) -> bool:
+    # sqlite3's own error comes from the BEGIN IMMEDIATE of the engine's begin hook.
+    orig = exc.orig if isinstance(exc, sa.exc.OperationalError) else exc
+    if "database is locked" in str(orig):
         return True
-    return getattr(exc.orig, "sqlstate", None) in _BUSY_SQLSTATES
+    return getattr(orig, "sqlstate", None) in _BUSY_SQLSTATES
