@@ -53,7 +53,7 @@ ROUTERS: tuple[APIRouter, ...] = (
 
 def install_api(app: FastAPI, prefix: str) -> None:
     """Mount every router of :data:`ROUTERS` on ``app`` under ``prefix``, each directly: FastAPI
-    matches a request against an included router's routes once per level of nesting (twice
-    more for each router between the app and the route), so no router in between."""
+    matches a request against an included router's routes again at each level of nesting,
+    so there is no router in between."""
     for domain_router in ROUTERS:
         app.include_router(domain_router, prefix=prefix, responses=COMMON_RESPONSES)
