@@ -138,7 +138,8 @@ def _sqlite_engine(url: URL) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        readonly = bool(connection.get_execution_options().get(READ_ONLY_OPTION))
+        options = connection.get_execution_options()
+        readonly = bool(options.get(READ_ONLY_OPTION))
         # query_only makes writes in a read-only transaction fail, as READ ONLY does on
         # PostgreSQL; it is per connection, so only touch it when it has to change.
         # Both straight on the sqlite3 connection: through SQLAlchemy's execution (an
@@ -149,7 +150,7 @@ def _sqlite_engine(url: URL) -> Engine:
         if fairy.info.get("query_only", False) != readonly:
             driver.execute(f"PRAGMA query_only = {int(readonly)}")
             fairy.info["query_only"] = readonly
-        if connection.get_execution_options().get(NO_BEGIN_OPTION):
+        if options.get(NO_BEGIN_OPTION):
             return  # the driver runs each statement in a transaction of its own
         driver.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
