@@ -24,11 +24,13 @@ from runtime.actor import SYSTEM
 from runtime.calendar import add_working_hours, calendar_zone
 from runtime.compiled import CompiledForm
 from runtime.errors import EngineError
+from runtime.services import assignees
 from runtime.store import directory
 from runtime.store import records as record_store
 from runtime.store import stages as stage_store
 from runtime.store.records import RecordRow
 from runtime.store.stages import Stay
+from runtime.workflow import RecordState
 
 if TYPE_CHECKING:
     from runtime.services import Services
@@ -153,9 +155,10 @@ def _apply(
 ) -> None:
     assert stay.due_at is not None
     row = record_store.get_record(conn, stay.record_id)
+    state = RecordState(row.stage, row.data, row.owner_id, row.assignee_id, row.id)
     notified: list[int] = []
     for who in rule.notify:
-        notified.extend(people(conn, who, row))
+        notified.extend(people(conn, cf, stage, who, state))
     notified = sorted(set(notified))
     if notified:
         title = translate(
@@ -183,12 +186,8 @@ def _apply(
         report.notified += len(notified)
     reassigned_to = None
     if rule.reassign is not None:
-        candidates = people(conn, rule.reassign, row)
-        # the first candidate who is not already the assignee: escalating to the same person
-        # would change nothing
-        others = [c for c in candidates if c != row.assignee_id]
-        if others:
-            reassigned_to = others[0]
+        reassigned_to = assignees.reassignee(conn, cf, stage, rule.reassign, state)
+        if reassigned_to is not None:
             row = record_store.reassign_record(
                 conn, row, assignee_id=reassigned_to, comment=None, actor_id=None, now=now
             )
@@ -212,31 +211,15 @@ def _apply(
     )
 
 
-def people(conn: Any, who: Assignee, row: RecordRow) -> list[int]:
-    """The active users an assignee rule names for the record, by id (a round robin names
-    every member of its role: escalation notifies them all and reassigns to the first).
-    Looked up through :mod:`runtime.store.directory`, as stage owners and approvers are."""
-    ids: list[int] = []
-    head = who.department_head
-    if who.role is not None:
-        ids = directory.role_member_ids(conn, who.role)
-    elif who.round_robin is not None:
-        ids = directory.role_member_ids(conn, who.round_robin.role)
-    elif who.users:
-        ids = list(who.users)
-    elif who.field is not None:
-        value = row.data.get(who.field)
-        ids = [value] if isinstance(value, int) else [v for v in value or [] if isinstance(v, int)]
-    elif who.record_owner and row.owner_id is not None:
-        ids = [row.owner_id]
-    elif head is True and row.owner_id is not None:
-        found = directory.user_department_head(conn, row.owner_id)
-        ids = [found] if found is not None else []
-    elif head is not None and head is not True:
-        value = row.data.get(head.field)
-        found = directory.department_head(conn, value) if isinstance(value, int) else None
-        ids = [found] if found is not None else []
-    return sorted(directory.active_user_ids(conn, set(ids)))
+def people(
+    conn: Any, cf: CompiledForm, stage: Stage, who: Assignee, state: RecordState
+) -> list[int]:
+    """The active users an assignee rule names for the record, by id: the rules resolve as
+    for stage owners and approvers (:func:`runtime.services.assignees.rule_people`), except
+    that a round robin names every member of its role (escalation notifies them all; its
+    reassign takes the turn: :func:`runtime.services.assignees.reassignee`)."""
+    named = assignees.rule_people(conn, cf, stage, who, state, take_turn=False)
+    return sorted(directory.active_user_ids(conn, set(named)))
 
 
 def _title(cf: CompiledForm, row: RecordRow) -> str:

@@ -29,20 +29,51 @@ def stage_assignee(
     rule = stage.assignee
     if rule is None or rule.role is not None:
         return None
-    people = _people(conn, cf, stage, rule, state)
+    people = rule_people(conn, cf, stage, rule, state)
     return people[0] if people else None
 
 
-def _people(
+def reassignee(
     conn: Any, cf: CompiledForm, stage: Stage, rule: Assignee, state: workflow.RecordState
+) -> int | None:
+    """Whom an escalation of ``stage`` reassigns the record to under ``rule``: an active
+    person it names other than the current assignee (escalating to the same person would
+    change nothing) — for a round robin the member whose turn it is, on the stage's own
+    rotation (a turn that falls on the current assignee passes to the next member), for the
+    other rules the first by user id; ``None`` when there is nobody else."""
+    current = state.assignee_id
+    if rule.round_robin is not None:
+        if not set(directory.role_member_ids(conn, rule.round_robin.role)) - {current}:
+            return None
+        for _ in range(2):  # at most one turn falls on the current assignee
+            (person,) = rule_people(conn, cf, stage, rule, state)
+            if person != current:
+                return person
+        return None
+    people = sorted(directory.active_user_ids(conn, set(rule_people(conn, cf, stage, rule, state))))
+    others = [p for p in people if p != current]
+    return others[0] if others else None
+
+
+def rule_people(
+    conn: Any,
+    cf: CompiledForm,
+    stage: Stage,
+    rule: Assignee,
+    state: workflow.RecordState,
+    *,
+    take_turn: bool = True,
 ) -> list[int]:
-    """Everyone ``rule`` names for the record, in a stable order."""
+    """Everyone ``rule`` names for the record, in a stable order (inactive users included:
+    callers that need only active ones filter). A round robin names the member whose turn
+    it is, taking the turn (the stage's counter moves on), or with ``take_turn=False`` every
+    member of its role (whom an escalation notifies)."""
     if rule.role is not None:
         return directory.role_member_ids(conn, rule.role)
     if rule.round_robin is not None:
         members = directory.role_member_ids(conn, rule.round_robin.role)
-        if not members:
-            return []
+        if not members or not take_turn:
+            return members
         turn = approval_store.next_turn(conn, cf.form_id, stage.key)
         return [members[(turn - 1) % len(members)]]
     head = rule.department_head
@@ -69,7 +100,7 @@ def approvers(conn: Any, cf: CompiledForm, stage: Stage, state: workflow.RecordS
     assert stage.approval is not None
     found: dict[int, None] = {}
     for rule in stage.approval.approver_rules:
-        found.update(dict.fromkeys(_people(conn, cf, stage, rule, state)))
+        found.update(dict.fromkeys(rule_people(conn, cf, stage, rule, state)))
     active = directory.active_user_ids(conn, set(found))
     return [u for u in found if u in active]
 
@@ -94,7 +125,7 @@ def stage_entered(
     if stage.cc:
         copied: dict[int, None] = {}
         for rule in stage.cc:
-            copied.update(dict.fromkeys(_people(conn, cf, stage, rule, state)))
+            copied.update(dict.fromkeys(rule_people(conn, cf, stage, rule, state)))
         title = translate("cc_title", lang, form=cf.definition.name, stage=stage.name)
         approval_store.copy_to(
             conn, sorted(directory.active_user_ids(conn, set(copied))), state.record_id, title, now

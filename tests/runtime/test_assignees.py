@@ -225,6 +225,7 @@ def test_escalations_name_the_same_department_heads(conn: sa.Connection, svc: Se
     from builder.workflow import Assignee
     from runtime.escalation import people
     from runtime.store import records as record_store
+    from runtime.workflow import RecordState
 
     owner, boss, vp = (make_user(conn) for _ in range(3))
     company = make_department(conn, "公司", head=vp.user_id)
@@ -235,9 +236,14 @@ def test_escalations_name_the_same_department_heads(conn: sa.Connection, svc: Se
     _, form_id = _form(conn, svc, {"department_head": {"field": "dept"}})
     rec = svc.create_record(conn, owner, form_id, {"title": "x", "dept": team})
     row = record_store.get_record(conn, rec["id"])
+    state = RecordState(row.stage, row.data, row.owner_id, row.assignee_id, row.id)
+    cf = svc.compiled_form(conn, form_id)
+    assert cf.definition.workflow is not None
+    stage = cf.definition.workflow.stages[0]
     owners_head = Assignee.model_validate({"department_head": True})
     field_head = Assignee.model_validate({"department_head": {"field": "dept"}})
-    assert people(conn, owners_head, row) == [boss.user_id]
-    assert people(conn, field_head, row) == [boss.user_id]  # up the tree from 华东组
+    assert people(conn, cf, stage, owners_head, state) == [boss.user_id]
+    # up the tree from 华东组
+    assert people(conn, cf, stage, field_head, state) == [boss.user_id]
     deactivate(conn, boss.user_id)
-    assert people(conn, field_head, row) == [vp.user_id]
+    assert people(conn, cf, stage, field_head, state) == [vp.user_id]

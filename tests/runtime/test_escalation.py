@@ -23,6 +23,7 @@ from tests.runtime.sla_factories import (
     Clock,
     make_role,
     publish_ticket,
+    ticket_form,
 )
 from tests.runtime.test_record_service import make_user
 
@@ -291,3 +292,67 @@ def test_due_rules_count_after_hours_in_the_stages_working_hours() -> None:
     assert [i for i, _ in due_rules(stage, friday_17, friday_19)] == [0, 1]  # round the clock
     assert [i for i, _ in due_rules(stage, friday_17, friday_19, office, SH)] == [0]
     assert [i for i, _ in due_rules(stage, friday_17, monday_10, office, SH)] == [0, 1]
+
+
+def test_a_round_robin_reassign_takes_turns_and_skips_the_current_assignee(
+    conn: sa.Connection,
+) -> None:
+    clock = Clock(MONDAY_10)
+    svc = Services(clock=clock)
+    owner = make_user(conn)
+    duty1, duty2 = make_user(conn), make_user(conn)
+    make_role(conn, "duty", duty1, duty2)
+    definition = ticket_form()
+    stages = definition["workflow"]["stages"]
+    stages[0]["escalation"] = [{"after_hours": 2, "reassign": {"round_robin": {"role": "duty"}}}]
+    form_id = publish_ticket(conn, svc, definition)
+    first, second, third = (
+        svc.create_record(conn, owner, form_id, {"title": f"工单{i}"}) for i in range(3)
+    )
+    # the third is already with duty1: its turn (duty1's) passes to duty2
+    row = conn.execute(sa.select(records).where(records.c.id == third["id"])).one()
+    assert row.assignee_id is None  # the stage has no owner rule of its own
+    conn.execute(
+        records.update().where(records.c.id == third["id"]).values(assignee_id=duty1.user_id)
+    )
+
+    report = run_escalations(conn, svc, MONDAY_10 + dt.timedelta(hours=6, minutes=1))
+    assert (report.fired, report.reassigned, report.failed) == (3, 3, [])
+    assignees = dict(
+        conn.execute(
+            sa.select(records.c.id, records.c.assignee_id).where(
+                records.c.id.in_([first["id"], second["id"], third["id"]])
+            )
+        ).all()
+    )
+    # stays are escalated most overdue first, then by stay id: the records' order here
+    assert [assignees[r["id"]] for r in (first, second, third)] == [
+        duty1.user_id,
+        duty2.user_id,
+        duty2.user_id,
+    ]
+    escalated = {p["record_id"]: p["reassigned_to"] for p in _topics(conn, "record.escalated")}
+    assert escalated == {
+        first["id"]: duty1.user_id,
+        second["id"]: duty2.user_id,
+        third["id"]: duty2.user_id,
+    }
+
+
+def test_a_round_robin_reassign_with_only_the_current_assignee_changes_nothing(
+    conn: sa.Connection,
+) -> None:
+    clock = Clock(MONDAY_10)
+    svc = Services(clock=clock)
+    owner, duty = make_user(conn), make_user(conn)
+    make_role(conn, "duty", duty)
+    definition = ticket_form()
+    stages = definition["workflow"]["stages"]
+    stages[0]["escalation"] = [{"after_hours": 2, "reassign": {"round_robin": {"role": "duty"}}}]
+    form_id = publish_ticket(conn, svc, definition)
+    rec = svc.create_record(conn, owner, form_id, {"title": "只有一人"})
+    conn.execute(records.update().where(records.c.id == rec["id"]).values(assignee_id=duty.user_id))
+    report = run_escalations(conn, svc, MONDAY_10 + dt.timedelta(hours=6, minutes=1))
+    assert (report.fired, report.reassigned, report.failed) == (1, 0, [])
+    row = conn.execute(sa.select(records).where(records.c.id == rec["id"])).one()
+    assert (row.assignee_id, row.version) == (duty.user_id, 1)
