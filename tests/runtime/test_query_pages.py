@@ -223,6 +223,52 @@ def test_fields_limit_the_data_keys(world: World, conn: sa.Connection) -> None:
     assert full["tags"] == ["重点", "老客户"] and full["addr"]["district"] == "浦东新区"
 
 
+def test_page_timestamps_are_the_records_utc_times_in_iso_form(
+    world: World, conn: sa.Connection
+) -> None:
+    """On SQLite a page turns the stored UTC text into ISO text without parsing it; any
+    shape of stored time gives what the datetime path gives."""
+    import datetime as dt
+
+    from runtime.store.records import get_record
+
+    at = dt.datetime(2026, 11, 5, 8, 30, 15, 120000, tzinfo=dt.UTC)
+    shapes = [at, at.replace(microsecond=0), at.replace(microsecond=7)]
+    ids = [
+        insert_record(conn, world.cf, {"name": f"时间{i}"}, created_at=t, updated_at=t)
+        for i, t in enumerate(shapes)
+    ]
+    expected = {
+        "2026-11-05T08:30:15.120000Z",
+        "2026-11-05T08:30:15Z",
+        "2026-11-05T08:30:15.000007Z",
+    }
+    if dialect_name(conn) == "sqlite":
+        # text written by hand, not by the engine: no fraction; an offset; a "T"
+        hand = ["2026-11-05 08:30:15", "2026-11-05T16:30:15+08:00", "2026-11-05T08:30:15.5"]
+        for text in hand:
+            ids.append(insert_record(conn, world.cf, {"name": text}))
+            conn.execute(
+                sa.update(records)
+                .where(records.c.id == ids[-1])
+                .values(created_at=sa.literal(text), updated_at=sa.literal(text))
+            )
+        expected.add("2026-11-05T08:30:15.500000Z")
+    page = query_records(
+        conn,
+        world.cf,
+        filter={"field": "id", "op": "in", "value": ids},
+        actor=world.actor(),
+    )
+    got = {item["id"]: (item["created_at"], item["updated_at"]) for item in page.items}
+    assert set(got) == set(ids)
+    for record_id in ids:
+        created = get_record(conn, record_id).created_at
+        iso = created.isoformat().replace("+00:00", "Z")
+        assert got[record_id] == (iso, iso)
+    assert {created for created, _ in got.values()} == expected
+
+
 def test_counts_are_capped(world: World, conn: sa.Connection) -> None:
     w = world
     page = query_records(conn, w.cf, limit=2, count_cap=3, actor=w.actor())
