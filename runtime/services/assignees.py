@@ -46,9 +46,9 @@ def reassignee(
         if not set(directory.role_member_ids(conn, rule.round_robin.role)) - {current}:
             return None
         for _ in range(2):  # at most one turn falls on the current assignee
-            (person,) = rule_people(conn, cf, stage, rule, state)
-            if person != current:
-                return person
+            turn = rule_people(conn, cf, stage, rule, state)
+            if turn and turn[0] != current:
+                return turn[0]
         return None
     people = sorted(directory.active_user_ids(conn, set(rule_people(conn, cf, stage, rule, state))))
     others = [p for p in people if p != current]
