@@ -49,7 +49,7 @@ SEARCH_TABLES = {
 # SQLite CROSS JOIN keeps it the driving table, else SQLite scans every record for the LIKE.
 _INDEXED = {
     "sqlite": (
-        "SELECT rowid FROM records_fts WHERE records_fts MATCH :search_fts"
+        "SELECT rowid AS record_id FROM records_fts WHERE records_fts MATCH :search_fts"
         " AND rowid NOT IN (SELECT record_id FROM records_fts_queue)"
     ),
     "postgresql": (
@@ -84,9 +84,19 @@ def search_condition(search: str, dialect: str) -> ColumnElement[bool] | None:
             # One FTS5 query: quoted strings (quotes doubled) are matched as substrings and
             # implicitly ANDed; the query text is a bound parameter.
             binds["search_fts"] = " ".join('"' + w.replace('"', '""') + '"' for w in long_words)
-        terms.append(
-            sa.text(f"records.id IN ({indexed} UNION ALL {queued})").bindparams(**binds)  # type: ignore[arg-type]
+        # The hits as a common table expression, so that a page's statement, whose capped
+        # count and rows both need them, finds them once: as a plain subquery PostgreSQL ran
+        # the search twice (for a word in 20,000 records, 2 × ≈ 200 ms of trigram rechecks).
+        # MATERIALIZED keeps PostgreSQL from inlining it again; SQLite materializes a
+        # CTE used twice by itself, and takes the hint too (3.35+).
+        hits = (
+            sa.text(f"{indexed} UNION ALL {queued}")
+            .bindparams(**binds)
+            .columns(sa.column("record_id", sa.Integer))
+            .cte("search_hits")
+            .prefix_with("MATERIALIZED")
         )
+        terms.append(records.c.id.in_(sa.select(hits.c.record_id)))
         words = [w for w in words if len(w) < TRIGRAM]
     for word in words:
         terms.append(records.c.search_text.like(contains_pattern(word), escape="\\"))
