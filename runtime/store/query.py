@@ -164,7 +164,7 @@ def query_records(
         errors.append(FieldError("limit", "invalid_limit", f"a whole number from 1 to {MAX_LIMIT}"))
     _check_search(search, errors)
     after = _decode_cursor(cursor, cf, keys, ctx.dialect, errors) if cursor is not None else None
-    where = _where(ctx, parsed_filter, search, errors) + _scoped(ctx, scope)
+    where = _where(ctx, conn, parsed_filter, search, errors) + _scoped(ctx, scope)
     if errors:
         raise InvalidQueryError(errors)
 
@@ -248,7 +248,7 @@ def aggregate_records(
         )
     errors.extend(_problems(cf, filter=parsed_filter, group_by=groups, metrics=wanted))
     _check_search(search, errors)
-    where = _where(ctx, parsed_filter, search, errors) + _scoped(ctx, scope)
+    where = _where(ctx, conn, parsed_filter, search, errors) + _scoped(ctx, scope)
     if errors:
         raise InvalidQueryError(errors)
     if not wanted:
@@ -584,14 +584,18 @@ def _check_search(search: str | None, errors: list[FieldError]) -> None:
 
 
 def _where(
-    ctx: _Context, f: Filter | None, search: str | None, errors: list[FieldError]
+    ctx: _Context,
+    conn: sa.Connection,
+    f: Filter | None,
+    search: str | None,
+    errors: list[FieldError],
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if f is not None and not errors:
         counter = iter(range(1_000_000))
         where.append(_filter_sql(ctx, f, counter, errors))
     if search and not errors:
-        cond = search_condition(search, ctx.dialect)
+        cond = search_condition(search, ctx.dialect, conn)
         if cond is not None:
             ctx.needs_records = True
             where.append(cond)

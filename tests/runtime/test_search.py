@@ -11,6 +11,7 @@ from builder.form import load_form, publish
 from runtime.compiled import compile_form
 from runtime.errors import InvalidQueryError
 from runtime.search_text import MAX_SEARCH_TEXT, search_text, search_words
+from runtime.store import search as search_module
 from runtime.store.query import query_records
 from runtime.store.search import TRIGRAM_INDEX
 from runtime.store.search_index import index_pending
@@ -44,41 +45,54 @@ def found_before_and_after_indexing(w: World, conn: sa.Connection, search: str) 
     return before
 
 
-@pytest.mark.parametrize(
-    ("search", "expected"),
-    [
-        ("华为技术", ["r1"]),  # 4 characters: the trigram index
-        ("华为技", ["r1"]),  # exactly 3
-        ("华为", ["r1", "r5"]),  # 2 characters: the short path
-        ("浦东", ["r1"]),  # inside rich text, without its tags
-        ("为", ["r1", "r5"]),  # 1 character
-        ("米", ["r2"]),
-        ("雷军", ["r2"]),  # a sub-form column
-        ("13800000000", ["r2"]),
-        ("浦东新区", ["r1"]),  # an address part
-        ("上海市浦东", ["r1"]),  # across address parts
-        ("官网", ["r1"]),  # a select option's label
-        ("web", ["r1"]),  # and its value
-        ("ACME", ["r3"]),  # case-insensitive
-        ("acme_100%", ["r3"]),  # LIKE wildcards are literal
-        ("100%", ["r3"]),
-        ("e_1", ["r3"]),
-        ("%", ["r3"]),
-        ("华为 终端", ["r5"]),  # every word must match: 2 + 2 characters
-        ("华为 技术", ["r1"]),
-        ("华为技术 浦东", ["r1"]),  # long + short
-        ("华为技术 小米", []),
-        ("华为技术 华为终端", []),  # two long words, both needed
-        ("  华为   ", ["r1", "r5"]),  # blanks around and between
-        ("", ["r1", "r2", "r3", "r4", "r5"]),
-        ("   ", ["r1", "r2", "r3", "r4", "r5"]),
-        ("已删除", []),  # deleted records are never found
-        ("其他表单", []),  # nor records of another form
-        ("技术\n华为", ["r1"]),
-        ("技术浦", []),  # no match across two values
-    ],
-)
+SEARCHES = [
+    ("华为技术", ["r1"]),  # 4 characters: the trigram index
+    ("华为技", ["r1"]),  # exactly 3
+    ("华为", ["r1", "r5"]),  # 2 characters: the short path
+    ("浦东", ["r1"]),  # inside rich text, without its tags
+    ("为", ["r1", "r5"]),  # 1 character
+    ("米", ["r2"]),
+    ("雷军", ["r2"]),  # a sub-form column
+    ("13800000000", ["r2"]),
+    ("浦东新区", ["r1"]),  # an address part
+    ("上海市浦东", ["r1"]),  # across address parts
+    ("官网", ["r1"]),  # a select option's label
+    ("web", ["r1"]),  # and its value
+    ("ACME", ["r3"]),  # case-insensitive
+    ("acme_100%", ["r3"]),  # LIKE wildcards are literal
+    ("100%", ["r3"]),
+    ("e_1", ["r3"]),
+    ("%", ["r3"]),
+    ("华为 终端", ["r5"]),  # every word must match: 2 + 2 characters
+    ("华为 技术", ["r1"]),
+    ("华为技术 浦东", ["r1"]),  # long + short
+    ("华为技术 小米", []),
+    ("华为技术 华为终端", []),  # two long words, both needed
+    ("  华为   ", ["r1", "r5"]),  # blanks around and between
+    ("", ["r1", "r2", "r3", "r4", "r5"]),
+    ("   ", ["r1", "r2", "r3", "r4", "r5"]),
+    ("已删除", []),  # deleted records are never found
+    ("其他表单", []),  # nor records of another form
+    ("技术\n华为", ["r1"]),
+    ("技术浦", []),  # no match across two values
+]
+
+
+@pytest.mark.parametrize(("search", "expected"), SEARCHES)
 def test_search(world: World, conn: sa.Connection, search: str, expected: list[str]) -> None:
+    assert found_before_and_after_indexing(world, conn, search) == expected
+
+
+@pytest.mark.parametrize(("search", "expected"), SEARCHES)
+def test_broad_words_are_matched_row_by_row_with_the_same_answers(
+    world: World,
+    conn: sa.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    search: str,
+    expected: list[str],
+) -> None:
+    # Every long word counts as broad: the index is only asked how broad it is.
+    monkeypatch.setattr(search_module, "BROAD_HITS", 0)
     assert found_before_and_after_indexing(world, conn, search) == expected
 
 
@@ -226,3 +240,34 @@ def test_long_words_go_through_the_trigram_index(world: World, conn: sa.Connecti
         )
         assert TRIGRAM_INDEX in plan, plan
     assert found(w, conn, "华为技术") == ["r1"]
+
+
+def test_a_broad_word_takes_the_row_by_row_path(
+    world: World, conn: sa.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = world
+    for i in range(3):
+        w.ids[f"hm{i}"] = insert_record(conn, w.cf, {"name": f"鸿蒙系统{i}"})
+    index_pending(conn)
+    if conn.dialect.name == "sqlite":
+        # SQLite counts the index's hits up to BROAD_HITS
+        monkeypatch.setattr(search_module, "BROAD_HITS", 3)
+        assert search_module._broad(conn, ["鸿蒙系统"], "sqlite")
+        assert not search_module._broad(conn, ["华为技术"], "sqlite")  # one record
+        assert not search_module._broad(conn, ["鸿蒙系统", "华为技术"], "sqlite")  # both: none
+    else:
+        # PostgreSQL asks its planner, which never estimates fewer than one row
+        monkeypatch.setattr(search_module, "BROAD_HITS", 1)
+        assert search_module._broad(conn, ["鸿蒙系统"], "postgresql")
+        monkeypatch.setattr(search_module, "BROAD_HITS", 10**9)
+        assert not search_module._broad(conn, ["鸿蒙系统"], "postgresql")
+    # With the index emptied behind the engine's back, the index path finds nothing and the
+    # row-by-row path still finds the records: the two paths are really separate.
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("INSERT INTO records_fts(records_fts) VALUES ('delete-all')")
+    else:
+        conn.exec_driver_sql("DELETE FROM records_search")
+    monkeypatch.setattr(search_module, "BROAD_HITS", 10**9)
+    assert found(w, conn, "鸿蒙系统") == []
+    monkeypatch.setattr(search_module, "BROAD_HITS", 0)
+    assert found(w, conn, "鸿蒙系统") == ["hm0", "hm1", "hm2"]
