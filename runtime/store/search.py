@@ -140,7 +140,10 @@ def _broad(conn: sa.Connection, words: list[str], dialect: str) -> bool:
         return int(found) >= BROAD_HITS
     params = {f"search_q{i}": contains_pattern(w) for i, w in enumerate(words)}
     likes = " AND ".join(f"search_text LIKE %({p})s ESCAPE '\\'" for p in params)
-    # On the driver, unprepared: PostgreSQL cannot prepare an EXPLAIN.
+    # On the driver, unprepared: PostgreSQL cannot prepare an EXPLAIN. In the connection's
+    # transaction, begun first if nothing has begun it (as SQLAlchemy's execute would).
+    if not conn.in_transaction():
+        conn.begin()
     driver: Any = conn.connection.driver_connection
     (plan,) = driver.execute(
         f"EXPLAIN (FORMAT JSON) SELECT 1 FROM records_search WHERE {likes}",
