@@ -1158,6 +1158,7 @@ def measure_http(setup: Setup, page_rows: list[Row]) -> list[Row]:
                         figure < TARGETS["http"] if pct == 50 else None,
                     )
                 )
+        page_client.close()
         # Single creates from HTTP_THREADS client threads, bounded in count and time.
         rng = random.Random(11)
         base_name = fresh_names(setup, HTTP_CREATES)
@@ -1170,7 +1171,6 @@ def measure_http(setup: Setup, page_rows: list[Row]) -> list[Row]:
         deadline = time.perf_counter() + HTTP_CREATE_SECONDS
         failures: list[str] = []
 
-        page_client.close()
         # The load generator is the standard library's keep-alive HTTP client: httpx costs
         # ≈ 1 ms of CPU a request here (as much as a trivial FastAPI route), and the client
         # threads share the server's two cores; http.client costs ≈ 0.2 ms.

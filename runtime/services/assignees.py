@@ -43,16 +43,23 @@ def reassignee(
     other rules the first by user id; ``None`` when there is nobody else."""
     current = state.assignee_id
     if rule.round_robin is not None:
-        if not set(directory.role_member_ids(conn, rule.round_robin.role)) - {current}:
+        members = directory.role_member_ids(conn, rule.round_robin.role)
+        if not set(members) - {current}:
             return None
         for _ in range(2):  # at most one turn falls on the current assignee
-            turn = rule_people(conn, cf, stage, rule, state)
-            if turn and turn[0] != current:
-                return turn[0]
+            person = _next_in_turn(conn, cf, stage, members)
+            if person != current:
+                return person
         return None
     people = sorted(directory.active_user_ids(conn, set(rule_people(conn, cf, stage, rule, state))))
     others = [p for p in people if p != current]
     return others[0] if others else None
+
+
+def _next_in_turn(conn: Any, cf: CompiledForm, stage: Stage, members: list[int]) -> int:
+    """The member of ``members`` (not empty) whose turn of the stage it is; the turn is taken."""
+    turn = approval_store.next_turn(conn, cf.form_id, stage.key)
+    return members[(turn - 1) % len(members)]
 
 
 def rule_people(
@@ -74,8 +81,7 @@ def rule_people(
         members = directory.role_member_ids(conn, rule.round_robin.role)
         if not members or not take_turn:
             return members
-        turn = approval_store.next_turn(conn, cf.form_id, stage.key)
-        return [members[(turn - 1) % len(members)]]
+        return [_next_in_turn(conn, cf, stage, members)]
     head = rule.department_head
     if head is True:
         found = directory.user_department_head(conn, state.owner_id) if state.owner_id else None

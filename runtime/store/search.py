@@ -71,8 +71,10 @@ _QUEUED = {
 }
 
 
-def _likes(column: str, params: dict[str, str]) -> str:
-    return " AND ".join(f"{column} LIKE :{p} ESCAPE '\\'" for p in params)
+def _likes(column: str, params: dict[str, str], placeholder: str = ":{}") -> str:
+    """``column LIKE <param> AND …``, a parameter each written as ``placeholder`` formats it
+    (SQLAlchemy's ``:name``; ``%({})s`` for a statement sent to psycopg itself)."""
+    return " AND ".join(f"{column} LIKE {placeholder.format(p)} ESCAPE '\\'" for p in params)
 
 
 def search_condition(
@@ -139,7 +141,7 @@ def _broad(conn: sa.Connection, words: list[str], dialect: str) -> bool:
         ).scalar_one()
         return int(found) >= BROAD_HITS
     params = {f"search_q{i}": contains_pattern(w) for i, w in enumerate(words)}
-    likes = " AND ".join(f"search_text LIKE %({p})s ESCAPE '\\'" for p in params)
+    likes = _likes("search_text", params, "%({})s")
     # On the driver, unprepared: PostgreSQL cannot prepare an EXPLAIN. In the connection's
     # transaction, begun first if nothing has begun it (as SQLAlchemy's execute would).
     if not conn.in_transaction():
