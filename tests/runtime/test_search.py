@@ -271,3 +271,22 @@ def test_a_broad_word_takes_the_row_by_row_path(
     assert found(w, conn, "鸿蒙系统") == []
     monkeypatch.setattr(search_module, "BROAD_HITS", 0)
     assert found(w, conn, "鸿蒙系统") == ["hm0", "hm1", "hm2"]
+
+
+def test_a_page_finds_the_index_hits_once(world: World, conn: sa.Connection) -> None:
+    # The capped count and the rows share one materialized set of hits: the index is asked
+    # once per statement (as a plain subquery in each, PostgreSQL searched twice).
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(conn, "before_cursor_execute", seen)
+    try:
+        assert found(world, conn, "华为技术") == ["r1"]
+    finally:
+        sa.event.remove(conn, "before_cursor_execute", seen)
+    (page,) = [s for s in statements if "capped_count" in s]
+    index = "records_fts MATCH" if conn.dialect.name == "sqlite" else "FROM records_search AS s"
+    assert page.count(index) == 1, page
+    assert "MATERIALIZED" in page
