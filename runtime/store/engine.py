@@ -35,6 +35,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 
 from runtime.errors import UnsupportedDatabaseError
+from runtime.store.bigrams import bigram_tokens
 
 BUSY_TIMEOUT_MS = 5000
 READ_ONLY_OPTION = "stageform_read_only"
@@ -135,6 +136,8 @@ def _sqlite_engine(url: URL) -> Engine:
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()
+        # What the search indexer writes to the two-character index (migration 0011).
+        dbapi_connection.create_function("stageform_bigrams", 1, bigram_tokens, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:

@@ -1,14 +1,17 @@
 """The ``search`` part of a query: every word must occur in ``records.search_text``.
 
-Words of three or more characters use a trigram index, brought up to date off the write path
-(``runtime.store.search_index``): on SQLite the FTS5 ``records_fts`` table (trigram tokenizer),
-on PostgreSQL ``LIKE`` on ``records_search.search_text``, which pg_trgm's GIN index serves.
-The records in the queue (written or deleted since) are left out of the index's answer and
-matched against their current ``search_text`` instead, so a record written a moment ago is
-found and a changed or deleted one is not found by its old text. A trigram index cannot answer
-a shorter word — and two-character Chinese words (华为, 浦东) are what people type most — so
-those take ``LIKE '%w%'`` on ``records.search_text`` itself, narrowed by the form and the other
-filters.
+Words of three or more characters use a trigram index, words of two characters (华为, 浦东 —
+what people type most, and what a trigram index cannot answer) an index of each text's pairs
+of neighbouring characters (:mod:`runtime.store.bigrams`, migration 0011). Both are brought up
+to date off the write path (``runtime.store.search_index``): on SQLite the FTS5 tables
+``records_fts`` (trigram tokenizer) and ``records_bigrams``; on PostgreSQL ``LIKE`` on
+``records_search.search_text``, which pg_trgm's GIN index serves, and containment in
+``stageform_bigrams(search_text)``, which a GIN index on that expression serves. The records
+in the queue (written or deleted since) are left out of the indexes' answer and matched
+against their current ``search_text`` instead, so a record written a moment ago is found and a
+changed or deleted one is not found by its old text. One-character words, and words the index
+holds for very many records (:data:`BROAD_HITS`), take ``LIKE '%w%'`` on
+``records.search_text`` itself, narrowed by the form and the other filters.
 Words are lower-cased like the stored text (:func:`runtime.search_text.search_words`).
 """
 
@@ -21,10 +24,12 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from runtime.search_text import search_words
+from runtime.store.bigrams import bigram_token
 from runtime.store.query_sql import contains_pattern
 from runtime.store.tables import records
 
 TRIGRAM = 3
+BIGRAM = 2
 # Long words the index holds for at least this many records take the row-by-row path
 # (search_condition). Where the two cost the same, measured at 1M records: a page with its
 # capped count reads about count_cap × records / hits rows on the row-by-row path and every
@@ -46,29 +51,70 @@ SEARCH_TABLES = {
             "records_fts_idx",
             "records_fts_docsize",
             "records_fts_config",
+            "records_bigrams",
+            "records_bigrams_data",
+            "records_bigrams_idx",
+            "records_bigrams_config",
         }
     ),
     "postgresql": frozenset({"records_search", "records_search_queue"}),
 }
 
-# What the index finds for the words (each a bound ``LIKE`` pattern ``:search_q<i>``, or on
-# SQLite also the FTS5 query ``:search_fts``), leaving queued records out; then the queued
-# records whose current text has every word. The queue is short (the indexer drains it); on
-# SQLite CROSS JOIN keeps it the driving table, else SQLite scans every record for the LIKE.
-_INDEXED = {
-    "sqlite": (
-        "SELECT rowid AS record_id FROM records_fts WHERE records_fts MATCH :search_fts"
-        " AND rowid NOT IN (SELECT record_id FROM records_fts_queue)"
-    ),
+# The records the index holds for the words: ``_index_hits`` (long words through the trigram
+# index, two-character words through the pairs index). The queue's records are left out of
+# that and matched against their current text instead (``_QUEUED``): the queue is short (the
+# indexer drains it); on SQLite CROSS JOIN keeps it the driving table, else SQLite scans every
+# record for the LIKE.
+_NOT_QUEUED = {
+    "sqlite": " AND rowid NOT IN (SELECT record_id FROM records_fts_queue)",
     "postgresql": (
-        "SELECT s.record_id FROM records_search AS s WHERE {likes} AND NOT EXISTS"
-        " (SELECT 1 FROM records_search_queue AS q WHERE q.record_id = s.record_id)"
+        " AND NOT EXISTS (SELECT 1 FROM records_search_queue AS q WHERE q.record_id = s.record_id)"
     ),
 }
 _QUEUED = {
     "sqlite": "SELECT q.record_id FROM records_fts_queue AS q CROSS JOIN records AS queued",
     "postgresql": "SELECT q.record_id FROM records_search_queue AS q JOIN records AS queued",
 }
+
+
+def _index_hits(
+    dialect: str, long_words: list[str], pairs: list[str], placeholder: str = ":{}"
+) -> tuple[str, dict[str, Any]]:
+    """``SELECT <record id> FROM <index> WHERE …`` for records the index holds with every word,
+    and its parameters, each written as ``placeholder`` formats its name. SQLite: one FTS5
+    query per table (``records_fts``, trigram; ``records_bigrams``, pair tokens);
+    PostgreSQL: ``LIKE`` patterns, which pg_trgm's GIN serves, and pair containment, which the
+    GIN of ``stageform_bigrams(search_text)`` serves (migration 0011)."""
+    binds: dict[str, Any] = {}
+    if dialect == "sqlite":
+        parts: list[str] = []
+        if long_words:
+            binds["search_fts"] = _fts_query(long_words)
+            parts.append(
+                "SELECT rowid AS record_id FROM records_fts WHERE records_fts MATCH "
+                + placeholder.format("search_fts")
+            )
+        if pairs:
+            binds["search_pairs"] = _fts_query([bigram_token(w) for w in pairs])
+            match = "records_bigrams MATCH " + placeholder.format("search_pairs")
+            if parts:
+                parts.append(f"AND rowid IN (SELECT rowid FROM records_bigrams WHERE {match})")
+            else:
+                parts.append(f"SELECT rowid AS record_id FROM records_bigrams WHERE {match}")
+        return " ".join(parts), binds
+    conditions: list[str] = []
+    if long_words:
+        likes = {f"search_i{i}": contains_pattern(w) for i, w in enumerate(long_words)}
+        binds.update(likes)
+        conditions.append(_likes("s.search_text", likes, placeholder))
+    if pairs:
+        binds["search_pairs"] = pairs
+        conditions.append(
+            "stageform_bigrams(s.search_text) @> CAST("
+            + placeholder.format("search_pairs")
+            + " AS text[])"
+        )
+    return "SELECT s.record_id FROM records_search AS s WHERE " + " AND ".join(conditions), binds
 
 
 def _likes(column: str, params: dict[str, str], placeholder: str = ":{}") -> str:
@@ -82,8 +128,9 @@ def search_condition(
 ) -> ColumnElement[bool] | None:
     """The condition for ``search``; ``None`` when it has no words.
 
-    With ``conn``, long words that the index holds for at least :data:`BROAD_HITS` records
-    (:func:`_broad`) are matched like short words, on ``records.search_text`` row by row: a
+    With ``conn``, words that the index holds for at least :data:`BROAD_HITS` records
+    (:func:`_broad`) are matched like one-character words, on ``records.search_text`` row by
+    row: a
     page and its capped count then stop after their first rows and 10,001 matches, where the
     index would hand over every hit first (「有限公司」 in a million company names: 1.5 s on
     SQLite, 6 s on PostgreSQL). Both paths give the same records.
@@ -92,31 +139,31 @@ def search_condition(
     if not words:
         return None
     terms: list[ColumnElement[bool]] = []
-    long_words = [w for w in words if len(w) >= TRIGRAM]
-    if long_words and conn is not None and _broad(conn, long_words, dialect):
-        long_words = []
-    if long_words:
-        params = {f"search_q{i}": contains_pattern(w) for i, w in enumerate(long_words)}
-        indexed = _INDEXED[dialect].format(likes=_likes("s.search_text", params))
+    indexed = [w for w in words if len(w) >= BIGRAM]
+    if indexed and conn is not None and _broad(conn, indexed, dialect):
+        indexed = []
+    if indexed:
+        long_words = [w for w in indexed if len(w) >= TRIGRAM]
+        pairs = [w for w in indexed if len(w) == BIGRAM]
+        hits_sql, binds = _index_hits(dialect, long_words, pairs)
+        params = {f"search_q{i}": contains_pattern(w) for i, w in enumerate(indexed)}
+        binds.update(params)
         queued = _QUEUED[dialect] + " ON queued.id = q.record_id WHERE "
         queued += _likes("queued.search_text", params)
-        binds: dict[str, str] = dict(params)
-        if dialect == "sqlite":
-            binds["search_fts"] = _fts_query(long_words)  # one FTS5 query, a bound parameter
         # The hits as a common table expression, so that a page's statement, whose capped
         # count and rows both need them, finds them once: as a plain subquery PostgreSQL ran
         # the search twice (for a word in 20,000 records, 2 × ≈ 200 ms of trigram rechecks).
         # MATERIALIZED keeps PostgreSQL from inlining it again; SQLite materializes a
         # CTE used twice by itself, and takes the hint too (3.35+).
         hits = (
-            sa.text(f"{indexed} UNION ALL {queued}")
+            sa.text(f"{hits_sql}{_NOT_QUEUED[dialect]} UNION ALL {queued}")
             .bindparams(**binds)
             .columns(sa.column("record_id", sa.Integer))
             .cte("search_hits")
             .prefix_with("MATERIALIZED")
         )
         terms.append(records.c.id.in_(sa.select(hits.c.record_id)))
-        words = [w for w in words if len(w) < TRIGRAM]
+        words = [w for w in words if w not in indexed]
     for word in words:
         terms.append(records.c.search_text.like(contains_pattern(word), escape="\\"))
     return sa.and_(*terms)
@@ -132,25 +179,23 @@ def _broad(conn: sa.Connection, words: list[str], dialect: str) -> bool:
     records, of any form. SQLite counts the index's hits up to that many (FTS5 stops there:
     ≈ 25 ms for a word in most of two million records, ≈ 4 ms for one in 20,000); PostgreSQL
     gives its planner's estimate (no rows read: ``EXPLAIN``, from the statistics of
-    ``records_search``, which ANALYZE keeps). Only a choice of path: the answer is the same
-    either way."""
+    ``records_search`` and its indexes, which ANALYZE keeps). Only a choice of path: the
+    answer is the same either way."""
+    long_words = [w for w in words if len(w) >= TRIGRAM]
+    pairs = [w for w in words if len(w) == BIGRAM]
     if dialect == "sqlite":
-        found = conn.exec_driver_sql(
-            "SELECT count(*) FROM (SELECT 1 FROM records_fts WHERE records_fts MATCH ? LIMIT ?)",
-            (_fts_query(words), BROAD_HITS),
+        hits_sql, binds = _index_hits(dialect, long_words, pairs)
+        found = conn.execute(
+            sa.text(f"SELECT count(*) FROM ({hits_sql} LIMIT :search_limit)"),
+            {**binds, "search_limit": BROAD_HITS},
         ).scalar_one()
         return int(found) >= BROAD_HITS
-    params = {f"search_q{i}": contains_pattern(w) for i, w in enumerate(words)}
-    likes = _likes("search_text", params, "%({})s")
+    hits_sql, binds = _index_hits(dialect, long_words, pairs, "%({})s")
     # On the driver, unprepared: PostgreSQL cannot prepare an EXPLAIN. In the connection's
     # transaction, begun first if nothing has begun it (as SQLAlchemy's execute would).
     if not conn.in_transaction():
         conn.begin()
     driver: Any = conn.connection.driver_connection
-    (plan,) = driver.execute(
-        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM records_search WHERE {likes}",
-        params,
-        prepare=False,
-    ).fetchone()
+    (plan,) = driver.execute(f"EXPLAIN (FORMAT JSON) {hits_sql}", binds, prepare=False).fetchone()
     document = plan if isinstance(plan, list) else json.loads(plan)
     return float(document[0]["Plan"]["Plan Rows"]) >= BROAD_HITS

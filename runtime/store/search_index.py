@@ -5,8 +5,9 @@ Writes of ``records`` only note the records whose ``search_text`` changed in a q
 directly (``runtime.store.search``), so it is exact whether or not the queue has been
 applied. Applying it keeps the queue short and moves the index work out of the requests'
 transactions into one transaction per batch — on SQLite the FTS5 segment flush and merge of
-``records_fts`` (queue ``records_fts_queue``), on PostgreSQL the pg_trgm GIN entries of
-``records_search`` (queue ``records_search_queue``):
+``records_fts`` and of the two-character index ``records_bigrams`` (queue
+``records_fts_queue``), on PostgreSQL the GIN entries (pg_trgm's and the two-character
+index's, both on ``records_search``; queue ``records_search_queue``):
 
 - :func:`index_pending`: one batch, in the caller's transaction;
 - :func:`drain`: everything, one write transaction per batch (``stageform index``);
@@ -41,18 +42,35 @@ _BOUND = sa.text(
     "SELECT max(record_id) FROM "
     "(SELECT record_id FROM records_fts_queue ORDER BY record_id LIMIT :limit)"
 )
-_REMOVE = sa.text(
-    "INSERT INTO records_fts(records_fts, rowid, search_text) "
-    "SELECT 'delete', record_id, indexed_text FROM records_fts_queue "
-    "WHERE record_id <= :bound AND indexed = 1"
-)
-_ADD = sa.text(
-    "INSERT INTO records_fts(rowid, search_text) "
-    # CROSS JOIN: the queue drives (SQLite keeps the written order); the planner would
-    # otherwise scan every record below the bound.
-    "SELECT r.id, r.search_text FROM records_fts_queue AS q "
-    "CROSS JOIN records AS r ON r.id = q.record_id WHERE q.record_id <= :bound"
-)
+# Each for the trigram table and for the two-character one (records_bigrams, migration 0011:
+# contentless, so a row is deleted by giving its tokens again, from the same text).
+_REMOVE = [
+    sa.text(
+        "INSERT INTO records_fts(records_fts, rowid, search_text) "
+        "SELECT 'delete', record_id, indexed_text FROM records_fts_queue "
+        "WHERE record_id <= :bound AND indexed = 1"
+    ),
+    sa.text(
+        "INSERT INTO records_bigrams(records_bigrams, rowid, grams) "
+        "SELECT 'delete', record_id, stageform_bigrams(indexed_text) FROM records_fts_queue "
+        "WHERE record_id <= :bound AND indexed = 1 AND indexed_text IS NOT NULL"
+    ),
+]
+# CROSS JOIN: the queue drives (SQLite keeps the written order); the planner would otherwise
+# scan every record below the bound.
+_ADD = [
+    sa.text(
+        "INSERT INTO records_fts(rowid, search_text) "
+        "SELECT r.id, r.search_text FROM records_fts_queue AS q "
+        "CROSS JOIN records AS r ON r.id = q.record_id WHERE q.record_id <= :bound"
+    ),
+    sa.text(
+        "INSERT INTO records_bigrams(rowid, grams) "
+        "SELECT r.id, stageform_bigrams(r.search_text) FROM records_fts_queue AS q "
+        "CROSS JOIN records AS r ON r.id = q.record_id "
+        "WHERE q.record_id <= :bound AND r.search_text IS NOT NULL"
+    ),
+]
 _DONE = sa.text("DELETE FROM records_fts_queue WHERE record_id <= :bound")
 
 _PG_TAKE = sa.text(
@@ -83,8 +101,8 @@ def index_pending(conn: sa.Connection, limit: int = BATCH) -> int:
     bound = conn.execute(_BOUND, {"limit": limit}).scalar()
     if bound is None:
         return 0
-    conn.execute(_REMOVE, {"bound": bound})
-    conn.execute(_ADD, {"bound": bound})
+    for statement in (*_REMOVE, *_ADD):
+        conn.execute(statement, {"bound": bound})
     return int(conn.execute(_DONE, {"bound": bound}).rowcount)
 
 

@@ -211,35 +211,54 @@ def test_search_text_is_lower_cased_bounded_and_typed() -> None:
     assert search_words("  Foo  华为 foo ") == ["foo", "华为"]
 
 
-def test_long_words_go_through_the_trigram_index(world: World, conn: sa.Connection) -> None:
+def test_words_of_two_or_more_characters_go_through_the_indexes(
+    world: World, conn: sa.Connection
+) -> None:
     w = world
     index_pending(conn)  # the world's records into the index, out of the queue
-    # Empty the index behind the engine's back: long words now find nothing, short words
-    # (which never use it) still work — so the two paths are really separate.
+    one_character = found(w, conn, "华")
+    assert set(one_character) >= {"r1", "r5"}
+    # Empty the indexes behind the engine's back: long and two-character words now find
+    # nothing, one-character words (which never use them) still work — so the paths are
+    # really separate.
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("INSERT INTO records_fts(records_fts) VALUES ('delete-all')")
+        conn.exec_driver_sql("INSERT INTO records_bigrams(records_bigrams) VALUES ('delete-all')")
     else:
         conn.exec_driver_sql("DELETE FROM records_search")
     assert found(w, conn, "华为技术") == []
-    assert found(w, conn, "华为") == ["r1", "r5"]
+    assert found(w, conn, "华为") == []
+    assert found(w, conn, "华") == one_character
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("INSERT INTO records_fts(records_fts) VALUES ('rebuild')")
+        conn.exec_driver_sql(
+            "INSERT INTO records_bigrams(rowid, grams) SELECT id, stageform_bigrams(search_text)"
+            " FROM records WHERE search_text IS NOT NULL"
+        )
     else:
         conn.exec_driver_sql(
             "INSERT INTO records_search SELECT id, search_text FROM records"
             " WHERE search_text IS NOT NULL"
         )
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        plan = "\n".join(
-            r[0]
-            for r in conn.exec_driver_sql(
-                "EXPLAIN SELECT record_id FROM records_search WHERE search_text LIKE %(p)s"
-                " ESCAPE '\\'",
-                {"p": "%华为技术%"},
+        for where, params, index in (
+            ("search_text LIKE %(p)s ESCAPE '\\'", {"p": "%华为技术%"}, TRIGRAM_INDEX),
+            (
+                "stageform_bigrams(search_text) @> CAST(%(p)s AS text[])",
+                {"p": ["华为"]},
+                "ix_records_search_bigrams",
+            ),
+        ):
+            plan = "\n".join(
+                r[0]
+                for r in conn.exec_driver_sql(
+                    f"EXPLAIN SELECT record_id FROM records_search WHERE {where}", params
+                )
             )
-        )
-        assert TRIGRAM_INDEX in plan, plan
+            assert index in plan, plan
     assert found(w, conn, "华为技术") == ["r1"]
+    assert found(w, conn, "华为") == ["r1", "r5"]
+    assert found(w, conn, "华为 为技术") == ["r1"]  # a pair and a long word: both indexes
 
 
 def test_a_broad_word_takes_the_row_by_row_path(
@@ -255,12 +274,19 @@ def test_a_broad_word_takes_the_row_by_row_path(
         assert search_module._broad(conn, ["鸿蒙系统"], "sqlite")
         assert not search_module._broad(conn, ["华为技术"], "sqlite")  # one record
         assert not search_module._broad(conn, ["鸿蒙系统", "华为技术"], "sqlite")  # both: none
+        assert search_module._broad(conn, ["鸿蒙"], "sqlite")  # a pair: the pairs index
+        assert not search_module._broad(conn, ["蒙无"], "sqlite")  # none
+        assert search_module._broad(conn, ["鸿蒙", "系统"], "sqlite")
+        assert not search_module._broad(conn, ["鸿蒙", "华为技术"], "sqlite")  # both indexes
     else:
         # PostgreSQL asks its planner, which never estimates fewer than one row
         monkeypatch.setattr(search_module, "BROAD_HITS", 1)
         assert search_module._broad(conn, ["鸿蒙系统"], "postgresql")
+        assert search_module._broad(conn, ["鸿蒙"], "postgresql")
+        assert search_module._broad(conn, ["鸿蒙", "系统0"], "postgresql")
         monkeypatch.setattr(search_module, "BROAD_HITS", 10**9)
         assert not search_module._broad(conn, ["鸿蒙系统"], "postgresql")
+        assert not search_module._broad(conn, ["鸿蒙"], "postgresql")
     # With the index emptied behind the engine's back, the index path finds nothing and the
     # row-by-row path still finds the records: the two paths are really separate.
     if conn.dialect.name == "sqlite":
@@ -271,6 +297,7 @@ def test_a_broad_word_takes_the_row_by_row_path(
     assert found(w, conn, "鸿蒙系统") == []
     monkeypatch.setattr(search_module, "BROAD_HITS", 0)
     assert found(w, conn, "鸿蒙系统") == ["hm0", "hm1", "hm2"]
+    assert found(w, conn, "鸿蒙") == ["hm0", "hm1", "hm2"]  # the pairs index emptied too
 
 
 def test_a_page_finds_the_index_hits_once(world: World, conn: sa.Connection) -> None:

@@ -6,15 +6,26 @@ or not, is tested in tests/runtime/test_search.py."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 
 import pytest
 import sqlalchemy as sa
 
 from runtime.store import migrate
+from runtime.store.bigrams import bigram_tokens
 from runtime.store.database import Database
 from runtime.store.query import query_records
 from runtime.store.search import search_condition
-from runtime.store.search_index import _ADD, QUEUES, SearchIndexer, drain, index_pending, pending
+from runtime.store.search_index import (
+    _ADD,
+    _DONE,
+    _REMOVE,
+    QUEUES,
+    SearchIndexer,
+    drain,
+    index_pending,
+    pending,
+)
 from runtime.store.tables import records
 from tests.runtime.test_query_support import World, build_world, insert_record, update_record
 
@@ -26,11 +37,30 @@ def queued(conn: sa.Connection) -> int:
 
 def check_index(conn: sa.Connection) -> None:
     """Check the index against ``records`` (raises if it holds other text than the records,
-    or misses or keeps a row). SQLite: FTS5's own check of an external-content index."""
+    or misses or keeps a row). SQLite: FTS5's own check of an external-content index, and for
+    the contentless pairs index, how many records each pair token is held for against the
+    records' current text. PostgreSQL maintains the pairs index of ``records_search`` itself."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(
             "INSERT INTO records_fts(records_fts, rank) VALUES ('integrity-check', 1)"
         )
+        if not conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE name = 'records_bigrams'"
+        ).first():
+            return  # a database before migration 0011
+        conn.exec_driver_sql(
+            "INSERT INTO records_bigrams(records_bigrams) VALUES ('integrity-check')"
+        )
+        texts = conn.exec_driver_sql(
+            "SELECT search_text FROM records WHERE search_text IS NOT NULL"
+        ).scalars()
+        expected = Counter(t for text in texts for t in (bigram_tokens(text) or "").split())
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.pairs USING fts5vocab(main, records_bigrams, row)"
+        )
+        held = dict(conn.exec_driver_sql("SELECT term, doc FROM temp.pairs").all())
+        if held != expected:
+            raise sa.exc.DatabaseError("pairs check", None, Exception(f"{held} != {expected}"))
         return
     differences = conn.exec_driver_sql(
         "(SELECT id, search_text FROM records WHERE search_text IS NOT NULL"
@@ -69,6 +99,7 @@ def pg_database(database: Database) -> Database:
 def _clear_index(conn: sa.Connection) -> None:
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("INSERT INTO records_fts(records_fts) VALUES ('delete-all')")
+        conn.exec_driver_sql("INSERT INTO records_bigrams(records_bigrams) VALUES ('delete-all')")
     else:
         conn.exec_driver_sql("DELETE FROM records_search")
 
@@ -78,6 +109,12 @@ def test_the_integrity_check_can_fail(database: Database) -> None:
         build_world(conn)
         index_pending(conn)
         check_index(conn)
+        if conn.dialect.name == "sqlite":  # the pairs index alone
+            conn.exec_driver_sql(
+                "INSERT INTO records_bigrams(records_bigrams) VALUES ('delete-all')"
+            )
+            with pytest.raises(sa.exc.DatabaseError, match="pairs check"):
+                check_index(conn)
         _clear_index(conn)
         with pytest.raises(sa.exc.DatabaseError):
             check_index(conn)
@@ -116,6 +153,10 @@ def test_batches_coalesce_and_draining_is_idempotent(database: Database) -> None
         assert found(w, conn, "红米手机二代") == ["r2"]
         assert found(w, conn, "华为技术") == []
         assert found(w, conn, "acme") == []
+        # Two-character words, through the pairs index: the new texts, not the old.
+        assert found(w, conn, "旗舰") == ["r1"]
+        assert found(w, conn, "二代") == ["r2"]
+        assert found(w, conn, "技术") == []
 
 
 def test_several_drainers_at_once(database: Database) -> None:
@@ -204,6 +245,42 @@ def test_upgrade_from_0007_keeps_search_working_sqlite(sqlite_database: Database
     assert drain(db) == 0
 
 
+def test_upgrade_to_0011_indexes_the_pairs_the_index_holds(database: Database) -> None:
+    # Records indexed, one changed and one deleted since (queued with the text the index
+    # still holds), one new (queued, not indexed): the pairs index starts as the trigram
+    # index is, and the indexer then brings both up to date.
+    db = database
+    migrate.downgrade(db.engine, "0010")
+    with db.begin() as conn:
+        w = build_world(conn)
+        if conn.dialect.name == "sqlite":  # what applying the queue was at 0010
+            bound = {"bound": 10**9}
+            for statement in (_REMOVE[0], _ADD[0], _DONE):
+                conn.execute(statement, bound)
+        else:  # unchanged: PostgreSQL keeps the new index itself
+            index_pending(conn)
+        update_record(conn, w.cf, w.ids["r1"], {"name": "华为数字能源"})
+        conn.execute(sa.delete(records).where(records.c.id == w.ids["r3"]))
+        w.ids["new"] = insert_record(conn, w.cf, {"name": "新来的客户"})
+        assert queued(conn) == 3
+    migrate.upgrade(db.engine)
+    with db.begin() as conn:
+        # (The check below, after the queue is applied, also finds pairs of the wrong text
+        # here: applying deletes the pairs of the text the index held.)
+        assert found(w, conn, "能源") == ["r1"]  # queued: matched on its current text
+        assert "new" in found(w, conn, "客户")
+    assert drain(db) == 3
+    with db.begin() as conn:
+        check_index(conn)
+        assert queued(conn) == 0
+        assert found(w, conn, "能源") == ["r1"]
+        assert "new" in found(w, conn, "客户")
+    migrate.downgrade(db.engine, "0010")
+    migrate.upgrade(db.engine)
+    with db.begin() as conn:
+        check_index(conn)
+
+
 def test_the_queue_drives_its_joins(sqlite_database: Database) -> None:
     # Searching and applying the queue look the few queued records up by id; a scan of
     # ``records`` (what SQLite's planner chose before the joins were pinned) costs the table.
@@ -214,11 +291,14 @@ def test_the_queue_drives_its_joins(sqlite_database: Database) -> None:
         index_pending(conn)
         conn.exec_driver_sql("ANALYZE")  # what publishing a form runs; the queue is empty
         update_record(conn, w.cf, w.ids["r1"], {"name": "华为技术二"})
-        condition = search_condition("华为技术", "sqlite")
-        assert condition is not None
-        search = sa.select(records.c.id).where(condition)
-        compiled = str(search.compile(conn, compile_kwargs={"literal_binds": True}))
-        for sql, params in ((compiled, {}), (_ADD.text, {"bound": 10})):
+        searches = []
+        for words in ("华为技术", "华为", "华为 技术二"):  # trigram, pairs, both
+            condition = search_condition(words, "sqlite")
+            assert condition is not None
+            search = sa.select(records.c.id).where(condition)
+            searches.append(str(search.compile(conn, compile_kwargs={"literal_binds": True})))
+        applies = [(add.text, {"bound": 10}) for add in _ADD]
+        for sql, params in [*((s, {}) for s in searches), *applies]:
             plan = [
                 str(row[3])
                 for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all()

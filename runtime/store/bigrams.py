@@ -1,0 +1,30 @@
+"""The tokens of the two-character search index: one per distinct pair of neighbouring
+characters of a ``search_text``, spelled in ASCII.
+
+A trigram index cannot find a word shorter than three characters, and two-character Chinese
+words (华东, 张三, 杭州) are what people search for most. The SQLite index of these pairs is an
+FTS5 table with the ``ascii`` tokenizer (``records_bigrams``, migration 0011), so each pair
+is written as one ASCII token — ``g`` and the first character's code point in hexadecimal,
+``x`` and the second's (「华东」 → ``g534ex4e1c``) — and no tokenizer rule (case folding,
+punctuation, diacritics) can split or change it. A word of two characters occurs in a text
+exactly when its pair is among the text's pairs, so the index's answer needs no recheck.
+
+These functions define what the index holds: changing them needs a migration that rebuilds it.
+"""
+
+from __future__ import annotations
+
+
+def bigram_token(pair: str) -> str:
+    """The token of a two-character string."""
+    first, second = pair[0], pair[1]
+    return f"g{ord(first):x}x{ord(second):x}"
+
+
+def bigram_tokens(text: str | None) -> str | None:
+    """The distinct pair tokens of ``text``, space-separated (``None`` for ``None``); what
+    SQLite's ``stageform_bigrams()`` returns for the index."""
+    if text is None:
+        return None
+    pairs = {text[i : i + 2] for i in range(len(text) - 1)}
+    return " ".join(bigram_token(pair) for pair in pairs)
