@@ -404,6 +404,7 @@ def _drop_value_tables(url: str, form_ids: list[int]) -> None:
 
 
 def load_sqlite(path: Path, n: int) -> tuple[int, int, int, str]:
+    from runtime.store.bigrams import bigram_tokens
     from runtime.store.database import Database
     from runtime.store.indexes import create_indexes
 
@@ -460,6 +461,13 @@ def load_sqlite(path: Path, n: int) -> tuple[int, int, int, str]:
         db.execute(sql)
     t = time.perf_counter()
     db.execute("INSERT INTO records_fts(records_fts) VALUES ('rebuild')")
+    # The two-character index (contentless: filled from the same texts the rebuild read).
+    db.create_function("stageform_bigrams", 1, bigram_tokens, deterministic=True)
+    db.execute("INSERT INTO records_bigrams(records_bigrams) VALUES ('delete-all')")
+    db.execute(
+        "INSERT INTO records_bigrams(rowid, grams) "
+        "SELECT id, stageform_bigrams(search_text) FROM records WHERE search_text IS NOT NULL"
+    )
     # The rebuild indexed every record: anything queued before the load is applied by it.
     db.execute("DELETE FROM records_fts_queue")
     log(f"  FTS5 rebuild {time.perf_counter() - t:,.0f} s")
