@@ -282,11 +282,16 @@ def test_a_broad_word_takes_the_row_by_row_path(
         # PostgreSQL asks its planner, which never estimates fewer than one row
         monkeypatch.setattr(search_module, "BROAD_HITS", 1)
         assert search_module._broad(conn, ["鸿蒙系统"], "postgresql")
-        assert search_module._broad(conn, ["鸿蒙"], "postgresql")
-        assert search_module._broad(conn, ["鸿蒙", "系统0"], "postgresql")
         monkeypatch.setattr(search_module, "BROAD_HITS", 10**9)
         assert not search_module._broad(conn, ["鸿蒙系统"], "postgresql")
+        # with a two-character word: a threshold of its own
+        monkeypatch.setattr(search_module, "PG_PAIRS_BROAD_HITS", 1)
+        assert search_module._broad(conn, ["鸿蒙"], "postgresql")
+        assert search_module._broad(conn, ["鸿蒙", "系统0"], "postgresql")
+        monkeypatch.setattr(search_module, "PG_PAIRS_BROAD_HITS", 10**9)
         assert not search_module._broad(conn, ["鸿蒙"], "postgresql")
+        monkeypatch.setattr(search_module, "BROAD_HITS", 1)
+        assert not search_module._broad(conn, ["鸿蒙", "系统0"], "postgresql")
     # With the index emptied behind the engine's back, the index path finds nothing and the
     # row-by-row path still finds the records: the two paths are really separate.
     if conn.dialect.name == "sqlite":
@@ -294,8 +299,10 @@ def test_a_broad_word_takes_the_row_by_row_path(
     else:
         conn.exec_driver_sql("DELETE FROM records_search")
     monkeypatch.setattr(search_module, "BROAD_HITS", 10**9)
+    monkeypatch.setattr(search_module, "PG_PAIRS_BROAD_HITS", 10**9)
     assert found(w, conn, "鸿蒙系统") == []
     monkeypatch.setattr(search_module, "BROAD_HITS", 0)
+    monkeypatch.setattr(search_module, "PG_PAIRS_BROAD_HITS", 0)
     assert found(w, conn, "鸿蒙系统") == ["hm0", "hm1", "hm2"]
     assert found(w, conn, "鸿蒙") == ["hm0", "hm1", "hm2"]  # the pairs index emptied too
 
