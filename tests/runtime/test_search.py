@@ -12,6 +12,7 @@ from runtime.compiled import compile_form
 from runtime.errors import InvalidQueryError
 from runtime.search_text import MAX_SEARCH_TEXT, search_text, search_words
 from runtime.store import search as search_module
+from runtime.store.bigrams import bigram_token, bigram_tokens
 from runtime.store.query import query_records
 from runtime.store.search import TRIGRAM_INDEX
 from runtime.store.search_index import index_pending
@@ -324,3 +325,15 @@ def test_a_page_finds_the_index_hits_once(world: World, conn: sa.Connection) -> 
     index = "records_fts MATCH" if conn.dialect.name == "sqlite" else "FROM records_search AS s"
     assert page.count(index) == 1, page
     assert "MATERIALIZED" in page
+
+
+def test_pair_tokens_are_ascii_and_distinct() -> None:
+    assert bigram_tokens(None) is None
+    assert bigram_tokens("") == "" and bigram_tokens("华") == ""
+    assert bigram_tokens("华东华东") is not None
+    assert sorted((bigram_tokens("华东华东") or "").split()) == ["g4e1cx534e", "g534ex4e1c"]
+    # any character, one token each (the ascii tokenizer splits on ASCII punctuation only)
+    for pair in ("a-", "𠀀x", " \n", "Ab"):
+        token = bigram_token(pair)
+        assert token.isascii() and token.isalnum(), token
+    assert len({bigram_token(p) for p in ("ab", "a\u0062", "ba", "AB")}) == 3
