@@ -404,7 +404,7 @@ def _drop_value_tables(url: str, form_ids: list[int]) -> None:
 
 
 def load_sqlite(path: Path, n: int) -> tuple[int, int, int, str]:
-    from runtime.store.bigrams import bigram_tokens
+    from runtime.store.bigrams import define_sqlite_function
     from runtime.store.database import Database
     from runtime.store.indexes import create_indexes
 
@@ -462,7 +462,7 @@ def load_sqlite(path: Path, n: int) -> tuple[int, int, int, str]:
     t = time.perf_counter()
     db.execute("INSERT INTO records_fts(records_fts) VALUES ('rebuild')")
     # The two-character index (contentless: filled from the same texts the rebuild read).
-    db.create_function("stageform_bigrams", 1, bigram_tokens, deterministic=True)
+    define_sqlite_function(db)
     db.execute("INSERT INTO records_bigrams(records_bigrams) VALUES ('delete-all')")
     db.execute(
         "INSERT INTO records_bigrams(rowid, grams) "

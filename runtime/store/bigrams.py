@@ -14,6 +14,8 @@ These functions define what the index holds: changing them needs a migration tha
 
 from __future__ import annotations
 
+import sqlite3
+
 
 def bigram_token(pair: str) -> str:
     """The token of a two-character string."""
@@ -28,3 +30,10 @@ def bigram_tokens(text: str | None) -> str | None:
         return None
     pairs = {text[i : i + 2] for i in range(len(text) - 1)}
     return " ".join(bigram_token(pair) for pair in pairs)
+
+
+def define_sqlite_function(connection: sqlite3.Connection) -> None:
+    """Give a SQLite connection ``stageform_bigrams(text)`` (:func:`bigram_tokens`), which
+    whatever fills ``records_bigrams`` calls: the engine's connections, migration 0011, the
+    benchmark's bulk load."""
+    connection.create_function("stageform_bigrams", 1, bigram_tokens, deterministic=True)

@@ -35,7 +35,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 
 from runtime.errors import UnsupportedDatabaseError
-from runtime.store.bigrams import bigram_tokens
+from runtime.store.bigrams import define_sqlite_function
 
 BUSY_TIMEOUT_MS = 5000
 READ_ONLY_OPTION = "stageform_read_only"
@@ -137,7 +137,7 @@ def _sqlite_engine(url: URL) -> Engine:
         finally:
             cursor.close()
         # What the search indexer writes to the two-character index (migration 0011).
-        dbapi_connection.create_function("stageform_bigrams", 1, bigram_tokens, deterministic=True)
+        define_sqlite_function(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:

@@ -147,8 +147,8 @@ def search_condition(
     With ``conn``, words that the index holds for at least :data:`BROAD_HITS` records
     (:func:`_broad`) are matched like one-character words, on ``records.search_text`` row by
     row: a page and its capped count then stop after their first rows and 10,001 matches,
-    where the index would hand over every hit first (「有限公司」 in a million company names: 1.5 s on
-    SQLite, 6 s on PostgreSQL). Both paths give the same records.
+    where the index would hand over every hit first (「有限公司」 in a million company names:
+    1.5 s on SQLite, 6 s on PostgreSQL). Both paths give the same records.
     """
     words = search_words(search)
     if not words:

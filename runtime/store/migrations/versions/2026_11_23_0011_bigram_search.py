@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from runtime.store.bigrams import bigram_tokens
+from runtime.store.bigrams import define_sqlite_function
 
 revision: str = "0011"
 down_revision: str | Sequence[str] | None = "0010"
@@ -66,7 +66,7 @@ def upgrade() -> None:
         # Defined here too, for a connection that is not the engine's (Alembic's own).
         driver = op.get_bind().connection.driver_connection
         assert driver is not None
-        driver.create_function("stageform_bigrams", 1, bigram_tokens, deterministic=True)
+        define_sqlite_function(driver)
         for statement in _SQLITE_UP:
             op.execute(statement)
         return
