@@ -308,6 +308,59 @@ def test_a_broad_word_takes_the_row_by_row_path(
     assert found(w, conn, "鸿蒙") == ["hm0", "hm1", "hm2"]  # the pairs index emptied too
 
 
+def test_a_broad_word_beside_a_narrow_one_is_matched_on_the_narrow_hits(
+    world: World, conn: sa.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = world
+    for i in range(3):
+        w.ids[f"hm{i}"] = insert_record(conn, w.cf, {"name": f"鸿蒙系统{i}", "notes": f"标{i}"})
+    index_pending(conn)
+    dialect = conn.dialect.name
+    if dialect == "sqlite":  # exact counts: 「鸿蒙系统」 and 「蒙系」 are in three records each
+        monkeypatch.setattr(search_module, "BROAD_HITS", 2)
+        assert search_module._index_words(conn, ["鸿蒙系统", "标1"], dialect) == ["标1"]
+        assert search_module._index_words(conn, ["系统1", "蒙系"], dialect) == ["系统1"]
+        # words of one index are counted together: 「系统1」 makes 「鸿蒙系统」 narrow
+        assert search_module._index_words(conn, ["鸿蒙系统", "系统1"], dialect) == [
+            "鸿蒙系统",
+            "系统1",
+        ]
+        assert search_module._index_words(conn, ["鸿蒙系统", "蒙系"], dialect) == []  # all broad
+        monkeypatch.setattr(search_module, "BROAD_HITS", 4)
+        assert search_module._index_words(conn, ["鸿蒙系统", "标1"], dialect) == ["鸿蒙系统", "标1"]
+    # Which words are broad, decided here (the planner's estimates on a few rows are not
+    # exact): the index is asked for the narrow side only, the broad words are matched on its
+    # hits row by row, and the answers are the same.
+    broad_words = {"鸿蒙系统", "鸿蒙"}
+    monkeypatch.setattr(
+        search_module, "_broad", lambda _c, words, _d: all(x in broad_words for x in words)
+    )
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append(f"{statement} {parameters}")
+
+    sa.event.listen(conn, "before_cursor_execute", seen)
+    try:
+        assert found(w, conn, "鸿蒙系统 标1") == ["hm1"]
+        assert found(w, conn, "鸿蒙 系统2") == ["hm2"]
+        assert found(w, conn, "鸿蒙 鸿蒙系统") == ["hm0", "hm1", "hm2"]  # every word broad
+    finally:
+        sa.event.remove(conn, "before_cursor_execute", seen)
+    pages = [s for s in statements if "capped_count" in s]
+    assert len(pages) == 3, statements
+    for page, broad in zip(pages, ("鸿蒙系统", "鸿蒙", "鸿蒙"), strict=True):
+        assert f"%{broad}%" in page  # a LIKE pattern on records.search_text, row by row
+    if dialect == "sqlite":
+        assert "records_bigrams MATCH" in pages[0] and "records_fts MATCH" not in pages[0]
+        assert "records_fts MATCH" in pages[1] and "records_bigrams MATCH" not in pages[1]
+        assert '"鸿蒙系统"' not in pages[0] and "MATCH" not in pages[2]
+    else:
+        assert "stageform_bigrams" in pages[0] and "records_search AS s" in pages[0]
+        assert "stageform_bigrams" not in pages[1] and "records_search AS s" in pages[1]
+        assert "records_search AS s" not in pages[2]
+
+
 def test_a_page_finds_the_index_hits_once(world: World, conn: sa.Connection) -> None:
     # The capped count and the rows share one materialized set of hits: the index is asked
     # once per statement (as a plain subquery in each, PostgreSQL searched twice).
