@@ -1,13 +1,14 @@
-"""Hot read statements run on the driver's cursor: :class:`Prebuilt`.
+"""Hot statements run on the driver's cursor: :class:`Prebuilt`.
 
 Executing even an already-built SQLAlchemy ``select`` costs ≈ 80 µs of Python a call here
 (the compiled-cache lookup, the execution context, the result set-up) — twenty times the
 driver's own work for an indexed one-row read on SQLite (≈ 4 µs), and about as much again
 as psycopg's on PostgreSQL. The few reads that every API request runs (the API token with
-its grants, a form's head) are compiled once per dialect instead and run straight on the
-driver, as :mod:`runtime.store.batch_insert` does for the writes of a create. The values are
-bound and the columns read back with the statement's own type processors, so the rows are
-what ``conn.execute(statement)`` would give.
+its grants, a form's head) and the serial counter's upsert of a create are compiled once
+per dialect instead and run straight on the driver, as :mod:`runtime.store.batch_insert`
+does for the rows a create writes. The values are bound and the columns read back with the
+statement's own type processors, so the rows are what ``conn.execute(statement)`` would
+give.
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ class _Compiled:
 
 
 class Prebuilt:
-    """A SQLAlchemy ``select`` compiled once per dialect, run on the driver's cursor.
+    """A SQLAlchemy ``select`` (or a DML statement with ``RETURNING``) compiled once per
+    dialect, run on the driver's cursor.
 
     ``rows(conn, params)`` returns the rows as named tuples (``row.column``), inside ``conn``'s
     transaction (begun first if it has not been, as ``conn.execute`` would).
     """
 
-    def __init__(self, statement: sa.Select[Any] | sa.CompoundSelect[Any]) -> None:
+    def __init__(self, statement: sa.Select[Any] | sa.CompoundSelect[Any] | sa.UpdateBase) -> None:
         self._statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
@@ -77,15 +79,15 @@ class Prebuilt:
             if found is not None:
                 return found
             compiled = self._statement.compile(dialect=dialect)
-            names = list(self._statement.selected_columns.keys())
+            columns = self._statement.exported_columns  # a select's, or what DML returns
+            names = [str(key) for key in columns.keys()]
             binds = {
                 name: processor
                 for name, processor in compiled._bind_processors.items()
                 if callable(processor)
             }
             results = tuple(
-                column.type._cached_result_processor(dialect, None)
-                for column in self._statement.selected_columns
+                column.type._cached_result_processor(dialect, None) for column in columns
             )
             positional = compiled.positiontup
             built = _Compiled(

@@ -29,6 +29,7 @@ from runtime.errors import (
 from runtime.pipeline import Prepared
 from runtime.search_text import search_text
 from runtime.store.batch_insert import insert_many, insert_new
+from runtime.store.prebuilt import Prebuilt
 from runtime.store.tables import (
     outbox,
     record_comments,
@@ -789,7 +790,8 @@ class AppStoreAccess:
             return block[0] - 1
         size = max(self.serial_block, 1)
         params = {"form_id": self.form_id, "field_key": field_key, "period": period, "size": size}
-        last = int(self.conn.execute(_SERIAL_UPSERT[self.conn.dialect.name], params).scalar_one())
+        (row,) = _SERIAL_UPSERT[self.conn.dialect.name].rows(self.conn, params)
+        last = int(row.value)
         self._serials[(field_key, period)] = [last - size + 2, last]
         return last - size + 1
 
@@ -810,8 +812,8 @@ def _serial_upsert(insert: Any) -> Any:
 
 
 _SERIAL_UPSERT = {
-    "postgresql": _serial_upsert(postgresql.insert),
-    "sqlite": _serial_upsert(sqlite.insert),
+    "postgresql": Prebuilt(_serial_upsert(postgresql.insert)),
+    "sqlite": Prebuilt(_serial_upsert(sqlite.insert)),
 }
 
 
