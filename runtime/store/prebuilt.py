@@ -18,7 +18,7 @@ from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -80,7 +80,7 @@ class Prebuilt:
                 return found
             compiled = self._statement.compile(dialect=dialect)
             columns = self._statement.exported_columns  # a select's, or what DML returns
-            names = [str(key) for key in columns.keys()]
+            names = cast(list[str], list(columns.keys()))  # every returned column is named
             binds = {
                 name: processor
                 for name, processor in compiled._bind_processors.items()
