@@ -101,15 +101,23 @@ def bearer_token(request: Request) -> str | None:
 
 
 def authenticate(
-    request: Request, database: Database, settings: Settings, conn: Conn | None = None
+    request: Request,
+    database: Database,
+    settings: Settings,
+    conn: Conn | None = None,
+    *,
+    writing: bool = False,
 ) -> Actor:
     """Resolve the bearer token or the session cookie to the engine's
     :class:`~runtime.actor.Actor` (user, admin flag, departments, roles, language), which
     routes pass on to the services unchanged.
 
     An API token is one statement (:func:`runtime.store.users.find_api_token`), read through
-    ``conn`` when given (:class:`app.deps.Writer` passes its PostgreSQL write transaction),
-    else through :meth:`Database.read_statement`.
+    ``conn`` when given (:class:`app.deps.Writer` passes its write transaction, ``writing``,
+    :class:`app.deps.Reader` its read transaction), else through
+    :meth:`Database.read_statement`. Its use is recorded now and then (``last_used_at``): in
+    ``conn`` when ``writing`` (a transaction of its own would wait for SQLite's write lock,
+    which ``conn`` holds), else in a transaction of its own.
 
     Raises:
         ApiError: 401 ``not_authenticated``; 403 ``csrf_failed``.
@@ -125,7 +133,10 @@ def authenticate(
         if found is None:
             raise not_authenticated("the API token is invalid or revoked")
         if users.token_needs_touch(found.last_used_at):
-            _touch_token(database, found.token_id)
+            if writing and conn is not None:
+                _touch_token_in(conn, found.token_id)
+            else:
+                _touch_token(database, found.token_id)
         request.state.must_change_password = found.user.must_change_password
         return _actor(
             found.user,
@@ -206,6 +217,16 @@ def _touch_token(database: Database, token_id: int) -> None:
     # Bookkeeping only: a failure here (a busy database) must not fail the request itself.
     try:
         with database.begin() as conn:
+            users.touch_api_token(conn, token_id)
+    except Exception:
+        log.warning("could not record the use of API token %s", token_id, exc_info=True)
+
+
+def _touch_token_in(conn: Conn, token_id: int) -> None:
+    # In the request's write transaction, in a savepoint: a failure here is undone alone and
+    # does not fail the request (whose rollback also undoes it: the next use records it).
+    try:
+        with conn.begin_nested():
             users.touch_api_token(conn, token_id)
     except Exception:
         log.warning("could not record the use of API token %s", token_id, exc_info=True)

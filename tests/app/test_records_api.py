@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+import time
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from runtime.store import search_index
+from runtime.store import engine as engine_settings
+from runtime.store import search_index, tables
 from runtime.store.database import Database
 from tests.app.factories import TestClient, assert_error, grant, make_token, make_user
 from tests.builder.factories import customer_form, followup_form
@@ -35,6 +38,51 @@ def _crm(api: TestClient) -> dict[str, int]:
         assert published.status_code == 200, published.text
         assert published.json()["published_version"] == 1
     return ids
+
+
+def test_a_create_records_its_tokens_use_in_its_own_transaction(
+    client: TestClient, database: Database
+) -> None:
+    # A token met before is authenticated inside the create's write transaction, and its use
+    # (last_used_at, written once a minute at most) is recorded there too: a transaction of
+    # its own would wait for the write lock the create holds (SQLite's busy timeout, then a
+    # warning and no record of the use).
+    user = make_user(database, "admin@example.com", is_admin=True)
+    token, token_id = make_token(database, user)
+    client.headers["Authorization"] = f"Bearer {token}"
+    ids = _crm(client)
+    url = f"/api/v1/forms/{ids['customer']}/records"
+    assert client.post(url, json={"data": {"name": "甲"}}).status_code == 201  # token now met
+
+    def last_used() -> Any:
+        with database.read() as conn:
+            return conn.execute(
+                sa.select(tables.api_tokens.c.last_used_at).where(
+                    tables.api_tokens.c.id == token_id
+                )
+            ).scalar_one()
+
+    with database.begin() as conn:  # as if last used long ago
+        conn.execute(
+            sa.update(tables.api_tokens)
+            .where(tables.api_tokens.c.id == token_id)
+            .values(last_used_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+        )
+    started = time.monotonic()
+    created = client.post(url, json={"data": {"name": "乙"}})
+    assert created.status_code == 201, created.text
+    assert time.monotonic() - started < engine_settings.BUSY_TIMEOUT_MS / 1000
+    assert last_used() > dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    # A create that fails rolls the record of the use back with it; the next use records it.
+    with database.begin() as conn:
+        conn.execute(
+            sa.update(tables.api_tokens)
+            .where(tables.api_tokens.c.id == token_id)
+            .values(last_used_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+        )
+    bad = client.post(url, json={"data": {"nope": 1}})
+    assert bad.status_code == 422, bad.text
+    assert last_used() == dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 
 def test_record_lifecycle(admin: TestClient) -> None:
