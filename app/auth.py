@@ -45,6 +45,7 @@ from app.state import DatabaseDep, SettingsDep
 from runtime.actor import Actor as Actor  # re-exported: routes annotate with it
 from runtime.store import users
 from runtime.store.database import Conn, Database
+from runtime.store.engine import is_read_only
 
 log = logging.getLogger("stageform.auth")
 
@@ -105,19 +106,17 @@ def authenticate(
     database: Database,
     settings: Settings,
     conn: Conn | None = None,
-    *,
-    writing: bool = False,
 ) -> Actor:
     """Resolve the bearer token or the session cookie to the engine's
     :class:`~runtime.actor.Actor` (user, admin flag, departments, roles, language), which
     routes pass on to the services unchanged.
 
     An API token is one statement (:func:`runtime.store.users.find_api_token`), read through
-    ``conn`` when given (:class:`app.deps.Writer` passes its write transaction, ``writing``,
+    ``conn`` when given (:class:`app.deps.Writer` passes its write transaction,
     :class:`app.deps.Reader` its read transaction), else through
     :meth:`Database.read_statement`. Its use is recorded now and then (``last_used_at``): in
-    ``conn`` when ``writing`` (a transaction of its own would wait for SQLite's write lock,
-    which ``conn`` holds), else in a transaction of its own.
+    ``conn`` when that is a write transaction (a transaction of its own would wait for
+    SQLite's write lock, which ``conn`` holds), else in a transaction of its own.
 
     Raises:
         ApiError: 401 ``not_authenticated``; 403 ``csrf_failed``.
@@ -133,7 +132,7 @@ def authenticate(
         if found is None:
             raise not_authenticated("the API token is invalid or revoked")
         if users.token_needs_touch(found.last_used_at):
-            if writing and conn is not None:
+            if conn is not None and not is_read_only(conn):
                 _touch_token_in(conn, found.token_id)
             else:
                 _touch_token(database, found.token_id)

@@ -151,18 +151,15 @@ class Authorized:
     def _run(self, work: Callable[[Actor, Conn], T]) -> T:
         raise NotImplementedError
 
-    def _authenticated(self, conn: Conn | None, *, writing: bool = False) -> Actor:
+    def _authenticated(self, conn: Conn | None) -> Actor:
         """The actor of the request's (recently met) API token, read through ``conn`` if
-        given (``writing``: a write transaction), once the action is allowed. A token that
-        fails is forgotten.
+        given, once the action is allowed. A token that fails is forgotten.
 
         Raises:
             ApiError: 401/403 (authentication, :func:`app.permissions.check`).
         """
         try:
-            actor = authenticate(
-                self._request, self._database, self._settings, conn, writing=writing
-            )
+            actor = authenticate(self._request, self._database, self._settings, conn)
         except ApiError:
             if self._token_hash is not None:
                 recent_tokens(self._request).discard(self._token_hash)
@@ -187,7 +184,7 @@ class Writer(Authorized):
                 # transaction: no second pool checkout and transaction (and on PostgreSQL
                 # their round trips); on SQLite one indexed read more under the write lock
                 # (≈ 5 % less CPU a create than a statement on a reader connection first).
-                actor = self._authenticated(conn, writing=True)
+                actor = self._authenticated(conn)
             result = work(actor, conn)
         get_search_indexer(self._request).poke()
         return result

@@ -121,6 +121,11 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**options)
 
 
+def is_read_only(conn: sa.Connection) -> bool:
+    """Whether ``conn`` is of a :func:`read_only` engine (its transactions only read)."""
+    return bool(conn.get_execution_options().get(READ_ONLY_OPTION))
+
+
 def _sqlite_engine(url: URL) -> Engine:
     engine = sa.create_engine(url, json_serializer=_json_dumps, json_deserializer=_json_loads)
 

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from runtime.store.engine import READ_ONLY_OPTION, dialect_name
+from runtime.store.engine import dialect_name, is_read_only
 
 SPLIT_MIN_ROWS = 200_000  # below this a scan is too short for the split to pay
 LOCK_WAIT_S = 0.05
@@ -57,7 +57,7 @@ def halves(conn: sa.Connection, table: sa.Table) -> int | None:
     ``record_id <= middle`` and ``record_id > middle``), or ``None`` when the
     scan should not be split: not SQLite, not a read-only transaction, one CPU, or fewer than
     :data:`SPLIT_MIN_ROWS` rowids."""
-    if dialect_name(conn) != "sqlite" or not conn.get_execution_options().get(READ_ONLY_OPTION):
+    if dialect_name(conn) != "sqlite" or not is_read_only(conn):
         return None
     if _cpus() < 2:
         return None
