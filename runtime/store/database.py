@@ -33,6 +33,7 @@ from runtime.store import engine as engine_settings
 from runtime.store.checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
 from runtime.store.engine import (
     NO_BEGIN_OPTION,
+    NO_WAIT_OPTION,
     DialectName,
     dialect_name,
     make_engine,
@@ -42,6 +43,14 @@ from runtime.store.migrate import check_current, current_revision, head_revision
 
 # What the store functions take; the app passes it through without using it.
 Conn = sa.Connection
+
+
+class WriteLockTaken(Exception):
+    """``Database.begin(wait=False)`` found another writer holding SQLite's write lock.
+
+    Raised before anything ran in the transaction, so the caller may do the whole write
+    again the waiting way. Never meant for a client: a caller that passes ``wait=False``
+    catches it."""
 
 
 class Database:
@@ -66,6 +75,7 @@ class Database:
         self._reader = read_only(self._read_engine)
         self._statement_reader = _statement_reader(self._reader)
         self._write_lock = _write_lock(self._engine)
+        self._no_wait = _no_wait(self._engine)
         self._checkpointer: Checkpointer | None = None
         if self.sqlite_path is not None:
             # Checkpoints in a thread of their own, not in the commit that crosses 1,000 pages.
@@ -81,6 +91,7 @@ class Database:
         database._reader = read_only(engine)
         database._statement_reader = _statement_reader(database._reader)
         database._write_lock = _write_lock(engine)
+        database._no_wait = _no_wait(engine)
         database._checkpointer = None  # the engine's owner runs SQLite's own checkpoints
         return database
 
@@ -107,28 +118,58 @@ class Database:
         return self._engine
 
     @contextmanager
-    def begin(self) -> Iterator[Conn]:
+    def begin(self, *, wait: bool = True) -> Iterator[Conn]:
         """A write transaction, committed when the block ends, rolled back if it raises.
 
         On SQLite the write lock is taken at the start (``BEGIN IMMEDIATE``), so keep it short.
         The threads of this process queue for it on a lock of their own first (see
         :func:`_write_lock`); the busy timeout applies to that wait too.
+
+        ``wait=False`` (SQLite): never wait for the lock — neither this process's nor
+        another process's writer —; raise :class:`WriteLockTaken` instead, before the block
+        runs. On PostgreSQL, which has no such lock, it is the plain ``begin()``.
+
+        Raises:
+            DatabaseBusyError: the lock stayed taken past the busy timeout (or a PostgreSQL
+                deadlock or serialisation failure); nothing was written.
+            WriteLockTaken: ``wait=False`` and another writer holds the lock.
         """
         lock = self._write_lock
-        if lock is not None and not lock.acquire(timeout=engine_settings.BUSY_TIMEOUT_MS / 1000):
-            raise DatabaseBusyError()
+        if lock is not None:
+            if not wait:
+                if not lock.acquire(blocking=False):
+                    raise WriteLockTaken()
+            elif not lock.acquire(timeout=engine_settings.BUSY_TIMEOUT_MS / 1000):
+                raise DatabaseBusyError()
+        begun = False
         try:
-            with self._engine.begin() as connection:
+            with (self._engine if wait else self._no_wait).begin() as connection:
+                begun = True
                 yield connection
             if self._checkpointer is not None:
                 self._checkpointer.poke()
         except (sa.exc.OperationalError, sqlite3.OperationalError) as exc:
             if _is_busy(exc):
+                if not begun and not wait:
+                    raise WriteLockTaken() from exc  # another process's writer has it
                 raise DatabaseBusyError() from exc
             raise
         finally:
             if lock is not None:
                 lock.release()
+
+    def wait_for_write_lock(self) -> bool:
+        """Block until no writer of this process holds the write lock (``True``), or until
+        the busy timeout has passed (``False``). SQLite; on PostgreSQL ``True`` at once.
+        The lock may be taken again by the time this returns: a caller that then tries
+        ``begin(wait=False)`` must be ready for :class:`WriteLockTaken` again."""
+        lock = self._write_lock
+        if lock is None:
+            return True
+        if not lock.acquire(timeout=engine_settings.BUSY_TIMEOUT_MS / 1000):
+            return False
+        lock.release()
+        return True
 
     @contextmanager
     def read(self) -> Iterator[Conn]:
@@ -204,6 +245,14 @@ def _statement_reader(reader: sa.Engine) -> sa.Engine | None:
     if dialect_name(reader) != "sqlite":
         return None
     return reader.execution_options(**{NO_BEGIN_OPTION: True})
+
+
+def _no_wait(engine: sa.Engine) -> sa.Engine:
+    """SQLite: the engine (same pool) whose ``BEGIN IMMEDIATE`` does not wait for the write
+    lock (see ``runtime.store.engine``). PostgreSQL: the engine itself."""
+    if dialect_name(engine) != "sqlite":
+        return engine
+    return engine.execution_options(**{NO_WAIT_OPTION: True})
 
 
 def _write_lock(engine: sa.Engine) -> threading.Lock | None:

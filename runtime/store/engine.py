@@ -41,6 +41,9 @@ BUSY_TIMEOUT_MS = 5000
 READ_ONLY_OPTION = "stageform_read_only"
 # SQLite: no BEGIN at all (each statement is its own read transaction); see Database.read_statement.
 NO_BEGIN_OPTION = "stageform_no_begin"
+# SQLite: a BEGIN IMMEDIATE that fails at once when another connection holds the write lock,
+# instead of polling for it up to the busy timeout; see Database.begin(wait=False).
+NO_WAIT_OPTION = "stageform_no_wait"
 
 DialectName = Literal["sqlite", "postgresql"]
 
@@ -160,7 +163,19 @@ def _sqlite_engine(url: URL) -> Engine:
             fairy.info["query_only"] = readonly
         if options.get(NO_BEGIN_OPTION):
             return  # the driver runs each statement in a transaction of its own
-        driver.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        if readonly:
+            driver.execute("BEGIN")
+        elif options.get(NO_WAIT_OPTION):
+            # No busy timeout for this one statement: a taken lock is SQLITE_BUSY at once.
+            # Only the BEGIN goes without: once it holds the write lock, the transaction's
+            # statements never wait for it. Restored whatever the BEGIN did.
+            driver.execute("PRAGMA busy_timeout = 0")
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+            finally:
+                driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        else:
+            driver.execute("BEGIN IMMEDIATE")
 
     return engine
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 import time
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
+from app.deps import INLINE_MAX_BODY
 from runtime.store import engine as engine_settings
 from runtime.store import search_index, tables
 from runtime.store.database import Database
@@ -83,6 +86,72 @@ def test_a_create_records_its_tokens_use_in_its_own_transaction(
     bad = client.post(url, json={"data": {"nope": 1}})
     assert bad.status_code == 422, bad.text
     assert last_used() == dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+
+
+def _all(api: TestClient, form_id: int) -> list[dict[str, Any]]:
+    page = api.post(f"/api/v1/forms/{form_id}/records/query", json={"limit": 500})
+    assert page.status_code == 200, page.text
+    return sorted(page.json()["items"], key=lambda r: r["id"])
+
+
+def test_a_small_create_runs_on_the_event_loop_on_sqlite_and_a_big_one_in_a_worker(
+    admin: TestClient, app: Any, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # app.deps.Writer: on SQLite a create of a small body runs on the event loop while the
+    # write lock is free (no hand-off to a worker thread and back); a body over
+    # INLINE_MAX_BODY, and every PostgreSQL write (round trips), goes to a worker thread.
+    ids = _crm(admin)
+    url = f"/api/v1/forms/{ids['customer']}/records"
+    services = app.state.services
+    create_record = services.create_record
+    threads: list[str] = []
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return create_record(*args, **kwargs)
+
+    monkeypatch.setattr(services, "create_record", watched)
+    small = admin.post(url, json={"data": {"name": "小"}})
+    assert small.status_code == 201, small.text
+    body = orjson.dumps({"data": {"name": "大"}}) + b" " * INLINE_MAX_BODY  # same data
+    big = admin.post(url, content=body, headers={"Content-Type": "application/json"})
+    assert big.status_code == 201, big.text
+    worker = "AnyIO worker thread"
+    if database.dialect == "sqlite":
+        assert threads[0] != worker and threads[1] == worker, threads
+    else:
+        assert threads == [worker, worker]
+    assert [r["data"]["name"] for r in _all(admin, ids["customer"])] == ["小", "大"]
+
+
+def test_a_create_that_meets_another_processs_writer_waits_off_the_event_loop(
+    admin: TestClient, database: Database
+) -> None:
+    # SQLite: another process holds the write lock. The create must wait for it (not fail),
+    # and wait in a worker thread: the event loop keeps serving other requests meanwhile.
+    if database.dialect != "sqlite":
+        pytest.skip("SQLite's write lock")
+    ids = _crm(admin)
+    url = f"/api/v1/forms/{ids['customer']}/records"
+    assert database.sqlite_path is not None
+    other = sqlite3.connect(database.sqlite_path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    done: dict[str, Any] = {}
+    creator = threading.Thread(
+        target=lambda: done.update(response=admin.post(url, json={"data": {"name": "等"}}))
+    )
+    try:
+        creator.start()
+        creator.join(0.5)
+        assert creator.is_alive()  # waiting for the lock
+        assert admin.get("/healthz").status_code == 200  # the loop is free meanwhile
+        assert creator.is_alive()
+    finally:
+        other.execute("COMMIT")
+        other.close()
+        creator.join(10)
+    assert done["response"].status_code == 201, done["response"].text
+    assert [r["data"]["name"] for r in _all(admin, ids["customer"])] == ["等"]
 
 
 def test_record_lifecycle(admin: TestClient) -> None:

@@ -3,7 +3,9 @@ Retry-After for HTTP clients), never a raw driver error."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import sqlalchemy as sa
 
 from runtime.errors import DatabaseBusyError
 from runtime.store import engine as engine_module
-from runtime.store.database import Database
+from runtime.store.database import Database, WriteLockTaken
 from runtime.store.migrate import upgrade
 
 
@@ -88,5 +90,79 @@ def test_sqlite_a_write_transaction_that_fails_lets_the_next_writer_in(
                 conn.execute(sa.text("INSERT INTO t VALUES (:x)"), {"x": x})
         with db.read() as conn:
             assert conn.execute(sa.text("SELECT x FROM t ORDER BY x")).scalars().all() == [2, 3]
+    finally:
+        db.dispose()
+
+
+def test_sqlite_a_write_that_may_not_wait_is_refused_at_once_and_runs_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # begin(wait=False) — what the server uses to run a small write on its event loop — never
+    # waits for the write lock: taken by a thread of this process or by another process, it
+    # raises WriteLockTaken before the block runs; free, it is an ordinary write transaction.
+    monkeypatch.setattr(engine_module, "BUSY_TIMEOUT_MS", 3000)
+    path = tmp_path / "busy.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db.engine)
+    ran: list[str] = []
+    try:
+        with db.begin(wait=False) as conn:
+            conn.execute(sa.text("CREATE TABLE t (x int)"))
+        holding, release = threading.Event(), threading.Event()
+
+        def hold_the_lock() -> None:
+            with db.begin() as conn:
+                conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+                holding.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        assert holding.wait(10)
+        started = time.monotonic()
+        with pytest.raises(WriteLockTaken), db.begin(wait=False) as conn:
+            ran.append("this process")
+        assert time.monotonic() - started < 1  # not the busy timeout (3 s)
+        waited: list[bool] = []
+        waiter = threading.Thread(target=lambda: waited.append(db.wait_for_write_lock()))
+        waiter.start()
+        waiter.join(0.2)
+        assert waiter.is_alive()  # waits for the holder…
+        release.set()
+        holder.join(10)
+        waiter.join(10)
+        assert waited == [True]  # …and returns once it let go
+
+        # Another process: a connection of its own holding SQLite's lock.
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with pytest.raises(WriteLockTaken), db.begin(wait=False) as conn:
+            ran.append("another process")
+        assert time.monotonic() - started < 1
+        assert db.wait_for_write_lock()  # this process's lock is free: no wait
+        other.execute("INSERT INTO t VALUES (2)")
+        other.execute("COMMIT")
+        other.close()
+        assert ran == []
+        # The refused BEGIN left the pooled connection's busy timeout as it was: an ordinary
+        # writer still waits for another process's lock, and gets it once let go.
+        with db.begin() as conn:
+            assert conn.execute(sa.text("PRAGMA busy_timeout")).scalar() == 3000
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.3, other.execute, ("COMMIT",)).start()
+        with db.begin() as conn:
+            conn.execute(sa.text("INSERT INTO t VALUES (3)"))
+        other.close()
+        with db.begin(wait=False) as conn:
+            conn.execute(sa.text("INSERT INTO t VALUES (4)"))
+        with db.read() as conn:
+            assert conn.execute(sa.text("SELECT x FROM t ORDER BY x")).scalars().all() == [
+                1,
+                2,
+                3,
+                4,
+            ]
     finally:
         db.dispose()
