@@ -94,11 +94,11 @@ def _all(api: TestClient, form_id: int) -> list[dict[str, Any]]:
     return sorted(page.json()["items"], key=lambda r: r["id"])
 
 
-def test_a_small_create_runs_on_the_event_loop_on_sqlite_and_a_big_one_in_a_worker(
+def test_a_small_write_runs_on_the_event_loop_on_sqlite_and_a_big_one_in_a_worker(
     admin: TestClient, app: Any, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # app.deps.Writer: on SQLite a create of a small body runs on the event loop while the
-    # write lock is free (no hand-off to a worker thread and back); a body over
+    # app.deps.Writer: on SQLite a create or edit of a small body runs on the event loop while
+    # the write lock is free (no hand-off to a worker thread and back); a body over
     # INLINE_MAX_BODY, and every PostgreSQL write (round trips), goes to a worker thread.
     ids = _crm(admin)
     url = f"/api/v1/forms/{ids['customer']}/records"
@@ -122,6 +122,22 @@ def test_a_small_create_runs_on_the_event_loop_on_sqlite_and_a_big_one_in_a_work
     else:
         assert threads == [worker, worker]
     assert [r["data"]["name"] for r in _all(admin, ids["customer"])] == ["小", "大"]
+    # An edit (and a transition: the same Writer) likewise.
+    update_record = services.update_record
+
+    def watched_update(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return update_record(*args, **kwargs)
+
+    monkeypatch.setattr(services, "update_record", watched_update)
+    record = small.json()
+    edited = admin.patch(
+        f"/api/v1/records/{record['id']}",
+        json={"version": record["version"], "data": {"name": "改"}},
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["data"]["name"] == "改"
+    assert (threads[2] != worker) == (database.dialect == "sqlite"), threads
 
 
 def test_a_create_that_meets_another_processs_writer_waits_off_the_event_loop(
