@@ -22,8 +22,8 @@ A route takes what it needs as ``Annotated`` parameters and makes one service/st
   ``async def`` route that hands its work over: ``await write(lambda actor, conn: ...)``,
   all in ONE worker thread where ``require`` + :data:`WriteConn` + a sync route take four
   hops — or, on SQLite, none: a small write runs on the event loop when the write lock is
-  free (see :class:`Writer`). The hot write routes (record create) use it; :func:`read_as`
-  is the same for a read-only transaction (record pages, aggregates).
+  free (see :class:`Writer`). The hot write routes (record create, edit, transition) use
+  it; :func:`read_as` is the same for a read-only transaction (record pages, aggregates).
 
 Services and the store never commit; the dependency does.
 """
@@ -91,7 +91,8 @@ class RecentTokens:
     """The hashes of the API tokens that authenticated lately in this process (bounded, least
     recently used first out). It decides only *where* a :func:`write_as` or :func:`read_as`
     request is authenticated, never *whether*: a token met before is checked against the
-    database in the work's own worker thread (one thread-pool hop for the whole request),
+    database in the work's own transaction (one thread-pool hop for the whole request at
+    most),
     any other one in a hop of its own before anything else, as every route does — so a wrong
     token is a 401 even when the body is malformed too. A known token that fails is
     forgotten."""
@@ -129,8 +130,9 @@ INLINE_TRIES = 3
 
 
 class Authorized:
-    """A request's work, authenticated and checked, run in one worker thread (see
-    :func:`write_as` and :func:`read_as`; :class:`Writer` and :class:`Reader`)."""
+    """A request's work, authenticated and checked, run in one worker thread — or, a small
+    SQLite write, on the event loop — (see :func:`write_as` and :func:`read_as`;
+    :class:`Writer` and :class:`Reader`)."""
 
     verb = ""  # names the dependency: write_as_record_create, read_as_record_view
 
