@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,12 +25,26 @@ def test_sqlite_lock_timeout_is_a_busy_error(
     monkeypatch.setattr(engine_module, "BUSY_TIMEOUT_MS", 200)
     db = Database(f"sqlite:///{tmp_path / 'busy.db'}")
     upgrade(db.engine)
-    holding = threading.Event()
-    release = threading.Event()
+    try:
+        with (
+            _held_by_another_thread(db, "CREATE TABLE t (x int)"),
+            pytest.raises(DatabaseBusyError),
+            db.begin() as conn,
+        ):
+            conn.execute(sa.text("SELECT 1"))
+    finally:
+        db.dispose()
+
+
+@contextmanager
+def _held_by_another_thread(db: Database, statement: str) -> Iterator[None]:
+    """This process's write lock, held by another thread's transaction (which ran
+    ``statement``) until the block ends; that transaction then commits."""
+    holding, release = threading.Event(), threading.Event()
 
     def hold_the_lock() -> None:
         with db.begin() as conn:
-            conn.execute(sa.text("CREATE TABLE t (x int)"))
+            conn.execute(sa.text(statement))
             holding.set()
             release.wait(10)
 
@@ -36,12 +52,10 @@ def test_sqlite_lock_timeout_is_a_busy_error(
     holder.start()
     try:
         assert holding.wait(10)
-        with pytest.raises(DatabaseBusyError), db.begin() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        yield
     finally:
         release.set()
         holder.join(10)
-        db.dispose()
 
 
 def test_sqlite_writers_of_another_database_object_wait_at_sqlites_lock(
@@ -108,28 +122,16 @@ def test_sqlite_a_write_that_may_not_wait_is_refused_at_once_and_runs_nothing(
     try:
         with db.begin(wait=False) as conn:
             conn.execute(sa.text("CREATE TABLE t (x int)"))
-        holding, release = threading.Event(), threading.Event()
-
-        def hold_the_lock() -> None:
-            with db.begin() as conn:
-                conn.execute(sa.text("INSERT INTO t VALUES (1)"))
-                holding.set()
-                release.wait(10)
-
-        holder = threading.Thread(target=hold_the_lock)
-        holder.start()
-        assert holding.wait(10)
-        started = time.monotonic()
-        with pytest.raises(WriteLockTaken), db.begin(wait=False) as conn:
-            ran.append("this process")
-        assert time.monotonic() - started < 1  # not the busy timeout (3 s)
         waited: list[bool] = []
         waiter = threading.Thread(target=lambda: waited.append(db.wait_for_write_lock()))
-        waiter.start()
-        waiter.join(0.2)
-        assert waiter.is_alive()  # waits for the holder…
-        release.set()
-        holder.join(10)
+        with _held_by_another_thread(db, "INSERT INTO t VALUES (1)"):
+            started = time.monotonic()
+            with pytest.raises(WriteLockTaken), db.begin(wait=False) as conn:
+                ran.append("this process")
+            assert time.monotonic() - started < 1  # not the busy timeout (3 s)
+            waiter.start()
+            waiter.join(0.2)
+            assert waiter.is_alive()  # waits for the holder…
         waiter.join(10)
         assert waited == [True]  # …and returns once it let go
 
