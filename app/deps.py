@@ -92,9 +92,8 @@ class RecentTokens:
     recently used first out). It decides only *where* a :func:`write_as` or :func:`read_as`
     request is authenticated, never *whether*: a token met before is checked against the
     database in the work's own transaction (one thread-pool hop for the whole request at
-    most),
-    any other one in a hop of its own before anything else, as every route does — so a wrong
-    token is a 401 even when the body is malformed too. A known token that fails is
+    most), any other one in a hop of its own before anything else, as every route does — so
+    a wrong token is a 401 even when the body is malformed too. A known token that fails is
     forgotten."""
 
     def __init__(self, size: int = RECENT_TOKENS) -> None:
@@ -191,8 +190,8 @@ class Writer(Authorized):
     millisecond for a create) that holds SQLite's one write lock throughout; handing it to a
     worker thread only added the hand-offs to and from the thread and the two threads'
     contention for the GIL, and made the lock, and with it every other writer, wait for
-    them: single creates over HTTP went from ≈ 2.5 to ≈ 1.8 ms of server CPU each (see
-    docs/performance.md). It never waits on the loop: the lock is tried, not waited for
+    them: over HTTP, creates went from ≈ 2.1 to ≈ 1.8 ms of server CPU each and edits from
+    ≈ 4.3 to ≈ 2.7 ms (see docs/performance.md, "Session 11"). It never waits on the loop: the lock is tried, not waited for
     (:meth:`Database.begin` with ``wait=False``). PostgreSQL writes always go to a worker
     thread: their statements are round trips to the server.
     """
