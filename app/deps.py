@@ -185,12 +185,15 @@ class Writer(Authorized):
     rolled back if ``work`` raises.
 
     On SQLite, a write whose request body is small (:data:`INLINE_MAX_BODY`) runs right here
-    on the event loop when the write lock is free at that moment, and in a worker thread,
-    queued for the lock, when it is not. Such a write is CPU work on a local file (about a
-    millisecond for a create) that holds SQLite's one write lock throughout; handing it to a
-    worker thread only added the hand-offs to and from the thread and the two threads'
-    contention for the GIL, and made the lock, and with it every other writer, wait for
-    them: over HTTP, creates went from ≈ 2.1 to ≈ 1.8 ms of server CPU each and edits from
+    on the event loop when the write lock is free at that moment and no read is in progress
+    in this process, and in a worker thread, queued for the lock, when not. Such a write is
+    CPU work on a local file (about a millisecond for a create) that holds SQLite's one
+    write lock throughout, so running it on the loop delays only other writes, which would
+    wait for the lock anyway — but not reads: under a mixed load the loop's writes took
+    the reads' share of the GIL (pages' p50 10 → 26 ms), hence no write on the loop while
+    one runs. Handing a write to a worker thread only added the hand-offs to and from the
+    thread and the two threads' contention for the GIL, and made the lock, and with it
+    every other writer, wait for them: over HTTP, creates went from ≈ 2.1 to ≈ 1.8 ms of server CPU each and edits from
     ≈ 4.3 to ≈ 2.7 ms (see docs/performance.md, "Session 11"). It never waits on the loop: the lock is tried, not waited for
     (:meth:`Database.begin` with ``wait=False``). PostgreSQL writes always go to a worker
     thread: their statements are round trips to the server.
@@ -212,7 +215,8 @@ class Writer(Authorized):
         return await run_in_threadpool(self._run, work)
 
     def _inline(self) -> bool:
-        if self._database.dialect != "sqlite":
+        database = self._database
+        if database.dialect != "sqlite" or database.reads_in_progress:
             return False
         length = self._request.headers.get("content-length")
         return length is not None and length.isdigit() and int(length) <= INLINE_MAX_BODY

@@ -76,6 +76,7 @@ class Database:
         self._statement_reader = _statement_reader(self._reader)
         self._write_lock = _write_lock(self._engine)
         self._no_wait = _no_wait(self._engine)
+        self._reads = _Count()
         self._checkpointer: Checkpointer | None = None
         if self.sqlite_path is not None:
             # Checkpoints in a thread of their own, not in the commit that crosses 1,000 pages.
@@ -92,6 +93,7 @@ class Database:
         database._statement_reader = _statement_reader(database._reader)
         database._write_lock = _write_lock(engine)
         database._no_wait = _no_wait(engine)
+        database._reads = _Count()
         database._checkpointer = None  # the engine's owner runs SQLite's own checkpoints
         return database
 
@@ -171,10 +173,15 @@ class Database:
         lock.release()
         return True
 
+    @property
+    def reads_in_progress(self) -> int:
+        """How many :meth:`read` and :meth:`read_statement` blocks of this process are open."""
+        return self._reads.value
+
     @contextmanager
     def read(self) -> Iterator[Conn]:
         """A read-only transaction; writing in it is an error. Rolled back at the end."""
-        with self._reader.connect() as connection, connection.begin():
+        with self._reads, self._reader.connect() as connection, connection.begin():
             yield connection
 
     @contextmanager
@@ -189,7 +196,7 @@ class Database:
             with self.read() as connection:
                 yield connection
             return
-        with self._statement_reader.connect() as connection:
+        with self._reads, self._statement_reader.connect() as connection:
             yield connection
 
     def ping(self) -> None:
@@ -245,6 +252,22 @@ def _statement_reader(reader: sa.Engine) -> sa.Engine | None:
     if dialect_name(reader) != "sqlite":
         return None
     return reader.execution_options(**{NO_BEGIN_OPTION: True})
+
+
+class _Count:
+    """A thread-safe count of the blocks open on it (``with count: …``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.value += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._lock:
+            self.value -= 1
 
 
 def _no_wait(engine: sa.Engine) -> sa.Engine:

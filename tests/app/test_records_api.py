@@ -98,8 +98,9 @@ def test_a_small_write_runs_on_the_event_loop_on_sqlite_and_a_big_one_in_a_worke
     admin: TestClient, app: Any, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # app.deps.Writer: on SQLite a create or edit of a small body runs on the event loop while
-    # the write lock is free (no hand-off to a worker thread and back); a body over
-    # INLINE_MAX_BODY, and every PostgreSQL write (round trips), goes to a worker thread.
+    # the write lock is free and no read is in progress (no hand-off to a worker thread and
+    # back); a body over INLINE_MAX_BODY, and every PostgreSQL write (round trips), goes to a
+    # worker thread.
     ids = _crm(admin)
     url = f"/api/v1/forms/{ids['customer']}/records"
     services = app.state.services
@@ -117,11 +118,16 @@ def test_a_small_write_runs_on_the_event_loop_on_sqlite_and_a_big_one_in_a_worke
     big = admin.post(url, content=body, headers={"Content-Type": "application/json"})
     assert big.status_code == 201, big.text
     worker = "AnyIO worker thread"
+    # While a read is in progress (another request's), a write on the loop would hold it
+    # up: a worker thread, as before.
+    with database.read():
+        during_read = admin.post(url, json={"data": {"name": "读"}})
+    assert during_read.status_code == 201, during_read.text
     if database.dialect == "sqlite":
-        assert threads[0] != worker and threads[1] == worker, threads
+        assert threads[0] != worker and threads[1:] == [worker, worker], threads
     else:
-        assert threads == [worker, worker]
-    assert [r["data"]["name"] for r in _all(admin, ids["customer"])] == ["小", "大"]
+        assert threads == [worker, worker, worker]
+    assert [r["data"]["name"] for r in _all(admin, ids["customer"])] == ["小", "大", "读"]
     # An edit (and a transition: the same Writer) likewise.
     update_record = services.update_record
 
@@ -137,7 +143,7 @@ def test_a_small_write_runs_on_the_event_loop_on_sqlite_and_a_big_one_in_a_worke
     )
     assert edited.status_code == 200, edited.text
     assert edited.json()["data"]["name"] == "改"
-    assert (threads[2] != worker) == (database.dialect == "sqlite"), threads
+    assert (threads[3] != worker) == (database.dialect == "sqlite"), threads
 
 
 def test_a_create_that_meets_another_processs_writer_waits_off_the_event_loop(

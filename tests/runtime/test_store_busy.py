@@ -168,3 +168,23 @@ def test_sqlite_a_write_that_may_not_wait_is_refused_at_once_and_runs_nothing(
             ]
     finally:
         db.dispose()
+
+
+def test_the_reads_in_progress_are_counted(tmp_path: Path) -> None:
+    # What app.deps.Writer asks before it runs a write on the event loop.
+    db = Database(f"sqlite:///{tmp_path / 'reads.db'}")
+    upgrade(db.engine)
+    try:
+        assert db.reads_in_progress == 0
+        with db.read() as conn, db.read_statement() as conn2:
+            conn.execute(sa.text("SELECT 1"))
+            conn2.execute(sa.text("SELECT 1"))
+            assert db.reads_in_progress == 2
+        with pytest.raises(sa.exc.OperationalError), db.read() as conn:
+            assert db.reads_in_progress == 1
+            conn.execute(sa.text("SELECT * FROM no_such_table"))
+        assert db.reads_in_progress == 0
+        with db.begin() as conn:
+            assert db.reads_in_progress == 0
+    finally:
+        db.dispose()
