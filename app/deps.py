@@ -22,8 +22,9 @@ A route takes what it needs as ``Annotated`` parameters and makes one service/st
   ``async def`` route that hands its work over: ``await write(lambda actor, conn: ...)``,
   all in ONE worker thread where ``require`` + :data:`WriteConn` + a sync route take four
   hops — or, on SQLite, none: a small write runs on the event loop when the write lock is
-  free (see :class:`Writer`). The hot write routes (record create, edit, transition) use
-  it; :func:`read_as` is the same for a read-only transaction (record pages, aggregates).
+  free (see :class:`Writer`). The single-record write routes (create, edit, transition,
+  delete, restore, comment) use it; :func:`read_as` is the same for a read-only transaction
+  (record pages, aggregates).
 
 Services and the store never commit; the dependency does.
 """
@@ -218,8 +219,11 @@ class Writer(Authorized):
         database = self._database
         if database.dialect != "sqlite" or database.reads_in_progress:
             return False
-        length = self._request.headers.get("content-length")
-        return length is not None and length.isdigit() and int(length) <= INLINE_MAX_BODY
+        headers = self._request.headers
+        if "transfer-encoding" in headers:
+            return False  # chunked: a body of unknown size
+        length = headers.get("content-length", "0")  # neither: no body (a DELETE, a restore)
+        return length.isdigit() and int(length) <= INLINE_MAX_BODY
 
     def _run(self, work: Callable[[Actor, Conn], T], wait: bool = True) -> T:
         database = self._database

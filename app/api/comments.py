@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.common import JSONRoute, RecordId, ServicesDep
 from app.auth import Actor
-from app.deps import ReadConn, WriteConn
+from app.deps import ReadConn, Writer, write_as
 from app.errors import error_responses
 from app.permissions import require
 
@@ -51,11 +51,11 @@ def list_comments(
     name="comment:create",
     responses=error_responses(404),
 )
-def add_comment(
+async def add_comment(
     record_id: RecordId,
     body: CommentCreate,
-    actor: Annotated[Actor, Depends(require("comment.create"))],
-    conn: WriteConn,
+    write: Annotated[Writer, Depends(write_as("comment.create"))],
     services: ServicesDep,
 ) -> dict[str, Any]:
-    return services.add_comment(conn, actor, record_id, body.body)
+    # One thread-pool hop at most, none on SQLite while the write lock is free (app.deps.Writer).
+    return await write(lambda actor, conn: services.add_comment(conn, actor, record_id, body.body))

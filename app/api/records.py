@@ -280,16 +280,19 @@ async def update_record(
     name="record:delete",
     responses=error_responses(404, 409, 428),
 )
-def delete_record(
+async def delete_record(
     record_id: RecordId,
-    actor: Annotated[Actor, Depends(require("record.delete"))],
-    conn: WriteConn,
+    write: Annotated[Writer, Depends(write_as("record.delete"))],
     services: ServicesDep,
     body: RecordDelete | None = None,
     if_match: IfMatch = None,
 ) -> Response:
-    version = version_from(body.version if body else None, if_match)
-    services.delete_record(conn, actor, record_id, version)
+    # As update_record.
+    await write(
+        lambda actor, conn: services.delete_record(
+            conn, actor, record_id, version_from(body.version if body else None, if_match)
+        )
+    )
     return Response(status_code=204)
 
 
@@ -299,13 +302,12 @@ def delete_record(
     name="record:restore",
     responses=error_responses(404, 409),
 )
-def restore_record(
+async def restore_record(
     record_id: RecordId,
-    actor: Annotated[Actor, Depends(require("record.restore"))],
-    conn: WriteConn,
+    write: Annotated[Writer, Depends(write_as("record.restore"))],
     services: ServicesDep,
 ) -> dict[str, Any]:
-    return services.restore_record(conn, actor, record_id)
+    return await write(lambda actor, conn: services.restore_record(conn, actor, record_id))
 
 
 @router.post(

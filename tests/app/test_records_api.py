@@ -97,21 +97,23 @@ def _all(api: TestClient, form_id: int) -> list[dict[str, Any]]:
 def test_a_small_write_runs_on_the_event_loop_on_sqlite_and_a_big_one_in_a_worker(
     admin: TestClient, app: Any, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # app.deps.Writer: on SQLite a create or edit of a small body runs on the event loop while
-    # the write lock is free and no read is in progress (no hand-off to a worker thread and
+    # app.deps.Writer: on SQLite a write of a small body (create, edit, comment, delete,
+    # restore) runs on the event loop while the write lock is free and no read is in progress (no hand-off to a worker thread and
     # back); a body over INLINE_MAX_BODY, and every PostgreSQL write (round trips), goes to a
     # worker thread.
     ids = _crm(admin)
     url = f"/api/v1/forms/{ids['customer']}/records"
     services = app.state.services
-    create_record = services.create_record
     threads: list[str] = []
 
-    def watched(*args: Any, **kwargs: Any) -> Any:
-        threads.append(threading.current_thread().name)
-        return create_record(*args, **kwargs)
+    def watch(method: Any) -> Any:
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            threads.append(threading.current_thread().name)
+            return method(*args, **kwargs)
 
-    monkeypatch.setattr(services, "create_record", watched)
+        return watched
+
+    monkeypatch.setattr(services, "create_record", watch(services.create_record))
     small = admin.post(url, json={"data": {"name": "小"}})
     assert small.status_code == 201, small.text
     body = orjson.dumps({"data": {"name": "大"}}) + b" " * INLINE_MAX_BODY  # same data
@@ -129,13 +131,7 @@ def test_a_small_write_runs_on_the_event_loop_on_sqlite_and_a_big_one_in_a_worke
         assert threads == [worker, worker, worker]
     assert [r["data"]["name"] for r in _all(admin, ids["customer"])] == ["小", "大", "读"]
     # An edit (and a transition: the same Writer) likewise.
-    update_record = services.update_record
-
-    def watched_update(*args: Any, **kwargs: Any) -> Any:
-        threads.append(threading.current_thread().name)
-        return update_record(*args, **kwargs)
-
-    monkeypatch.setattr(services, "update_record", watched_update)
+    monkeypatch.setattr(services, "update_record", watch(services.update_record))
     record = small.json()
     edited = admin.patch(
         f"/api/v1/records/{record['id']}",
@@ -144,6 +140,19 @@ def test_a_small_write_runs_on_the_event_loop_on_sqlite_and_a_big_one_in_a_worke
     assert edited.status_code == 200, edited.text
     assert edited.json()["data"]["name"] == "改"
     assert (threads[3] != worker) == (database.dialect == "sqlite"), threads
+    # A comment, a delete and a restore (these two without a body) likewise.
+    for name in ("add_comment", "delete_record", "restore_record"):
+        monkeypatch.setattr(services, name, watch(getattr(services, name)))
+    commented = admin.post(f"/api/v1/records/{record['id']}/comments", json={"body": "好"})
+    assert commented.status_code == 201, commented.text
+    deleted = admin.delete(
+        f"/api/v1/records/{record['id']}", headers={"If-Match": f'"{edited.json()["version"]}"'}
+    )
+    assert deleted.status_code == 204, deleted.text
+    restored = admin.post(f"/api/v1/records/{record['id']}/restore")
+    assert restored.status_code == 200, restored.text
+    on_loop = [name != worker for name in threads[4:]]
+    assert on_loop == [database.dialect == "sqlite"] * 3, threads
 
 
 def test_a_create_that_meets_another_processs_writer_waits_off_the_event_loop(
