@@ -194,8 +194,9 @@ class Writer(Authorized):
     the reads' share of the GIL (pages' p50 10 → 26 ms), hence no write on the loop while
     one runs. Handing a write to a worker thread only added the hand-offs to and from the
     thread and the two threads' contention for the GIL, and made the lock, and with it
-    every other writer, wait for them: over HTTP, creates went from ≈ 2.1 to ≈ 1.8 ms of server CPU each and edits from
-    ≈ 4.3 to ≈ 2.7 ms (see docs/performance.md, "Session 11"). It never waits on the loop: the lock is tried, not waited for
+    every other writer, wait for them: over HTTP, creates went from ≈ 2.1 to ≈ 1.8 ms of
+    server CPU each and edits from ≈ 4.3 to ≈ 2.7 ms (see docs/performance.md, "Session
+    11"). It never waits on the loop: the lock is tried, not waited for
     (:meth:`Database.begin` with ``wait=False``). PostgreSQL writes always go to a worker
     thread: their statements are round trips to the server.
     """
@@ -203,16 +204,18 @@ class Writer(Authorized):
     verb = "write"
 
     async def __call__(self, work: Callable[[Actor, Conn], T]) -> T:
-        if self._inline():
-            for _ in range(INLINE_TRIES):
-                try:
-                    return self._run(work, wait=False)
-                except WriteLockTaken:
-                    # Nothing ran. Wait for the other writer in a worker thread (the loop
-                    # serves other requests meanwhile), then try here again: the lock may
-                    # have been taken once more by then.
-                    if not await run_in_threadpool(self._database.wait_for_write_lock):
-                        raise DatabaseBusyError() from None
+        tries = INLINE_TRIES if self._inline() else 0
+        for tried in range(1, tries + 1):
+            try:
+                return self._run(work, wait=False)
+            except WriteLockTaken:
+                if tried == tries:
+                    break  # nothing ran: do it all in a worker thread, waiting for the lock
+                # Nothing ran. Wait for the other writer in a worker thread (the loop serves
+                # other requests meanwhile), then try here again: the lock may have been
+                # taken once more by then.
+                if not await run_in_threadpool(self._database.wait_for_write_lock):
+                    raise DatabaseBusyError() from None
         return await run_in_threadpool(self._run, work)
 
     def _inline(self) -> bool:

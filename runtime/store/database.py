@@ -69,14 +69,7 @@ class Database:
         self._owns_engine = True
         # SQLite: readers get a pool of their own, whose connections stay query_only (a
         # connection that served a read and then a write paid a PRAGMA for each switch).
-        self._read_engine = (
-            make_engine(url) if dialect_name(self._engine) == "sqlite" else self._engine
-        )
-        self._reader = read_only(self._read_engine)
-        self._statement_reader = _statement_reader(self._reader)
-        self._write_lock = _write_lock(self._engine)
-        self._no_wait = _no_wait(self._engine)
-        self._reads = _Count()
+        self._wire(make_engine(url) if dialect_name(self._engine) == "sqlite" else self._engine)
         self._checkpointer: Checkpointer | None = None
         if self.sqlite_path is not None:
             # Checkpoints in a thread of their own, not in the commit that crosses 1,000 pages.
@@ -88,14 +81,18 @@ class Database:
         database = cls.__new__(cls)
         database._engine = engine
         database._owns_engine = False
-        database._read_engine = engine
-        database._reader = read_only(engine)
-        database._statement_reader = _statement_reader(database._reader)
-        database._write_lock = _write_lock(engine)
-        database._no_wait = _no_wait(engine)
-        database._reads = _Count()
+        database._wire(engine)
         database._checkpointer = None  # the engine's owner runs SQLite's own checkpoints
         return database
+
+    def _wire(self, read_engine: sa.Engine) -> None:
+        """What both constructors derive from ``self._engine`` and the readers' engine."""
+        self._read_engine = read_engine
+        self._reader = read_only(read_engine)
+        self._statement_reader = _statement_reader(self._reader)
+        self._write_lock = _write_lock(self._engine)
+        self._no_wait = _no_wait(self._engine)
+        self._reads = _Count()
 
     @property
     def dialect(self) -> DialectName:
