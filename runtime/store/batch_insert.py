@@ -51,13 +51,13 @@ def insert_many(
     """
     if not rows:
         return []
-    _begun(conn)
+    begun(conn)
     if conn.dialect.name == "postgresql":
         return _copy_postgresql(conn, table, columns, rows, new_ids)
     return _insert_sqlite(conn, table, columns, rows, new_ids)
 
 
-def _begun(conn: sa.Connection) -> None:
+def begun(conn: sa.Connection) -> None:
     """Begin the connection's transaction if nothing has yet (as executing a statement through
     SQLAlchemy would): the driver calls here bypass SQLAlchemy's autobegin, and on SQLite the
     driver itself begins nothing (the engine's "begin" hook does)."""
@@ -84,6 +84,14 @@ def _converters_for(
         else:
             out.append(column_type._cached_bind_processor(dialect))
     return tuple(out)
+
+
+def driver_row(
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], row: Sequence[Any]
+) -> tuple[Any, ...]:
+    """One row's values as :func:`insert_many` sends them to the driver (for a statement of the
+    caller's own that inserts into ``table``)."""
+    return _converted(_converters(conn, table, columns), [row])[0]
 
 
 def _json_text(dumps: Callable[[Any], str]) -> Callable[[Any], str | None]:
@@ -198,7 +206,7 @@ def insert_new(
     multi-row ``VALUES``, PostgreSQL ``SELECT … FROM unnest(<one array a column>)``."""
     if not rows:
         return []
-    _begun(conn)
+    begun(conn)
     values = _converted(_converters(conn, table, columns), rows)
     names = ", ".join(columns)
     back = ", ".join(returning)

@@ -26,7 +26,9 @@ from runtime.store.tables import (
     departments,
     outbox,
     record_history,
+    record_unique,
     records,
+    stage_log,
     user_departments,
     users,
 )
@@ -445,3 +447,78 @@ def test_serial_numbers_are_unique_and_increasing_under_concurrent_writers(
     # numbers follow commit order: a later record never has a smaller number
     numbers = [int(r.data["code"].rsplit("-", 1)[1]) for r in rows]
     assert numbers == sorted(numbers)
+
+
+def test_a_single_create_writes_what_a_batch_writes_for_each_record(
+    conn: sa.Connection, svc: Services
+) -> None:
+    """A single create on PostgreSQL is one statement of its own (the record, its history
+    entry, event, stage stay and unique claims); it must store exactly what the set-based
+    batch stores for a record. A taken value among two unique fields names that field only,
+    and leaves nothing behind."""
+    actor = make_user(conn)
+    definition = customer_form()
+    definition["key"] = f"c{uuid.uuid4().hex[:8]}"
+    next(f for f in definition["fields"] if f["key"] == "phone")["unique"] = True
+    definition["workflow"]["stages"][0]["sla_hours"] = 24
+    app = svc.create_app(conn, SYSTEM, key=f"a{uuid.uuid4().hex[:8]}", name="应用")
+    form_id = svc.create_form(conn, SYSTEM, app.id, definition).id
+    svc.publish_form(conn, SYSTEM, form_id)
+    grant(conn, svc, form_id)
+
+    def data(i: int) -> dict[str, Any]:
+        return {"name": f"客户{i}", "phone": f"1380000000{i}", "grade": "A", "budget": i}
+
+    one = svc.create_record(conn, actor, form_id, data(0))
+    batch = svc.bulk_create(conn, actor, form_id, [{"data": data(1)}, {"data": data(2)}])
+
+    def stored(record_id: int) -> dict[str, Any]:
+        by_id = {"record_id": record_id}
+        history = conn.execute(
+            sa.select(record_history).where(record_history.c.record_id == record_id)
+        ).one()
+        (payload,) = conn.execute(
+            sa.select(outbox.c.payload).where(
+                outbox.c.topic == "record.created",
+                outbox.c.payload["record_id"].as_integer() == record_id,
+            )
+        ).one()
+        stay = conn.execute(sa.select(stage_log).where(stage_log.c.record_id == record_id)).one()
+        claims = conn.execute(
+            sa.select(record_unique.c.form_id, record_unique.c.field_key).where(
+                record_unique.c.record_id == record_id
+            )
+        ).all()
+        return {
+            "history": {k: v for k, v in history._mapping.items() if k not in ("id", "diff")}
+            | by_id,
+            "diff keys": sorted(history.diff),
+            "payload": payload,
+            "stay": {k: v for k, v in stay._mapping.items() if k != "id"},
+            "claims": sorted(claims),
+        }
+
+    got = stored(one["id"])
+    assert got["stay"]["due_at"] == NOW + dt.timedelta(hours=24)
+    assert got["claims"] == [(form_id, "name"), (form_id, "phone")]
+    assert got["history"]["action"] == "create" and got["history"]["version"] == 1
+    assert got["payload"] == {
+        "record_id": one["id"],
+        "form_id": form_id,
+        "version": 1,
+        "actor_id": actor.user_id,
+    }
+    for rec in batch:
+        theirs = stored(rec["id"])
+        for part in ("history", "stay", "payload"):
+            theirs[part]["record_id"] = one["id"]
+        assert theirs == got
+    assert svc.record_history(conn, actor, one["id"])[0]["diff"]["phone"] == [None, "13800000000"]
+
+    before = conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one()
+    with pytest.raises(RecordValidationError) as exc:
+        svc.create_record(conn, actor, form_id, data(0) | {"name": "新名字"})
+    assert [(e.field, e.code) for e in exc.value.errors] == [("phone", "not_unique")]
+    assert conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one() == before
+    after = svc.create_record(conn, actor, form_id, data(3))
+    assert after["data"]["code"] == f"C202611-{4:04d}"  # the refused create took no number
