@@ -147,12 +147,12 @@ class Database:
                 yield connection
             if self._checkpointer is not None:
                 self._checkpointer.poke()
-        except (sa.exc.OperationalError, sqlite3.OperationalError) as exc:
-            if _is_busy(exc):
-                if not begun and not wait:
-                    raise WriteLockTaken() from exc  # another process's writer has it
-                raise DatabaseBusyError() from exc
-            raise
+        except Exception as exc:
+            if not _is_busy(exc):
+                raise
+            if not begun and not wait:
+                raise WriteLockTaken() from exc  # another process's writer has it
+            raise DatabaseBusyError() from exc
         finally:
             if lock is not None:
                 lock.release()
@@ -293,9 +293,12 @@ def _write_lock(engine: sa.Engine) -> threading.Lock | None:
 _BUSY_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
 
 
-def _is_busy(exc: sa.exc.OperationalError | sqlite3.OperationalError) -> bool:
-    # sqlite3's own error comes from the BEGIN IMMEDIATE of the engine's begin hook.
-    orig = exc.orig if isinstance(exc, sa.exc.OperationalError) else exc
-    if "database is locked" in str(orig):
-        return True
+def _is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database being busy (see above), wrapped by SQLAlchemy or the
+    driver's own error: the hot statements go straight to the driver's cursor
+    (:mod:`runtime.store.prebuilt`, :mod:`runtime.store.batch_insert`, the single create on
+    PostgreSQL), and sqlite3's comes from the ``BEGIN IMMEDIATE`` of the engine's begin hook."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    if isinstance(orig, sqlite3.OperationalError):
+        return "database is locked" in str(orig)
     return getattr(orig, "sqlstate", None) in _BUSY_SQLSTATES

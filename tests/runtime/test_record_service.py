@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from runtime.actor import SYSTEM, Actor
 from runtime.errors import (
     ConflictError,
+    DatabaseBusyError,
     DefinitionRejectedError,
     NotFoundError,
     RecordValidationError,
@@ -22,6 +24,7 @@ from runtime.errors import (
 )
 from runtime.permissions import from_preset
 from runtime.services import Services
+from runtime.store.database import Database
 from runtime.store.tables import (
     departments,
     outbox,
@@ -522,3 +525,69 @@ def test_a_single_create_writes_what_a_batch_writes_for_each_record(
     assert conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one() == before
     after = svc.create_record(conn, actor, form_id, data(3))
     assert after["data"]["code"] == f"C202611-{4:04d}"  # the refused create took no number
+
+
+def test_a_deadlock_met_in_a_statement_sent_straight_to_the_driver_is_a_busy_error(
+    fresh_engine: sa.Engine, backend: str, svc: Services
+) -> None:
+    """The hot statements of a create (the serial number, the record) go to the driver's
+    cursor, past SQLAlchemy; a deadlock there is still a DatabaseBusyError (503, retry), as
+    one met through SQLAlchemy is, not a driver error (a 500)."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL's deadlock detection (SQLite has one writer at a time)")
+    engine = fresh_engine  # commits: not the shared database
+    db = Database.from_engine(engine)
+    with db.begin() as conn:
+        actor = make_user(conn)
+        form_id = crm(conn, svc, actor)["customer"]
+    # T1 creates a record (so holds the form's serial counter row), then waits for a user
+    # row T2 holds; T2 then creates a record of the form too and waits for the counter row.
+    # T2's shorter deadlock_timeout makes it the one PostgreSQL picks, in the serial upsert.
+    created, locked = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with db.begin() as conn:
+                svc.create_record(conn, actor, form_id, {"name": "一"})
+                created.set()
+                assert locked.wait(10)
+                conn.execute(users.update().where(users.c.id == actor.user_id).values(name="甲"))
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+
+    t1 = threading.Thread(target=first)
+    t1.start()
+    try:
+        assert created.wait(10)
+        with pytest.raises(DatabaseBusyError), db.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL deadlock_timeout = '100ms'")
+            conn.execute(users.update().where(users.c.id == actor.user_id).values(name="乙"))
+            locked.set()
+            _wait_for_a_lock_wait(engine)  # T1's, for the user row
+            svc.create_record(conn, actor, form_id, {"name": "二"})
+    finally:
+        locked.set()
+        t1.join(10)
+    assert not failed
+    with db.begin() as conn:
+        names = conn.execute(
+            sa.select(records.c.data["name"].as_string()).where(records.c.form_id == form_id)
+        ).scalars()
+        assert list(names) == ["一"]
+
+
+def _wait_for_a_lock_wait(engine: sa.Engine) -> None:
+    """Until some other session of the database waits for a lock (PostgreSQL)."""
+    deadline = time.monotonic() + 10
+    with engine.connect() as watcher:
+        while time.monotonic() < deadline:
+            waiting = watcher.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).scalar_one()
+            watcher.rollback()
+            if waiting:
+                return
+            time.sleep(0.01)
+    raise AssertionError("no session started waiting for a lock")
