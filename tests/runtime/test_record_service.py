@@ -458,7 +458,8 @@ def test_a_single_create_writes_what_a_batch_writes_for_each_record(
     """A single create on PostgreSQL is one statement of its own (the record, its history
     entry, event, stage stay and unique claims); it must store exactly what the set-based
     batch stores for a record. A taken value among two unique fields names that field only,
-    and leaves nothing behind."""
+    and leaves nothing behind. A form without stages writes no stay (each of the statement's
+    four shapes is run)."""
     actor = make_user(conn)
     definition = customer_form()
     definition["key"] = f"c{uuid.uuid4().hex[:8]}"
@@ -475,6 +476,15 @@ def test_a_single_create_writes_what_a_batch_writes_for_each_record(
     one = svc.create_record(conn, actor, form_id, data(0))
     batch = svc.bulk_create(conn, actor, form_id, [{"data": data(1)}, {"data": data(2)}])
 
+    def stored_claims(record_id: int) -> list[Any]:
+        return sorted(
+            conn.execute(
+                sa.select(record_unique.c.form_id, record_unique.c.field_key).where(
+                    record_unique.c.record_id == record_id
+                )
+            ).all()
+        )
+
     def stored(record_id: int) -> dict[str, Any]:
         by_id = {"record_id": record_id}
         history = conn.execute(
@@ -487,18 +497,13 @@ def test_a_single_create_writes_what_a_batch_writes_for_each_record(
             )
         ).one()
         stay = conn.execute(sa.select(stage_log).where(stage_log.c.record_id == record_id)).one()
-        claims = conn.execute(
-            sa.select(record_unique.c.form_id, record_unique.c.field_key).where(
-                record_unique.c.record_id == record_id
-            )
-        ).all()
         return {
             "history": {k: v for k, v in history._mapping.items() if k not in ("id", "diff")}
             | by_id,
             "diff keys": sorted(history.diff),
             "payload": payload,
             "stay": {k: v for k, v in stay._mapping.items() if k != "id"},
-            "claims": sorted(claims),
+            "claims": stored_claims(record_id),
         }
 
     got = stored(one["id"])
@@ -525,6 +530,21 @@ def test_a_single_create_writes_what_a_batch_writes_for_each_record(
     assert conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one() == before
     after = svc.create_record(conn, actor, form_id, data(3))
     assert after["data"]["code"] == f"C202611-{4:04d}"  # the refused create took no number
+
+    # A form without stages: no stay, the claims all the same.
+    plain = customer_form()
+    plain["key"] = f"p{uuid.uuid4().hex[:8]}"
+    del plain["workflow"]
+    plain_id = svc.create_form(conn, SYSTEM, app.id, plain).id
+    svc.publish_form(conn, SYSTEM, plain_id)
+    grant(conn, svc, plain_id)
+    first = svc.create_record(conn, actor, plain_id, {"name": "无流程"})
+    assert first["stage"] is None
+    assert stored_claims(first["id"]) == [(plain_id, "name")]
+    assert not conn.execute(sa.select(stage_log).where(stage_log.c.record_id == first["id"])).all()
+    with pytest.raises(RecordValidationError) as exc:
+        svc.create_record(conn, actor, plain_id, {"name": "无流程"})
+    assert [(e.field, e.code) for e in exc.value.errors] == [("name", "not_unique")]
 
 
 def test_a_deadlock_met_in_a_statement_sent_straight_to_the_driver_is_a_busy_error(
