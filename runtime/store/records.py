@@ -376,6 +376,25 @@ def _atomic(conn: sa.Connection, needed: bool) -> AbstractContextManager[Any]:
     return conn.begin_nested() if needed else nullcontext()
 
 
+_RECORD_COLUMNS = (
+    "form_id", "schema_version", "stage", "data", "search_text", "owner_id",
+    "created_at", "created_by", "updated_at", "updated_by", "version",
+)  # fmt: skip
+
+
+def _record_values(
+    cf: CompiledForm,
+    p: Prepared,
+    stage: str | None,
+    owner_id: int | None,
+    actor_id: int | None,
+    now: dt.datetime,
+) -> tuple[Any, ...]:
+    """A new record's row, in the order of :data:`_RECORD_COLUMNS`."""
+    return (cf.form_id, cf.version, stage, p.data, search_text(cf, p.data), owner_id,
+            now, actor_id, now, actor_id, 1)  # fmt: skip
+
+
 def _insert_rows(
     conn: sa.Connection,
     cf: CompiledForm,
@@ -390,7 +409,6 @@ def _insert_rows(
     ``INSERT`` on SQLite, ``COPY`` on PostgreSQL); the rows as stored, in the order given. Only
     the ids come back: every other column is what was sent, so nothing is read or decoded
     again."""
-    form_id, version = cf.form_id, cf.version
     # PostgreSQL: a batch fills the value tables with one statement-level trigger call instead
     # of a row trigger per record (runtime.store.values.insert_trigger_statements).
     by_statement = conn.dialect.name == "postgresql" and len(prepared) > 1
@@ -399,17 +417,10 @@ def _insert_rows(
     ids = insert_many(
         conn,
         records,
-        (
-            "form_id", "schema_version", "stage", "data", "search_text", "owner_id",
-            "created_at", "created_by", "updated_at", "updated_by", "version",
-        ),
-        [
-            (form_id, version, stage, p.data, search_text(cf, p.data), owner_id,
-             now, actor_id, now, actor_id, 1)
-            for p in prepared
-        ],
+        _RECORD_COLUMNS,
+        [_record_values(cf, p, stage, owner_id, actor_id, now) for p in prepared],
         new_ids=True,
-    )  # fmt: skip
+    )
     if by_statement:
         conn.execute(_VALUES_BY_STATEMENT, {"on": "off"})
     first = _new_row(cf, ids[0], prepared[0].data, stage, owner_id, actor_id, now)
@@ -443,12 +454,6 @@ def _new_row(
         updated_by=actor_id,
         deleted_at=None,
     )
-
-
-_RECORD_COLUMNS = (
-    "form_id", "schema_version", "stage", "data", "search_text", "owner_id",
-    "created_at", "created_by", "updated_at", "updated_by", "version",
-)  # fmt: skip
 
 
 def _one_create_statement(with_stay: bool, with_claims: bool) -> str:
@@ -515,12 +520,8 @@ def _insert_one_postgresql(
     form_id = cf.form_id
     with_stay = stage is not None and stage_due is not None
     record_values = driver_row(
-        conn,
-        records,
-        _RECORD_COLUMNS,
-        (form_id, cf.version, stage, p.data, search_text(cf, p.data), owner_id,
-         now, actor_id, now, actor_id, 1),
-    )  # fmt: skip
+        conn, records, _RECORD_COLUMNS, _record_values(cf, p, stage, owner_id, actor_id, now)
+    )
     diff, at = driver_row(conn, record_history, ("diff", "at"), (p.changes, now))
     (payload,) = driver_row(
         conn, outbox, ("payload",), ({"form_id": form_id, "version": 1, "actor_id": actor_id},)
