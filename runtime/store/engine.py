@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import select
+import sqlite3
+import weakref
 from typing import Any, Literal
 
 import orjson
@@ -129,8 +131,56 @@ def is_read_only(conn: sa.Connection) -> bool:
     return bool(conn.get_execution_options().get(READ_ONLY_OPTION))
 
 
+class _SQLiteConnection(sqlite3.Connection):
+    """A ``sqlite3`` connection that knows its open cursors, so that the pool can close them
+    when the connection is given back (see ``_on_checkin``).
+
+    A cursor whose rows were not all read keeps its statement running in SQLite, and Python's
+    driver no longer resets statements at ``ROLLBACK`` (3.11). Such a cursor is freed at
+    once when nothing refers to it, but a reference cycle — an exception's traceback holding
+    the frame that held the result — keeps it until the garbage collector runs. Until then
+    the pooled connection carries a running statement into whatever request gets it next:
+    there a ``DROP TABLE`` (a publish replacing a form's value table) fails with "database
+    table is locked", and the statement's read snapshot holds back WAL checkpoints.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cursors: weakref.WeakSet[sqlite3.Cursor] = weakref.WeakSet()
+
+    def cursor(self, factory: Any = sqlite3.Cursor) -> sqlite3.Cursor:  # type: ignore[override]
+        cursor: sqlite3.Cursor = super().cursor(factory)
+        self._cursors.add(cursor)
+        return cursor
+
+    # The driver's shortcuts make their cursor in C, past ``cursor`` above.
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        return self.cursor().executemany(sql, parameters)
+
+    def executescript(self, script: str, /) -> sqlite3.Cursor:
+        return self.cursor().executescript(script)
+
+    def close_cursors(self) -> None:
+        """Close every cursor still open (a later read of one raises ``ProgrammingError``)."""
+        for cursor in list(self._cursors):
+            cursor.close()
+
+
 def _sqlite_engine(url: URL) -> Engine:
-    engine = sa.create_engine(url, json_serializer=_json_dumps, json_deserializer=_json_loads)
+    engine = sa.create_engine(
+        url,
+        json_serializer=_json_dumps,
+        json_deserializer=_json_loads,
+        connect_args={"factory": _SQLiteConnection},
+    )
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:  # None: the connection was invalidated
+            dbapi_connection.close_cursors()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -276,3 +276,30 @@ def test_a_connection_that_dies_in_use_fails_once_then_the_pool_reconnects(
         connection.execute(sa.select(1))
     assert caught.value.connection_invalidated
     assert _backend_pid(fresh_engine) != pid
+
+
+def test_a_result_left_open_is_closed_when_its_connection_goes_back_to_the_pool(
+    sqlite_engine: sa.Engine,
+) -> None:
+    """A result not read to its end keeps its statement running in SQLite; when it outlives
+    its connection's checkout (an exception's traceback can keep it until the garbage
+    collector runs), the next user of the pooled connection must not inherit the statement:
+    with it, ``DROP TABLE`` fails with "database table is locked"."""
+    with sqlite_engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE doomed (id INTEGER PRIMARY KEY)")
+        connection.exec_driver_sql("INSERT INTO counter VALUES (2, 0), (3, 0)")
+        # Straight on the driver too: its shortcut makes its cursor in C.
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        raw = driver.execute("SELECT id FROM counter ORDER BY id")
+        assert raw.fetchone() == (1,)
+    with sqlite_engine.connect() as connection:
+        left_open = connection.exec_driver_sql("SELECT id FROM counter ORDER BY id")
+        assert left_open.fetchone() == (1,)
+        first = connection.connection.dbapi_connection
+
+    with sqlite_engine.begin() as connection:
+        assert connection.connection.dbapi_connection is first  # the same pooled connection
+        connection.exec_driver_sql("DROP TABLE doomed")
+    with pytest.raises(sa.exc.ProgrammingError):
+        left_open.fetchone()
