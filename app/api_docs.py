@@ -1,8 +1,11 @@
-"""``/docs``: Swagger UI under the strict Content-Security-Policy.
+"""``/docs``: Swagger UI, from files served by Stageform itself, under a strict policy.
 
-FastAPI's page loads Swagger UI from a CDN and starts it with an inline script. Rather than
-allow inline scripts everywhere, this page gets its own policy naming the CDN and the sha256 of
-each inline script it actually contains, so the page works and nothing else inline would run.
+Swagger UI's files are vendored from the ``swagger-ui-dist`` npm package into
+``app/static/vendor/swagger-ui/`` (``scripts/vendor_static.py``; versions in
+``app/static/vendor/VERSIONS.md``): the page works without the Internet, and the browser loads
+nothing from another site. FastAPI's page starts Swagger UI with an inline script; rather than
+allow inline scripts everywhere, this page gets its own Content-Security-Policy naming the
+sha256 of each inline script and style it actually contains, so nothing else inline would run.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
-CDN = "https://cdn.jsdelivr.net"
+from app.static_files import STATIC_URL
+
+SWAGGER_UI = f"{STATIC_URL}/vendor/swagger-ui"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 _INLINE_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 
@@ -30,16 +35,24 @@ def _hashes(pattern: re.Pattern[str], html: str) -> str:
 def docs_policy(html: str) -> str:
     """The Content-Security-Policy for the docs page ``html``."""
     return (
-        f"default-src 'self'; script-src 'self' {CDN} {_hashes(_INLINE_SCRIPT, html)}; "
-        f"style-src 'self' {CDN} {_hashes(_INLINE_STYLE, html)}; "
-        f"img-src 'self' data: https://fastapi.tiangolo.com; object-src 'none'; "
+        f"default-src 'self'; script-src 'self' {_hashes(_INLINE_SCRIPT, html)}; "
+        f"style-src 'self' {_hashes(_INLINE_STYLE, html)}; "
+        "img-src 'self' data:; object-src 'none'; "
         "base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
     )
 
 
 def install_docs(app: FastAPI, *, openapi_url: str, docs_url: str = "/docs") -> None:
+    page = get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title=f"{app.title} - API",
+        swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+        swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png",
+    )
+    html = bytes(page.body).decode()
+    policy = docs_policy(html)
+
     @app.get(docs_url, include_in_schema=False)
     def docs() -> HTMLResponse:
-        page = get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - API")
-        html = bytes(page.body).decode()
-        return HTMLResponse(html, headers={"Content-Security-Policy": docs_policy(html)})
+        return HTMLResponse(html, headers={"Content-Security-Policy": policy})

@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +25,7 @@ from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, CatchAllMiddleware, SecurityHeadersMiddleware
 from app.ratelimit import LinkRateLimiter, LoginRateLimiter
 from app.state import DatabaseDep
+from app.static_files import install_static
 from runtime.services import Services
 from runtime.store.database import Database
 from runtime.store.search_index import SearchIndexer
@@ -32,6 +33,7 @@ from runtime.store.search_index import SearchIndexer
 log = logging.getLogger("stageform")
 
 API_PREFIX = "/api/v1"
+DOCS_URL = "/docs"
 
 
 def _version() -> str:
@@ -138,6 +140,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         return Health(status="ok", database="ok")
 
     install_api(app, API_PREFIX)
-    install_docs(app, openapi_url="/openapi.json")
+    install_docs(app, openapi_url="/openapi.json", docs_url=DOCS_URL)
+    install_static(app)
+
+    # Where `stageform demo` sends people: the API's docs, until the web pages arrive.
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse(DOCS_URL, status_code=307)
 
     return app

@@ -118,7 +118,7 @@ class CatchAllMiddleware:
 
 
 # No inline script or style, no plugins, no framing, no <base> tricks; images may be data: URLs
-# (the docs page's logo). A response that sets its own policy keeps it (see app/api_docs.py).
+# (icons). A response that sets its own policy keeps it (see app/api_docs.py).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"

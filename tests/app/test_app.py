@@ -87,6 +87,15 @@ def test_openapi_and_docs(client: TestClient) -> None:
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_home_page_leads_to_the_docs(client: TestClient) -> None:
+    # What `stageform demo` prints to open, before any sign-in.
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == "/docs"
+    assert "/" not in client.get("/openapi.json").json()["paths"]
+
+
 def _api_routes(client: TestClient) -> list[tuple[str, str]]:
     # From the OpenAPI document: how FastAPI stores included routes changes between versions.
     paths = client.get("/openapi.json").json()["paths"]

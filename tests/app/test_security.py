@@ -116,8 +116,34 @@ def test_docs_page_allows_exactly_its_own_inline_script(client: TestClient) -> N
     for script in scripts:
         digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in csp
-    # Only the docs page gets the CDN; the API does not.
-    assert "cdn.jsdelivr.net" not in client.get("/healthz").headers["content-security-policy"]
+    # Every file the page loads is served here: nothing from another site, whatever the
+    # network the server or the browser is on.
+    assert "http" not in csp
+    assets = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+    assert len(assets) == 3, assets  # Swagger UI's script, its style sheet, the icon
+    for url in assets:
+        assert url.startswith("/static/vendor/swagger-ui/"), url
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert int(asset.headers["content-length"]) > 0
+        assert asset.headers["etag"]  # revalidated, not downloaded again
+        _assert_security_headers(asset)
+        again = client.get(url, headers={"If-None-Match": asset.headers["etag"]})
+        assert again.status_code == 304
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_static_files_refuse_paths_outside_their_folder(client: TestClient) -> None:
+    for path in (
+        "/static/../main.py",
+        "/static/%2e%2e/main.py",
+        "/static/vendor/%2e%2e/%2e%2e/main.py",
+        "/static/vendor/swagger-ui/missing.js",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "create_app" not in response.text
+    assert client.post("/static/vendor/swagger-ui/swagger-ui.css").status_code == 405
 
 
 # --- CSRF and Origin --------------------------------------------------------------------------
