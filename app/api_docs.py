@@ -1,4 +1,7 @@
-"""``/docs``: Swagger UI, from files served by Stageform itself, under a strict policy.
+"""The API's documentation: ``/docs`` (Swagger UI) and how the OpenAPI document says who may
+call what.
+
+``/docs`` is Swagger UI, from files served by Stageform itself, under a strict policy.
 
 Swagger UI's files are vendored from the ``swagger-ui-dist`` npm package into
 ``app/static/vendor/swagger-ui/`` (``scripts/vendor_static.py``; versions in
@@ -13,11 +16,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Sequence
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 
+from app.auth import CSRF_HEADER, SESSION_COOKIE
+from app.permissions import route_action
 from app.static_files import STATIC_URL
 
 SWAGGER_UI = f"{STATIC_URL}/vendor/swagger-ui"
@@ -56,3 +64,45 @@ def install_docs(app: FastAPI, *, openapi_url: str, docs_url: str = "/docs") -> 
     @app.get(docs_url, include_in_schema=False)
     def docs() -> HTMLResponse:
         return HTMLResponse(html, headers={"Content-Security-Policy": policy})
+
+
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "bearerToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token (`stageform token create EMAIL`): "
+        "`Authorization: Bearer <token>`.",
+    },
+    "sessionCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+        "description": "The session `POST /api/v1/auth/login` starts. A request that changes "
+        f"state also sends the session's CSRF token in `{CSRF_HEADER}` and, from a browser, "
+        "comes from the server's own origin.",
+    },
+}
+
+
+def document_security(app: FastAPI, routers: Sequence[APIRouter]) -> None:
+    """Declare the credentials in ``app``'s OpenAPI document: both schemes, and on each
+    operation of ``routers`` whether it needs one of them. A route needs one exactly when it
+    requires an action (:func:`app.permissions.route_action`; ``tests/app/test_app.py`` holds
+    every route to that); the others (login, public links) declare none. Call it before the
+    routers are included."""
+    either: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                security = either if route_action(route) else []
+                route.openapi_extra = {**(route.openapi_extra or {}), "security": security}
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

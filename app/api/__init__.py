@@ -27,6 +27,7 @@ from app.api import (
     users,
     workflow,
 )
+from app.api_docs import document_security
 from app.errors import COMMON_RESPONSES
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -55,5 +56,6 @@ def install_api(app: FastAPI, prefix: str) -> None:
     """Mount every router of :data:`ROUTERS` on ``app`` under ``prefix``, each directly: FastAPI
     matches a request against an included router's routes again at each level of nesting,
     so there is no router in between."""
+    document_security(app, ROUTERS)
     for domain_router in ROUTERS:
         app.include_router(domain_router, prefix=prefix, responses=COMMON_RESPONSES)

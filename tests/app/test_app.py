@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from app.api import ROUTERS
+from app.auth import SESSION_COOKIE
 from app.config import Settings
 from app.main import API_PREFIX, create_app
 from app.permissions import ACTIONS, route_action
@@ -120,6 +121,24 @@ def test_every_api_route_needs_authentication(client: TestClient) -> None:
         url = re.sub(r"\{[^}]+\}", "1", path)
         response = client.request(method, url, json={})
         assert_error(response, 401, "not_authenticated")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_openapi_document_says_which_operations_need_credentials(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["bearerToken"] == {**schemes["bearerToken"], "type": "http", "scheme": "bearer"}
+    assert schemes["sessionCookie"]["in"] == "cookie"
+    assert schemes["sessionCookie"]["name"] == SESSION_COOKIE
+    either = [{"bearerToken": []}, {"sessionCookie": []}]
+    public = set()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if operation["security"] == []:
+                public.add((method.upper(), path))
+            else:
+                assert operation["security"] == either, (method, path)
+    assert public == PUBLIC_API_ROUTES | {("GET", "/healthz")}
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

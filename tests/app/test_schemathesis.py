@@ -5,7 +5,9 @@ The document is loaded once, in-process, from an app on a throwaway SQLite datab
 not depend on the database). Each operation then runs against its own fresh app of each
 backend with the CRM template installed, authenticated as an admin by a bearer token, so the
 routes are really exercised; path ids are drawn from the real app/form/record ids as often as
-from random integers. A short pass without credentials checks the 401s.
+from random integers; each operation that declares security is probed once without
+credentials and with invalid ones (``ignored_auth``). A short pass without credentials checks
+the 401s.
 
 Examples are bounded (hypothesis settings below): the file takes about 2.5 minutes for both
 backends on 2 cores (``-n 0``). The checks are fixed in :data:`CHECKS`; a route answering 500
@@ -28,6 +30,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import (
     content_type_conformance,
+    ignored_auth,
     not_a_server_error,
     response_headers_conformance,
     response_schema_conformance,
@@ -52,6 +55,9 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
+# Authenticated calls also probe, once per operation, that the operation refuses the same
+# request without credentials and with invalid ones, as its declared security says.
+AUTHENTICATED_CHECKS = [*CHECKS, ignored_auth]
 
 # Per operation (and backend). The fuzzing phase honours max_examples; the examples and
 # coverage phases add a bounded number of deterministic cases on top. For a deeper run:
@@ -163,7 +169,12 @@ def _aim(case: schemathesis.Case, data: st.DataObject, target: Target) -> None:
 @AUTHENTICATED
 def test_api_authenticated(case: schemathesis.Case, data: st.DataObject, target: Target) -> None:
     _aim(case, data, target)
-    case.call_and_validate(app=target.app, headers=target.headers, checks=CHECKS)
+    # The credentials go in the case itself, marked as given rather than generated (as
+    # schemathesis.auths.apply_basic_auth marks its own), so that ignored_auth takes them out
+    # and tries invalid ones.
+    case.headers = {**(case.headers or {}), **target.headers}
+    case._has_explicit_auth = True
+    case.call_and_validate(app=target.app, checks=AUTHENTICATED_CHECKS)
 
 
 @schema.parametrize()
