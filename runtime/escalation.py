@@ -30,6 +30,7 @@ from runtime.store import records as record_store
 from runtime.store import stages as stage_store
 from runtime.store.records import RecordRow
 from runtime.store.stages import Stay
+from runtime.timestamps import utc_text
 from runtime.workflow import RecordState
 
 if TYPE_CHECKING:
@@ -171,7 +172,7 @@ def _apply(
         body = translate(
             "escalation_overdue_body",
             lang,
-            due_at=stay.due_at.isoformat().replace("+00:00", "Z"),
+            due_at=utc_text(stay.due_at),
             hours=round((now - stay.due_at).total_seconds() / 3600, 1),
         )
         stage_store.add_notifications(
@@ -202,7 +203,7 @@ def _apply(
             "record_id": row.id,
             "form_id": row.form_id,
             "stage": stage.key,
-            "due_at": stay.due_at.isoformat().replace("+00:00", "Z"),
+            "due_at": utc_text(stay.due_at),
             "notified": notified,
             "reassigned_to": reassigned_to,
             "transition": rule.transition,

@@ -21,6 +21,7 @@ from runtime.services import assignees
 from runtime.services.base import ServiceBase
 from runtime.store import process as process_store
 from runtime.store import stages as stage_store
+from runtime.timestamps import utc_text_or_none
 from runtime.workflow_versions import stage_moves
 
 register(
@@ -40,10 +41,6 @@ MAX_PERIOD_DAYS = 366
 DEFAULT_PERIOD_DAYS = 30
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
 class StageServices(ServiceBase):
     def record_deadline(self, conn: Any, actor: Actor, record_id: int) -> dict[str, Any]:
         """``{due_at, overdue}`` of the record's current stage (``due_at`` null when the stage
@@ -54,7 +51,10 @@ class StageServices(ServiceBase):
         row, _, _ = self._record_for(conn, actor, record_id, "view")
         stay = stage_store.open_stay(conn, record_id)
         due_at = stay.due_at if stay is not None and stay.stage == row.stage else None
-        return {"due_at": _iso(due_at), "overdue": due_at is not None and due_at < self.clock()}
+        return {
+            "due_at": utc_text_or_none(due_at),
+            "overdue": due_at is not None and due_at < self.clock(),
+        }
 
     def overdue(
         self,
@@ -85,7 +85,12 @@ class StageServices(ServiceBase):
             data = project(data, stage_rules(access, cf.definition, row.stage).hidden)
             hours = round((now - due_at).total_seconds() / 3600, 2)
             items.append(
-                {**row.as_api(), "data": data, "due_at": _iso(due_at), "overdue_hours": hours}
+                {
+                    **row.as_api(),
+                    "data": data,
+                    "due_at": utc_text_or_none(due_at),
+                    "overdue_hours": hours,
+                }
             )
         by_stage = stage_store.count_overdue(conn, form_id, now, stage=stage, scope=scope)
         last = page[-1] if page and len(rows) > limit else None
@@ -137,8 +142,8 @@ class StageServices(ServiceBase):
         empty_cycle = {"count": 0, "avg_hours": None, "p50_hours": None, "p90_hours": None}
         empty_sla = {"with_deadline": 0, "breached": 0, "breach_rate": None}
         return {
-            "since": _iso(since),
-            "until": _iso(until),
+            "since": utc_text_or_none(since),
+            "until": utc_text_or_none(until),
             "stages": [
                 {"stage": k, **cycle.get(k, empty_cycle), **sla.get(k, empty_sla)} for k in keys
             ],

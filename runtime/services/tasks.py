@@ -13,12 +13,9 @@ from runtime.services.base import ServiceBase
 from runtime.store import forms as form_store
 from runtime.store import tasks as task_store
 from runtime.store.scope import scope_condition
+from runtime.timestamps import utc_text_or_none
 
 MAX_LIMIT = 200
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 class TaskServices(ServiceBase):
@@ -107,7 +104,7 @@ class TaskServices(ServiceBase):
                     "stage": row.stage,
                     "stage_name": stage.name if stage else None,
                     "title": title,
-                    "due_at": _iso(row.due_at),
+                    "due_at": utc_text_or_none(row.due_at),
                     "overdue": row.due_at is not None and row.due_at < now,
                     "assignee_id": row.assignee_id,
                 }

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from runtime.store.tables import approvals, notifications, round_robin_counters, stage_log
+from runtime.timestamps import utc_text_or_none
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,9 @@ class ApprovalRow:
             "user_id": self.approver_id,
             "decision": self.decision,
             "comment": self.comment,
-            "decided_at": _iso(self.decided_at),
+            "decided_at": utc_text_or_none(self.decided_at),
             "added_by": self.added_by,
         }
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def open_stay(conn: sa.Connection, record_id: int) -> Stay | None:

@@ -40,6 +40,7 @@ from runtime.store.tables import (
     stage_log,
 )
 from runtime.store.values import BY_STATEMENT
+from runtime.timestamps import utc_text, utc_text_or_none
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def _api_time(at: dt.datetime) -> str:
     global _last_api_time
     last, text = _last_api_time  # one read: another thread may replace it meanwhile
     if at is not last:
-        text = at.isoformat().replace("+00:00", "Z")
+        text = utc_text(at)
         _last_api_time = (at, text)
     return text
 
@@ -796,7 +797,7 @@ def history(conn: sa.Connection, record_id: int) -> list[dict[str, Any]]:
             "version": r.version,
             "action": r.action,
             "actor_id": r.actor_id,
-            "at": r.at.isoformat().replace("+00:00", "Z"),
+            "at": utc_text(r.at),
             "diff": r.diff,
             "comment": r.comment,
         }
@@ -822,7 +823,7 @@ def add_comment(
         "record_id": record_id,
         "author_id": author_id,
         "body": body,
-        "created_at": now.isoformat().replace("+00:00", "Z"),
+        "created_at": utc_text(now),
     }
 
 
@@ -838,7 +839,7 @@ def list_comments(conn: sa.Connection, record_id: int) -> list[dict[str, Any]]:
             "record_id": r.record_id,
             "author_id": r.author_id,
             "body": r.body,
-            "created_at": r.created_at.isoformat().replace("+00:00", "Z"),
+            "created_at": utc_text(r.created_at),
         }
         for r in rows
     ]
@@ -1122,8 +1123,7 @@ def stage_log_entries(conn: sa.Connection, record_id: int) -> list[dict[str, Any
         .order_by(stage_log.c.at, stage_log.c.id)
     )
 
-    def iso(value: dt.datetime | None) -> str | None:
-        return None if value is None else value.isoformat().replace("+00:00", "Z")
+    iso = utc_text_or_none
 
     return [
         {
