@@ -51,7 +51,7 @@ def fail(message: str) -> typer.Exit:
 def open_database(settings: Settings, *, check: bool = True) -> Iterator[Database]:
     """The configured database; with ``check`` it must be migrated to this version."""
     try:
-        database = Database(settings.database_url)
+        database = Database(settings.database_url, settings.pool)
     except EngineError as error:
         raise fail(error.message) from error
     try:

@@ -6,6 +6,9 @@
 ``STAGEFORM_DATA_DIR``             ``./data``; the SQLite file, the secret key, attachments
 ``STAGEFORM_DATABASE_URL``         ``sqlite:///<data_dir>/stageform.db``;
                                    ``postgresql+psycopg://user:pw@host/db`` to scale out
+``STAGEFORM_DB_POOL_SIZE``         10 PostgreSQL connections kept per server process …
+``STAGEFORM_DB_MAX_OVERFLOW``       … and 10 more under load …
+``STAGEFORM_DB_POOL_TIMEOUT``       … and 10 s waited for one, then 503
 ``STAGEFORM_SECRET_KEY``           unset: generated once into ``<data_dir>/secret_key`` (0600)
 ``STAGEFORM_TIMEZONE``             ``Asia/Shanghai`` (relative dates, date buckets)
 ``STAGEFORM_DEFAULT_LANGUAGE``     ``zh`` (or ``en``)
@@ -32,6 +35,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runtime.store.database import PoolSettings
+
 SECRET_KEY_FILE = "secret_key"
 DATABASE_FILE = "stageform.db"
 
@@ -57,6 +62,11 @@ class Settings(BaseSettings):
     trusted_origins: list[str] = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # PostgreSQL's pool, per server process: (size + overflow) x processes x servers must
+    # stay under the database server's max_connections.
+    db_pool_size: int = Field(default=PoolSettings.size, ge=1)
+    db_max_overflow: int = Field(default=PoolSettings.overflow, ge=0)
+    db_pool_timeout: float = Field(default=PoolSettings.timeout, gt=0, le=300)
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
@@ -64,6 +74,10 @@ class Settings(BaseSettings):
             path = (self.data_dir / DATABASE_FILE).resolve()
             self.database_url = f"sqlite:///{path}"
         return self
+
+    @property
+    def pool(self) -> PoolSettings:
+        return PoolSettings(self.db_pool_size, self.db_max_overflow, self.db_pool_timeout)
 
     @property
     def is_sqlite(self) -> bool:

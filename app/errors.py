@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from runtime.errors import (
     ConflictError,
     DatabaseBusyError,
+    DatabaseUnavailableError,
     DatabaseVersionError,
     DefinitionRejectedError,
     EngineError,
@@ -54,6 +55,7 @@ ENGINE_STATUS: dict[type[EngineError], int] = {
     ConflictError: 409,
     DatabaseVersionError: 503,
     DatabaseBusyError: 503,
+    DatabaseUnavailableError: 503,
 }
 
 # Codes for errors Starlette/FastAPI raise themselves (unknown route, wrong method…).
@@ -163,6 +165,8 @@ async def _engine_error(request: Request, error: Exception) -> JSONResponse:
         extra["current"] = jsonable_encoder(error.current)
     if isinstance(error, DatabaseBusyError):
         headers = {"Retry-After": "1"}
+    elif isinstance(error, DatabaseUnavailableError):
+        headers = {"Retry-After": "5"}
     return error_response(status, _engine_items(error), extra=extra, headers=headers)
 
 

@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     """
     settings = settings or Settings()
     owns_database = database is None
-    db = database if database is not None else Database(settings.database_url)
+    db = database if database is not None else Database(settings.database_url, settings.pool)
     try:
         db.check_current()
     except Exception:

@@ -188,6 +188,17 @@ class ConflictError(EngineError):
         super().__init__(message, code=code)
 
 
+class DatabaseUnavailableError(EngineError):
+    """The database could not be reached: no connection could be made (the server is down
+    or refuses more clients), none came free in the pool in time, or the one in use was
+    lost. Whatever the request was doing was not committed; retry later."""
+
+    code = "database_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("the database cannot be reached; nothing was written, please retry")
+
+
 class DatabaseBusyError(EngineError):
     """The write could not get the database in time (SQLite's busy timeout, a PostgreSQL
     deadlock or serialisation failure). The transaction was rolled back; retrying is safe."""

@@ -18,6 +18,7 @@ functions::
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -28,18 +29,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from runtime.errors import DatabaseBusyError
+from runtime.errors import DatabaseBusyError, DatabaseUnavailableError
 from runtime.store import engine as engine_settings
 from runtime.store.checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
 from runtime.store.engine import (
     NO_BEGIN_OPTION,
     NO_WAIT_OPTION,
     DialectName,
+    PoolSettings,
     dialect_name,
     make_engine,
     read_only,
 )
 from runtime.store.migrate import check_current, current_revision, head_revision, upgrade
+
+__all__ = ["Conn", "Database", "PoolSettings", "WriteLockTaken"]
+
+log = logging.getLogger("stageform.database")
 
 # What the store functions take; the app passes it through without using it.
 Conn = sa.Connection
@@ -56,16 +62,19 @@ class WriteLockTaken(Exception):
 class Database:
     """A database: its engine (connection pool), write and read-only transactions.
 
-    ``Database(url)`` makes its own engine and :meth:`dispose` closes it;
-    ``Database.from_engine(engine)`` wraps an engine someone else owns (tests), which
-    :meth:`dispose` leaves open.
+    ``Database(url)`` makes its own engine (``pool`` sizes PostgreSQL's connection pool) and
+    :meth:`dispose` closes it; ``Database.from_engine(engine)`` wraps an engine someone else
+    owns (tests), which :meth:`dispose` leaves open.
+
+    Every transaction it hands out raises :class:`DatabaseUnavailableError` when the
+    database cannot be reached (see :func:`_unavailable`), whatever the driver said.
 
     Raises (constructor):
         UnsupportedDatabaseError: a URL :func:`~runtime.store.engine.make_engine` refuses.
     """
 
-    def __init__(self, url: str) -> None:
-        self._engine = make_engine(url)
+    def __init__(self, url: str, pool: PoolSettings | None = None) -> None:
+        self._engine = make_engine(url, pool)
         self._owns_engine = True
         # SQLite: readers get a pool of their own, whose connections stay query_only (a
         # connection that served a read and then a write paid a PRAGMA for each switch).
@@ -131,6 +140,7 @@ class Database:
         Raises:
             DatabaseBusyError: the lock stayed taken past the busy timeout (or a PostgreSQL
                 deadlock or serialisation failure); nothing was written.
+            DatabaseUnavailableError: the database could not be reached; nothing was written.
             WriteLockTaken: ``wait=False`` and another writer holds the lock.
         """
         lock = self._write_lock
@@ -149,6 +159,8 @@ class Database:
                 self._checkpointer.poke()
         except Exception as exc:
             if not _is_busy(exc):
+                if _unavailable(exc, connected=begun):
+                    raise _unavailable_error(exc) from exc
                 raise
             if not begun and not wait:
                 raise WriteLockTaken() from exc  # another process's writer has it
@@ -177,8 +189,18 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Conn]:
-        """A read-only transaction; writing in it is an error. Rolled back at the end."""
-        with self._reads, self._reader.connect() as connection, connection.begin():
+        """A read-only transaction; writing in it is an error. Rolled back at the end.
+
+        Raises:
+            DatabaseUnavailableError: the database could not be reached.
+        """
+        with (
+            self._reads,
+            _reachable() as connected,
+            self._reader.connect() as connection,
+            connection.begin(),
+        ):
+            connected.append(True)
             yield connection
 
     @contextmanager
@@ -193,7 +215,8 @@ class Database:
             with self.read() as connection:
                 yield connection
             return
-        with self._reads, self._statement_reader.connect() as connection:
+        with self._reads, _reachable() as connected, self._statement_reader.connect() as connection:
+            connected.append(True)
             yield connection
 
     def ping(self) -> None:
@@ -286,6 +309,43 @@ def _write_lock(engine: sa.Engine) -> threading.Lock | None:
     SQLite's lock with its busy timeout. PostgreSQL: ``None`` (row locks, no global writer).
     """
     return threading.Lock() if dialect_name(engine) == "sqlite" else None
+
+
+@contextmanager
+def _reachable() -> Iterator[list[bool]]:
+    """Around a read: turns the errors of an unreachable database into
+    :class:`DatabaseUnavailableError`. The block appends to the list it is given once it
+    has its connection (an operational error before that is a failure to connect)."""
+    connected: list[bool] = []
+    try:
+        yield connected
+    except Exception as exc:
+        if not _is_busy(exc) and _unavailable(exc, connected=bool(connected)):
+            raise _unavailable_error(exc) from exc
+        raise
+
+
+def _unavailable(exc: BaseException, *, connected: bool) -> bool:
+    """Whether ``exc`` means the database cannot be reached: no connection came free in the
+    pool in time; a connection could not be made (any operational error before the block
+    had its connection: no server, too many clients, a server shutting down); or SQLAlchemy
+    found the connection lost. (A statement sent straight to the driver that meets a lost
+    connection ends the same way: the transaction's rollback then fails, and SQLAlchemy
+    finds the connection lost.)"""
+    if isinstance(exc, sa.exc.TimeoutError):  # the pool's wait for a connection
+        return True
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    return exc.connection_invalidated or (
+        not connected and isinstance(exc, sa.exc.OperationalError)
+    )
+
+
+def _unavailable_error(exc: BaseException) -> DatabaseUnavailableError:
+    """The error to raise for ``exc``, logged once (its first line: no traceback, no SQL)."""
+    text = str(exc).strip()
+    log.warning("the database cannot be reached: %s", text.splitlines()[0] if text else repr(exc))
+    return DatabaseUnavailableError()
 
 
 # SQLite: the busy timeout ran out. PostgreSQL: deadlock (40P01), serialisation failure

@@ -29,6 +29,7 @@ import json
 import select
 import sqlite3
 import weakref
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -48,6 +49,19 @@ NO_BEGIN_OPTION = "stageform_no_begin"
 NO_WAIT_OPTION = "stageform_no_wait"
 
 DialectName = Literal["sqlite", "postgresql"]
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """A PostgreSQL engine's connection pool, per process: ``size`` connections kept open,
+    up to ``overflow`` more opened under load, and at most ``timeout`` seconds waited for
+    one before the request fails (503 ``database_unavailable``). Every process of every app
+    server may hold ``size + overflow``: keep the sum under the server's ``max_connections``.
+    (SQLite keeps SQLAlchemy's own pool: its connections are files, not server sessions.)"""
+
+    size: int = 10
+    overflow: int = 10
+    timeout: float = 10.0
 
 
 _ORJSON_OPTIONS = (
@@ -79,10 +93,11 @@ def _json_loads(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
-def make_engine(url: str | URL) -> Engine:
+def make_engine(url: str | URL, pool: PoolSettings | None = None) -> Engine:
     """Create the engine for ``url``: ``sqlite:///path/to/file.db`` or ``postgresql://…``.
 
-    A bare ``postgresql://`` URL gets the psycopg 3 driver.
+    A bare ``postgresql://`` URL gets the psycopg 3 driver, and ``pool`` (default
+    :class:`PoolSettings`) sizes its connection pool.
 
     Raises:
         UnsupportedDatabaseError: an in-memory SQLite database (every pooled connection would
@@ -103,7 +118,7 @@ def make_engine(url: str | URL) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         if parsed.get_driver_name() != "psycopg":
             raise UnsupportedDatabaseError(shown, "use psycopg 3 (postgresql+psycopg://…)")
-        return _postgresql_engine(parsed)
+        return _postgresql_engine(parsed, pool or PoolSettings())
     raise UnsupportedDatabaseError(shown, "only SQLite and PostgreSQL are supported")
 
 
@@ -230,14 +245,14 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
-def _postgresql_engine(url: URL) -> Engine:
+def _postgresql_engine(url: URL, pool: PoolSettings) -> Engine:
     engine = sa.create_engine(
         url,
         json_serializer=_json_dumps,
         json_deserializer=_json_loads,
-        pool_size=10,
-        max_overflow=10,
-        pool_timeout=30,
+        pool_size=pool.size,
+        max_overflow=pool.overflow,
+        pool_timeout=pool.timeout,
         # No pool_pre_ping: it costs a round trip per checkout (two per HTTP request). A
         # connection closed by the server is found at checkout without one (below).
         pool_recycle=1800,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from app.config import Settings
+from runtime.store.database import PoolSettings
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +40,19 @@ def test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert settings.port == 9000 and settings.default_language == "en"
     monkeypatch.setenv("STAGEFORM_DATABASE_URL", "postgresql+psycopg://u@db/stageform")
     assert Settings().database_url == "postgresql+psycopg://u@db/stageform"
+
+
+def test_the_postgresql_pool_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().pool == PoolSettings(size=10, overflow=10, timeout=10.0)
+    monkeypatch.setenv("STAGEFORM_DB_POOL_SIZE", "4")
+    monkeypatch.setenv("STAGEFORM_DB_MAX_OVERFLOW", "0")
+    monkeypatch.setenv("STAGEFORM_DB_POOL_TIMEOUT", "2.5")
+    assert Settings().pool == PoolSettings(size=4, overflow=0, timeout=2.5)
+    for name, value in (("DB_POOL_SIZE", "0"), ("DB_MAX_OVERFLOW", "-1"), ("DB_POOL_TIMEOUT", "0")):
+        monkeypatch.setenv(f"STAGEFORM_{name}", value)
+        with pytest.raises(ValidationError):
+            Settings()
+        monkeypatch.delenv(f"STAGEFORM_{name}")
 
 
 def test_secret_key_is_generated_once_and_private(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from runtime.errors import (
     ConflictError,
     DatabaseNotMigratedError,
     DatabaseTooNewError,
+    DatabaseUnavailableError,
     DefinitionRejectedError,
     EngineError,
     FieldError,
@@ -88,6 +89,11 @@ ENGINE_CASES: list[tuple[EngineError, int, list[dict[str, str]]]] = [
         DatabaseTooNewError(current="0099", head="0002"),
         503,
         [{"field": "", "code": "database_too_new", "message": ""}],
+    ),
+    (
+        DatabaseUnavailableError(),
+        503,
+        [{"field": "", "code": "database_unavailable", "message": ""}],
     ),
 ]
 
