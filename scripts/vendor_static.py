@@ -28,7 +28,15 @@ PACKAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "swagger-ui-dist": (
         "5.35.0",
         "swagger-ui",
-        ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE", "NOTICE"),
+        (
+            "swagger-ui-bundle.js",
+            "swagger-ui.css",
+            "favicon-32x32.png",
+            "LICENSE",
+            "NOTICE",
+            # the licenses of what the bundle includes (its first line points here)
+            "swagger-ui-bundle.js.LICENSE.txt",
+        ),
     ),
 }
 
