@@ -57,6 +57,11 @@ ENGINE_STATUS: dict[type[EngineError], int] = {
     DatabaseBusyError: 503,
     DatabaseUnavailableError: 503,
 }
+# Seconds a client should wait before trying again (the ``Retry-After`` header).
+RETRY_AFTER: dict[type[EngineError], str] = {
+    DatabaseBusyError: "1",
+    DatabaseUnavailableError: "5",
+}
 
 # Codes for errors Starlette/FastAPI raise themselves (unknown route, wrong method…).
 HTTP_CODES: dict[int, str] = {
@@ -160,13 +165,10 @@ async def _engine_error(request: Request, error: Exception) -> JSONResponse:
         log.error("unmapped engine error %s", type(error).__name__, exc_info=error)
         return error_response(500, [item("internal_error", INTERNAL_MESSAGE)])
     extra: dict[str, Any] = {}
-    headers: dict[str, str] | None = None
     if isinstance(error, StaleVersionError):
         extra["current"] = jsonable_encoder(error.current)
-    if isinstance(error, DatabaseBusyError):
-        headers = {"Retry-After": "1"}
-    elif isinstance(error, DatabaseUnavailableError):
-        headers = {"Retry-After": "5"}
+    retry = next((RETRY_AFTER[c] for c in type(error).__mro__ if c in RETRY_AFTER), None)
+    headers = {"Retry-After": retry} if retry is not None else None
     return error_response(status, _engine_items(error), extra=extra, headers=headers)
 
 

@@ -150,19 +150,20 @@ class Database:
                     raise WriteLockTaken()
             elif not lock.acquire(timeout=engine_settings.BUSY_TIMEOUT_MS / 1000):
                 raise DatabaseBusyError()
-        begun = False
+        connected: list[bool] = []
         try:
-            with (self._engine if wait else self._no_wait).begin() as connection:
-                begun = True
+            with (
+                _reachable(connected),
+                (self._engine if wait else self._no_wait).begin() as connection,
+            ):
+                connected.append(True)
                 yield connection
             if self._checkpointer is not None:
                 self._checkpointer.poke()
         except Exception as exc:
             if not _is_busy(exc):
-                if _unavailable(exc, connected=begun):
-                    raise _unavailable_error(exc) from exc
                 raise
-            if not begun and not wait:
+            if not connected and not wait:
                 raise WriteLockTaken() from exc  # another process's writer has it
             raise DatabaseBusyError() from exc
         finally:
@@ -194,9 +195,10 @@ class Database:
         Raises:
             DatabaseUnavailableError: the database could not be reached.
         """
+        connected: list[bool] = []
         with (
             self._reads,
-            _reachable() as connected,
+            _reachable(connected),
             self._reader.connect() as connection,
             connection.begin(),
         ):
@@ -215,7 +217,8 @@ class Database:
             with self.read() as connection:
                 yield connection
             return
-        with self._reads, _reachable() as connected, self._statement_reader.connect() as connection:
+        connected: list[bool] = []
+        with self._reads, _reachable(connected), self._statement_reader.connect() as connection:
             connected.append(True)
             yield connection
 
@@ -312,13 +315,13 @@ def _write_lock(engine: sa.Engine) -> threading.Lock | None:
 
 
 @contextmanager
-def _reachable() -> Iterator[list[bool]]:
-    """Around a read: turns the errors of an unreachable database into
-    :class:`DatabaseUnavailableError`. The block appends to the list it is given once it
-    has its connection (an operational error before that is a failure to connect)."""
-    connected: list[bool] = []
+def _reachable(connected: list[bool]) -> Iterator[None]:
+    """Around a transaction: turns the errors of an unreachable database into
+    :class:`DatabaseUnavailableError` (busy errors go by: the caller maps them). The block
+    appends to ``connected`` once it has its connection (an operational error before that
+    is a failure to connect)."""
     try:
-        yield connected
+        yield
     except Exception as exc:
         if not _is_busy(exc) and _unavailable(exc, connected=bool(connected)):
             raise _unavailable_error(exc) from exc

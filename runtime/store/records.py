@@ -1123,8 +1123,6 @@ def stage_log_entries(conn: sa.Connection, record_id: int) -> list[dict[str, Any
         .order_by(stage_log.c.at, stage_log.c.id)
     )
 
-    iso = utc_text_or_none
-
     return [
         {
             "from": r.from_stage,
@@ -1132,9 +1130,9 @@ def stage_log_entries(conn: sa.Connection, record_id: int) -> list[dict[str, Any
             "transition": r.transition,
             "actor_id": r.actor_id,
             "comment": r.comment,
-            "at": iso(r.at),
-            "due_at": iso(r.due_at),
-            "left_at": iso(r.left_at),
+            "at": utc_text_or_none(r.at),
+            "due_at": utc_text_or_none(r.due_at),
+            "left_at": utc_text_or_none(r.left_at),
             "action": r.action,
         }
         for r in rows
