@@ -31,6 +31,7 @@ from fastapi import Depends, Request, Response
 
 from app.config import Settings
 from app.errors import ApiError
+from app.messages import language_from
 from app.ratelimit import LoginRateLimiter
 from app.security import (
     hash_password,
@@ -52,26 +53,20 @@ log = logging.getLogger("stageform.auth")
 SESSION_COOKIE = "stageform_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-LOGIN_FAILED = "wrong e-mail or password"
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def not_authenticated(message: str = "log in or send an API token") -> ApiError:
-    return ApiError(401, "not_authenticated", message, headers={"WWW-Authenticate": "Bearer"})
+def not_authenticated(key: str = "auth_required") -> ApiError:
+    """401 ``not_authenticated``; ``key`` says why (app/messages.py)."""
+    return ApiError(401, "not_authenticated", key=key, headers={"WWW-Authenticate": "Bearer"})
 
 
 def pick_language(request: Request, default: str) -> str:
     """``zh`` or ``en``: the first of those in Accept-Language, else ``default``."""
-    for part in request.headers.get("accept-language", "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("zh"):
-            return "zh"
-        if tag.startswith("en"):
-            return "en"
-    return default
+    return language_from(request.headers.get("accept-language", ""), default)
 
 
 def client_ip(request: Request) -> str:
@@ -97,7 +92,7 @@ def bearer_token(request: Request) -> str | None:
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not looks_like_api_token(token):
-        raise not_authenticated("the Authorization header must be 'Bearer <API token>'")
+        raise not_authenticated("bearer_malformed")
     return token
 
 
@@ -130,7 +125,7 @@ def authenticate(
             with database.read_statement() as read_conn:  # one statement: no BEGIN on SQLite
                 found = users.find_api_token(read_conn, hash_secret(token))
         if found is None:
-            raise not_authenticated("the API token is invalid or revoked")
+            raise not_authenticated("token_invalid")
         if users.token_needs_touch(found.last_used_at):
             if conn is not None and not is_read_only(conn):
                 _touch_token_in(conn, found.token_id)
@@ -153,23 +148,14 @@ def authenticate(
     with database.read() as read_conn:
         session = users.find_session(read_conn, session_hash)
         if session is None:
-            raise not_authenticated("the session has expired or was logged out; log in again")
+            raise not_authenticated("session_expired")
         departments, role_keys, apps = users.grants(read_conn, session.user.id)
     if request.method not in SAFE_METHODS:
         if not same_origin(request, settings.trusted_origins):
-            raise ApiError(
-                403,
-                "origin_refused",
-                "a cookie-authenticated change must come from this server's own pages",
-            )
+            raise ApiError(403, "origin_refused", key="cookie_origin_refused")
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
-            raise ApiError(
-                403,
-                "csrf_failed",
-                f"send the session's CSRF token in the {CSRF_HEADER} header "
-                "(from login or GET /api/v1/auth/me)",
-            )
+            raise ApiError(403, "csrf_failed", params={"header": CSRF_HEADER})
     request.state.session_hash = session_hash
     request.state.csrf_token = session.csrf_token
     request.state.must_change_password = session.user.must_change_password
@@ -265,7 +251,7 @@ def login(
         raise ApiError(
             429,
             "too_many_attempts",
-            f"too many failed logins; try again in {wait} seconds",
+            params={"wait": wait},
             headers={"Retry-After": str(wait)},
         )
     with database.read() as conn:
@@ -274,7 +260,7 @@ def login(
     # Verify even when there is no user, so the answer takes as long as for a wrong password.
     ok = verify_password(password_hash, password)
     if user is None or not ok or not user.is_active or password_hash is None:
-        raise ApiError(401, "invalid_credentials", LOGIN_FAILED)  # counted by start()
+        raise ApiError(401, "invalid_credentials")  # counted by start()
     limiter.succeeded(ip, email, counted)
 
     session_id, csrf_token = new_session_id(), new_csrf_token()

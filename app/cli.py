@@ -12,9 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
+from app import messages as _messages  # noqa: F401  (registers the catalog)
 from app.config import Settings
 from app.security import generate_password, hash_password, new_api_token, password_problem
 from app.security import hash_secret as _hash_secret
+from builder.i18n import translate
 from runtime.actor import SYSTEM, Actor
 from runtime.errors import EngineError
 from runtime.escalation import run_escalations
@@ -145,7 +147,7 @@ def run_server(settings: Settings, *, host: str | None, port: int | None, worker
 def _check_password(password: str) -> None:
     problem = password_problem(password)
     if problem is not None:
-        raise fail(problem)
+        raise fail(translate("weak_password", "en", **problem))
 
 
 @cli.command()

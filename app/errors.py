@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,6 +28,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.messages import scope_language
+from builder.i18n import known_codes, translate
 from runtime.errors import (
     ConflictError,
     DatabaseBusyError,
@@ -76,7 +79,10 @@ HTTP_CODES: dict[int, str] = {
     429: "too_many_requests",
 }
 
-INTERNAL_MESSAGE = "internal server error; the administrator can find the details in the log"
+
+def internal_error_item(lang: str) -> dict[str, str]:
+    """The one item of every 500: nothing of the error itself reaches the client."""
+    return item("internal_error", translate("internal_error", lang))
 
 
 class ErrorItem(BaseModel):
@@ -92,23 +98,48 @@ class ErrorBody(BaseModel):
 
 
 class ApiError(Exception):
-    """An error the app raises itself (authentication, CSRF, rate limit, body size)."""
+    """An error the app raises itself (authentication, CSRF, rate limit, body size).
+
+    Its message is the catalog entry ``key`` (default: ``code``; app/messages.py) with
+    ``params``, shown in the request's language (:meth:`localized`); ``message`` is its
+    English text.
+    """
 
     def __init__(
         self,
         status: int,
         code: str,
-        message: str,
         *,
+        key: str | None = None,
+        params: Mapping[str, Any] | None = None,
         field: str = "",
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        self.key = key or code
+        self.params = dict(params or {})
+        self.message = translate(self.key, "en", **self.params)
+        super().__init__(self.message)
         self.status = status
         self.code = code
-        self.message = message
         self.field = field
         self.headers = dict(headers or {})
+
+    def localized(self, lang: str) -> str:
+        return translate(self.key, lang, **self.params)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over the limit (413), raised while it is read.
+
+    An HTTPException so that FastAPI re-raises it from its body parsing (anything else there
+    becomes a 400) and the error table answers it like any other."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, translate("body_too_large", "en", limit=limit))
+        self.limit = limit
+
+    def localized(self, lang: str) -> str:
+        return translate("body_too_large", lang, limit=self.limit)
 
 
 def error_response(
@@ -135,7 +166,7 @@ def status_for(error: EngineError) -> int | None:
     return None
 
 
-def _engine_items(error: EngineError) -> list[dict[str, str]]:
+def _engine_items(error: EngineError, lang: str) -> list[dict[str, str]]:
     if isinstance(error, RecordValidationError | InvalidQueryError):
         return [e.as_dict() for e in error.errors]
     if isinstance(error, DefinitionRejectedError):
@@ -143,7 +174,7 @@ def _engine_items(error: EngineError) -> list[dict[str, str]]:
             item(str(p.get("code", error.code)), str(p.get("message", "")), str(p.get("path", "")))
             for p in error.problems
         ]
-    return [item(error.code, error.message)]
+    return [item(error.code, error.localized(lang))]
 
 
 def _loc_path(loc: Sequence[int | str]) -> str:
@@ -160,46 +191,68 @@ def _loc_path(loc: Sequence[int | str]) -> str:
 
 async def _engine_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, EngineError)
+    lang = scope_language(request.scope)
     status = status_for(error)
     if status is None:
         log.error("unmapped engine error %s", type(error).__name__, exc_info=error)
-        return error_response(500, [item("internal_error", INTERNAL_MESSAGE)])
+        return error_response(500, [internal_error_item(lang)])
     extra: dict[str, Any] = {}
     if isinstance(error, StaleVersionError):
         extra["current"] = jsonable_encoder(error.current)
     retry = next((RETRY_AFTER[c] for c in type(error).__mro__ if c in RETRY_AFTER), None)
     headers = {"Retry-After": retry} if retry is not None else None
-    return error_response(status, _engine_items(error), extra=extra, headers=headers)
+    return error_response(status, _engine_items(error, lang), extra=extra, headers=headers)
 
 
 async def _api_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
+    message = error.localized(scope_language(request.scope))
     return error_response(
-        error.status, [item(error.code, error.message, error.field)], headers=error.headers
+        error.status, [item(error.code, message, error.field)], headers=error.headers
     )
+
+
+def _phrase(status: int) -> str | None:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return None
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    code = HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
-    message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
-    return error_response(error.status_code, [item(code, message)], headers=error.headers)
+    status = error.status_code
+    code = HTTP_CODES.get(status, f"http_{status}")
+    lang = scope_language(request.scope)
+    if isinstance(error, BodyTooLarge):
+        message = error.localized(lang)
+    elif not isinstance(error.detail, str) or error.detail == _phrase(status):
+        # The framework's own (an unknown route, a wrong method): its text is the status's.
+        key = f"http_{status}"
+        message = translate(key, lang) if key in known_codes() else code.replace("_", " ")
+    else:
+        message = error.detail
+    return error_response(status, [item(code, message)], headers=error.headers)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
+    lang = scope_language(request.scope)
     items = []
     for err in error.errors():
-        if err.get("type") == "json_invalid":
-            reason = (err.get("ctx") or {}).get("error", "")
+        kind = str(err.get("type", "invalid"))
+        ctx = err.get("ctx") or {}
+        if kind == "json_invalid":
             position = err["loc"][-1] if err.get("loc") else "?"
-            items.append(item("json_invalid", f"invalid JSON at position {position}: {reason}"))
-        else:
-            items.append(
-                item(
-                    str(err.get("type", "invalid")), str(err.get("msg", "")), _loc_path(err["loc"])
-                )
+            message = translate(
+                "json_invalid", lang, position=position, reason=ctx.get("error", "")
             )
+            items.append(item("json_invalid", message))
+            continue
+        message = str(err.get("msg", ""))
+        if lang != "en" and f"v_{kind}" in known_codes():
+            message = translate(f"v_{kind}", lang, **ctx)
+        items.append(item(kind, message, _loc_path(err["loc"])))
     return error_response(422, items)
 
 

@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import logging
 
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import INTERNAL_MESSAGE, error_response, item
+from app.errors import BodyTooLarge, error_response, internal_error_item, item
+from app.messages import scope_language
+from builder.i18n import translate
 
 log = logging.getLogger("stageform.errors")
-
-
-class BodyTooLarge(StarletteHTTPException):
-    # An HTTPException so that FastAPI re-raises it from its body parsing (anything else there
-    # becomes a 400) and the error table answers it like any other.
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body larger than {limit} bytes")
 
 
 class BodyLimitMiddleware:
@@ -43,7 +37,8 @@ class BodyLimitMiddleware:
         declared = Request(scope).headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
-                response = error_response(400, [item("bad_request", "invalid Content-Length")])
+                message = translate("invalid_content_length", scope_language(scope))
+                response = error_response(400, [item("bad_request", message)])
                 await response(scope, receive, send)
                 return
             if int(declared) > self.max_bytes:
@@ -79,7 +74,7 @@ class BodyLimitMiddleware:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = f"request body larger than {self.max_bytes} bytes"
+        message = BodyTooLarge(self.max_bytes).localized(scope_language(scope))
         response = error_response(
             413, [item("body_too_large", message)], headers={"Connection": "close"}
         )
@@ -113,7 +108,7 @@ class CatchAllMiddleware:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            response = error_response(500, [item("internal_error", INTERNAL_MESSAGE)])
+            response = error_response(500, [internal_error_item(scope_language(scope))])
             await response(scope, receive, send)
 
 

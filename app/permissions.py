@@ -121,7 +121,6 @@ def check(request: Request, actor: Actor, action: str) -> None:
         raise ApiError(
             403,
             "password_change_required",
-            "change your initial password first: POST /api/v1/me/password",
         )
     authorize(actor, action, request.path_params)
 

@@ -45,10 +45,11 @@ def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 
 
-def password_problem(password: str) -> str | None:
-    """Why ``password`` is not acceptable, or ``None``."""
+def password_problem(password: str) -> dict[str, int] | None:
+    """Why ``password`` is not acceptable — the parameters of the ``weak_password`` message
+    (app/messages.py) —, or ``None``."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"the password must have at least {MIN_PASSWORD_LENGTH} characters"
+        return {"min": MIN_PASSWORD_LENGTH}
     return None
 
 

@@ -26,13 +26,20 @@ Tree::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
 
+from builder.i18n import translate
+from runtime import messages as _messages  # noqa: F401  (registers the catalog)
+
 
 class EngineError(Exception):
-    """Root of every error raised by :mod:`runtime`."""
+    """Root of every error raised by :mod:`runtime`.
+
+    ``message`` is English (logs, the CLI); :meth:`localized` is what a client is shown.
+    """
 
     code: str = "engine_error"
 
@@ -41,6 +48,12 @@ class EngineError(Exception):
         if code is not None:
             self.code = code
         self.message = message
+
+    def localized(self, lang: str) -> str:
+        """The message in ``lang`` (``zh``/``en``) from the catalog (runtime/messages.py)
+        where the error has an entry there, else :attr:`message`. Errors that are translated
+        where they are raised (record and query errors) keep their text."""
+        return self.message
 
 
 class UnsupportedDatabaseError(EngineError):
@@ -154,12 +167,19 @@ class NotFoundError(EngineError):
         self.kind = kind
         self.ident = ident
 
+    def localized(self, lang: str) -> str:
+        kind = translate("kind_" + self.kind.replace(" ", "_"), lang)
+        return translate("not_found", lang, kind=kind, ident=self.ident)
+
 
 class VersionRequiredError(EngineError):
     code = "version_required"
 
     def __init__(self) -> None:
         super().__init__("say which version you read: 'version' in the body or an If-Match header")
+
+    def localized(self, lang: str) -> str:
+        return translate(self.code, lang)
 
 
 class StaleVersionError(EngineError):
@@ -172,6 +192,9 @@ class StaleVersionError(EngineError):
         self.expected = expected
         self.current = current
 
+    def localized(self, lang: str) -> str:
+        return translate(self.code, lang, expected=self.expected)
+
 
 class PermissionDeniedError(EngineError):
     code = "permission_denied"
@@ -180,12 +203,26 @@ class PermissionDeniedError(EngineError):
         super().__init__(f"not allowed: {action}")
         self.action = action
 
+    def localized(self, lang: str) -> str:
+        return translate(self.code, lang, action=self.action)
+
 
 class ConflictError(EngineError):
+    """``params`` given: ``code`` has a catalog entry, shown with them (:meth:`localized`);
+    ``None``: the message is shown as it is (already translated, or English only)."""
+
     code = "conflict"
 
-    def __init__(self, message: str, *, code: str = "conflict") -> None:
+    def __init__(
+        self, message: str, *, code: str = "conflict", params: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message, code=code)
+        self.params = dict(params) if params is not None else None
+
+    def localized(self, lang: str) -> str:
+        if self.params is None:
+            return self.message
+        return translate(self.code, lang, **self.params)
 
 
 class DatabaseUnavailableError(EngineError):
@@ -198,6 +235,9 @@ class DatabaseUnavailableError(EngineError):
     def __init__(self) -> None:
         super().__init__("the database cannot be reached; nothing was written, please retry")
 
+    def localized(self, lang: str) -> str:
+        return translate(self.code, lang)
+
 
 class DatabaseBusyError(EngineError):
     """The write could not get the database in time (SQLite's busy timeout, a PostgreSQL
@@ -207,3 +247,6 @@ class DatabaseBusyError(EngineError):
 
     def __init__(self) -> None:
         super().__init__("the database is busy; nothing was written, please retry")
+
+    def localized(self, lang: str) -> str:
+        return translate(self.code, lang)

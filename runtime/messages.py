@@ -1,5 +1,6 @@
-"""Messages for record-level error codes (zh, en). Codes shared with definitions reuse the
-builder's catalog (``unknown_field``, ``field_not_writable``)."""
+"""Messages (zh, en) for the runtime's error codes: record-level errors, and the engine errors
+a client is shown (:meth:`runtime.errors.EngineError.localized`). Codes shared with
+definitions reuse the builder's catalog (``unknown_field``, ``field_not_writable``)."""
 
 from builder.i18n import register
 
@@ -35,6 +36,73 @@ register(
         "hidden_field_invalid": {
             "zh": "一个您无权查看的字段无效，请联系管理员",
             "en": "a field you cannot see is invalid; ask an administrator",
+        },
+    }
+)
+
+# What runtime.errors.NotFoundError names (its ``kind``, spaces as underscores).
+register(
+    {
+        "kind_app": {"zh": "应用", "en": "app"},
+        "kind_form": {"zh": "表单", "en": "form"},
+        "kind_form_version": {"zh": "表单版本", "en": "form version"},
+        "kind_record": {"zh": "记录", "en": "record"},
+        "kind_user": {"zh": "用户", "en": "user"},
+        "kind_department": {"zh": "部门", "en": "department"},
+        "kind_role": {"zh": "角色", "en": "role"},
+        "kind_permission_set": {"zh": "权限组", "en": "permission set"},
+        "kind_api_token": {"zh": "API 令牌", "en": "api token"},
+        "kind_link": {"zh": "公开链接", "en": "link"},
+    }
+)
+
+# The engine errors of runtime/errors.py and the ConflictError codes raised with params.
+register(
+    {
+        "not_found": {"zh": "{kind} {ident} 不存在", "en": "{kind} {ident} not found"},
+        "version_required": {
+            "zh": "请告知您读取的版本：请求体中的 version 或 If-Match 请求头",
+            "en": "say which version you read: 'version' in the body or an If-Match header",
+        },
+        "stale_version": {
+            "zh": "记录在版本 {expected} 之后已被修改，请重新加载后再试",
+            "en": "the record changed since version {expected}; reload and try again",
+        },
+        "permission_denied": {"zh": "无权执行：{action}", "en": "not allowed: {action}"},
+        "database_unavailable": {
+            "zh": "无法连接数据库；未写入任何内容，请稍后重试",
+            "en": "the database cannot be reached; nothing was written, please retry",
+        },
+        "database_busy": {
+            "zh": "数据库繁忙；未写入任何内容，请重试",
+            "en": "the database is busy; nothing was written, please retry",
+        },
+        "form_not_published": {
+            "zh": "表单还没有发布的版本，请先发布",
+            "en": "the form has no published version yet; publish it first",
+        },
+        "cannot_change_self": {
+            "zh": "不能停用自己或取消自己的管理员身份",
+            "en": "you cannot deactivate or demote yourself",
+        },
+        "email_taken": {
+            "zh": "邮箱为 {email} 的用户已存在",
+            "en": "a user with e-mail {email} already exists",
+        },
+        "department_has_children": {
+            "zh": "请先移动或删除其下级部门",
+            "en": "move or delete its sub-departments first",
+        },
+        "role_key_taken": {"zh": "键为“{key}”的角色已存在", "en": "a role with key '{key}' exists"},
+        "app_key_taken": {"zh": "键为“{key}”的应用已存在", "en": "an app with key '{key}' exists"},
+        "form_key_taken": {
+            "zh": "该应用已有键为“{key}”的表单",
+            "en": "the app has a form with key '{key}'",
+        },
+        "form_key_changed": {"zh": "表单的键不能修改", "en": "a form's key cannot change"},
+        "publish_conflict": {
+            "zh": "表单刚刚已被他人发布",
+            "en": "the form was published by someone else meanwhile",
         },
     }
 )

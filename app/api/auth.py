@@ -64,7 +64,7 @@ def login(
 ) -> SessionRead:
     if not auth.same_origin(request, settings.trusted_origins):
         # Login CSRF: another site logging the browser into the attacker's account.
-        raise ApiError(403, "origin_refused", "log in from this server's own pages")
+        raise ApiError(403, "origin_refused", key="login_origin_refused")
     result = auth.login(
         database,
         limiter,
@@ -99,5 +99,5 @@ def me(
 ) -> SessionRead:
     user = None if actor.user_id is None else users.get_user(conn, actor.user_id)
     if user is None:  # deleted between authentication and now
-        raise ApiError(401, "not_authenticated", "the user no longer exists")
+        raise auth.not_authenticated("user_gone")
     return SessionRead.of(user, getattr(request.state, "csrf_token", None))

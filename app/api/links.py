@@ -98,7 +98,7 @@ def create_link(
     if body.password is not None:
         problem = password_problem(body.password)
         if problem is not None:
-            raise ApiError(422, "weak_password", problem, field="password")
+            raise ApiError(422, "weak_password", params=problem, field="password")
     token = new_link_token()
     row = services.create_link(
         conn,

@@ -109,7 +109,9 @@ def update_department(
 ) -> DepartmentRead:
     changes = body.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
-        raise ApiError(422, "invalid_value", "name cannot be null", field="name")
+        raise ApiError(
+            422, "invalid_value", key="not_nullable", params={"name": "name"}, field="name"
+        )
     row = services.save_department(conn, actor, changes, department_id)
     return DepartmentRead.model_validate(row, from_attributes=True)
 

@@ -76,19 +76,18 @@ def _read(row: PermissionSetRow) -> PermissionSetRead:
 def _spec(body: PermissionSetWrite) -> PermissionSetSpec:
     if body.preset is not None:
         if body.preset not in PRESETS:
-            raise ApiError(422, "unknown_preset", f"presets: {', '.join(PRESETS)}", field="preset")
+            raise ApiError(
+                422, "unknown_preset", params={"presets": ", ".join(PRESETS)}, field="preset"
+            )
         if body.actions is not None or body.scope is not None:
             raise ApiError(
                 422,
                 "preset_and_custom",
-                "give a preset or actions and scope, not both",
                 field="preset",
             )
         return from_preset(body.name, body.preset, body.fields)
     if body.actions is None or body.scope is None:
-        raise ApiError(
-            422, "missing_property", "give a preset, or actions and scope", field="actions"
-        )
+        raise ApiError(422, "missing_property", key="preset_or_actions", field="actions")
     return PermissionSetSpec(
         name=body.name, actions=body.actions, scope=body.scope, fields=body.fields
     )

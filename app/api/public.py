@@ -34,8 +34,6 @@ from runtime.store.links import LinkRow
 router = APIRouter(prefix="/public/links", tags=["public"], route_class=JSONRoute)
 
 LINK_PASSWORD_HEADER = "X-Link-Password"
-NOT_FOUND = "no such link, or it was revoked or has expired"
-NO_MATCH = "no record matches what you entered"
 
 Token = Annotated[str, Path(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")]
 LinkPassword = Annotated[str | None, Header(alias=LINK_PASSWORD_HEADER, max_length=1024)]
@@ -105,21 +103,18 @@ def _open(
     with database.read() as conn:
         link = services.find_public_link(conn, hash_secret(token))
     if link is None or (kind is not None and link.kind != kind):
-        raise ApiError(404, "not_found", NOT_FOUND)
+        raise ApiError(404, "not_found", key="link_not_found")
     wait = limiter.check_and_count(link.id, client_ip(request))
     if wait is not None:
         raise ApiError(
             429,
             "too_many_requests",
-            f"too many requests to this link; try again in {wait} seconds",
+            key="link_too_many_requests",
+            params={"wait": wait},
             headers={"Retry-After": str(wait)},
         )
     if link.password_hash is not None and not verify_password(link.password_hash, password or ""):
-        raise ApiError(
-            401,
-            "link_password_required",
-            f"this link needs its password in the {LINK_PASSWORD_HEADER} header",
-        )
+        raise ApiError(401, "link_password_required", params={"header": LINK_PASSWORD_HEADER})
     return link
 
 
@@ -203,5 +198,5 @@ def query(
     with database.read() as conn:
         answer = services.public_query(conn, link, body.values, lang)
     if answer is None:
-        raise ApiError(404, "not_found", NO_MATCH)
+        raise ApiError(404, "not_found", key="public_no_match")
     return QueryAnswer.model_validate(answer)

@@ -111,7 +111,7 @@ def _initial(password: str | None) -> tuple[str, str | None]:
         return generated, generated
     problem = password_problem(password)
     if problem is not None:
-        raise ApiError(422, "weak_password", problem, field="password")
+        raise ApiError(422, "weak_password", params=problem, field="password")
     return password, None
 
 
@@ -163,7 +163,9 @@ def update_user(
     changes = body.model_dump(exclude_unset=True)
     for key in ("email", "name", "is_active", "is_admin"):
         if key in changes and changes[key] is None:
-            raise ApiError(422, "invalid_value", f"{key} cannot be null", field=key)
+            raise ApiError(
+                422, "invalid_value", key="not_nullable", params={"name": key}, field=key
+            )
     return _read(services.update_user(conn, actor, user_id, changes))
 
 
@@ -201,16 +203,12 @@ def change_own_password(
     found = user_store.get_user(conn, actor.user_id)
     login = user_store.get_login(conn, found.email) if found is not None else None
     if login is None or not verify_password(login[1], body.current_password):
-        raise ApiError(
-            422, "wrong_password", "the current password is wrong", field="current_password"
-        )
+        raise ApiError(422, "wrong_password", field="current_password")
     problem = password_problem(body.new_password)
     if problem is not None:
-        raise ApiError(422, "weak_password", problem, field="new_password")
+        raise ApiError(422, "weak_password", params=problem, field="new_password")
     if body.new_password == body.current_password:
-        raise ApiError(
-            422, "same_password", "choose a password you did not use now", field="new_password"
-        )
+        raise ApiError(422, "same_password", field="new_password")
     services.set_password(
         conn, actor, actor.user_id, hash_password(body.new_password), must_change=False
     )

@@ -101,7 +101,7 @@ class OrgServices(ServiceBase):
             changes.get("is_active") is False or changes.get("is_admin") is False
         ):
             raise ConflictError(
-                "you cannot deactivate or demote yourself", code="cannot_change_self"
+                "you cannot deactivate or demote yourself", code="cannot_change_self", params={}
             )
         values = {k: changes[k] for k in _USER_FIELDS if k in changes}
         if "email" in values:

@@ -121,7 +121,9 @@ def update_user(conn: sa.Connection, user_id: int, values: Mapping[str, Any]) ->
         ).first()
         if other is not None:
             raise ConflictError(
-                f"a user with e-mail {values['email']} already exists", code="email_taken"
+                f"a user with e-mail {values['email']} already exists",
+                code="email_taken",
+                params={"email": values["email"]},
             )
     try:
         with conn.begin_nested():
@@ -233,7 +235,7 @@ def delete_department(conn: sa.Connection, department_id: int) -> None:
     ).first()
     if child is not None:
         raise ConflictError(
-            "move or delete its sub-departments first", code="department_has_children"
+            "move or delete its sub-departments first", code="department_has_children", params={}
         )
     conn.execute(
         permission_set_members.delete().where(
@@ -337,14 +339,18 @@ def create_role(conn: sa.Connection, *, key: str, name: str) -> Role:
     """Raises: ConflictError ``role_key_taken``."""
     taken = conn.execute(sa.select(roles.c.id).where(roles.c.key == key)).first()
     if taken is not None:
-        raise ConflictError(f"a role with key {key!r} exists", code="role_key_taken")
+        raise ConflictError(
+            f"a role with key {key!r} exists", code="role_key_taken", params={"key": key}
+        )
     try:
         with conn.begin_nested():
             new_id = conn.execute(
                 roles.insert().values(key=key, name=name).returning(roles.c.id)
             ).scalar_one()
     except sa.exc.IntegrityError as error:  # a concurrent insert won the race
-        raise ConflictError(f"a role with key {key!r} exists", code="role_key_taken") from error
+        raise ConflictError(
+            f"a role with key {key!r} exists", code="role_key_taken", params={"key": key}
+        ) from error
     return Role(new_id, key, name)
 
 

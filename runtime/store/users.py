@@ -123,7 +123,11 @@ def create_user(
     """
     email = normalize_email(email)
     if get_user_by_email(conn, email) is not None:
-        raise ConflictError(f"a user with e-mail {email} already exists", code="email_taken")
+        raise ConflictError(
+            f"a user with e-mail {email} already exists",
+            code="email_taken",
+            params={"email": email},
+        )
     try:
         with conn.begin_nested():
             user_id = conn.execute(
@@ -140,7 +144,9 @@ def create_user(
             ).scalar_one()
     except sa.exc.IntegrityError as error:  # a concurrent insert won the race
         raise ConflictError(
-            f"a user with e-mail {email} already exists", code="email_taken"
+            f"a user with e-mail {email} already exists",
+            code="email_taken",
+            params={"email": email},
         ) from error
     return User(
         id=user_id,

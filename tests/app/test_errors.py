@@ -111,9 +111,10 @@ def raising_client(app: FastAPI) -> Iterator[TestClient]:
         yield client
 
 
-def _raise(client: TestClient, error: Exception) -> Any:
+def _raise(client: TestClient, error: Exception, lang: str = "en") -> Any:
+    """``error`` raised by a route; the response in ``lang`` (``""``: no Accept-Language)."""
     client.app.state.next_error["error"] = error  # type: ignore[attr-defined]
-    return client.get("/boom")
+    return client.get("/boom", headers={"Accept-Language": lang} if lang else {})
 
 
 @pytest.mark.parametrize(("error", "status", "items"), ENGINE_CASES, ids=lambda c: repr(c)[:30])

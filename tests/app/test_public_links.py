@@ -338,9 +338,7 @@ def test_anything_but_one_exact_match_is_the_same_not_found(
     response = _ask(visitor, link, **values)
     assert response.status_code == 404
     assert response.json() == {
-        "detail": [
-            {"field": "", "code": "not_found", "message": "no record matches what you entered"}
-        ]
+        "detail": [{"field": "", "code": "not_found", "message": "没有与您输入的内容相符的记录"}]
     }
 
 
@@ -498,7 +496,7 @@ def test_a_link_dies_with_its_app(admin: TestClient, visitor: TestClient, form_i
             {
                 "field": "",
                 "code": "not_found",
-                "message": "no such link, or it was revoked or has expired",
+                "message": "链接不存在，或已被撤销、已过期",
             }
         ]
     }

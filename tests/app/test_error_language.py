@@ -1,0 +1,260 @@
+"""Every error message in the request's language: ``Accept-Language`` (zh or en), else
+``STAGEFORM_DEFAULT_LANGUAGE``. The ``code`` never changes with the language."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.main import create_app
+from builder.i18n import known_codes, translate
+from runtime.errors import ConflictError, DatabaseBusyError, NotFoundError, StaleVersionError
+from runtime.store.database import Database
+from tests.app.factories import TestClient, assert_error, make_client, make_token, make_user
+
+# Languages do not depend on the database: one backend is enough.
+SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+EN = {"Accept-Language": "en-GB,en;q=0.9"}
+
+
+def message(response: Any, status: int, code: str, field: str = "") -> str:
+    text: str = assert_error(response, status, code, field)["detail"][0]["message"]
+    return text
+
+
+@pytest.fixture
+def raising(app: FastAPI) -> Iterator[tuple[TestClient, dict[str, Exception]]]:
+    state: dict[str, Exception] = {}
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise state["error"]
+
+    with make_client(app) as client:
+        yield client, state
+
+
+@SQLITE
+@pytest.mark.parametrize(
+    ("error", "status", "code", "zh", "en"),
+    [
+        (NotFoundError("record", 7), 404, "not_found", "记录 7 不存在", "record 7 not found"),
+        (
+            NotFoundError("permission set", 2),
+            404,
+            "not_found",
+            "权限组 2 不存在",
+            "permission set 2 not found",
+        ),
+        (
+            StaleVersionError(3, {"id": 1}),
+            409,
+            "stale_version",
+            "记录在版本 3 之后已被修改，请重新加载后再试",
+            "the record changed since version 3; reload and try again",
+        ),
+        (
+            ConflictError(
+                "an app with key 'crm' exists", code="app_key_taken", params={"key": "crm"}
+            ),
+            409,
+            "app_key_taken",
+            "键为“crm”的应用已存在",
+            "an app with key 'crm' exists",
+        ),
+        (
+            ConflictError("x", code="form_key_taken", params={"key": "leads"}),
+            409,
+            "form_key_taken",
+            "该应用已有键为“leads”的表单",
+            "the app has a form with key 'leads'",
+        ),
+        (
+            ConflictError("x", code="form_key_changed", params={}),
+            409,
+            "form_key_changed",
+            "表单的键不能修改",
+            "a form's key cannot change",
+        ),
+        (
+            ConflictError("x", code="publish_conflict", params={}),
+            409,
+            "publish_conflict",
+            "表单刚刚已被他人发布",
+            "the form was published by someone else meanwhile",
+        ),
+        (
+            DatabaseBusyError(),
+            503,
+            "database_busy",
+            "数据库繁忙；未写入任何内容，请重试",
+            "the database is busy; nothing was written, please retry",
+        ),
+        # Without params a ConflictError's text is shown as it was raised (already translated).
+        (
+            ConflictError("已被处理", code="already_decided"),
+            409,
+            "already_decided",
+            "已被处理",
+            "已被处理",
+        ),
+    ],
+)
+def test_engine_errors_answer_in_the_requests_language(
+    raising: tuple[TestClient, dict[str, Exception]],
+    error: Exception,
+    status: int,
+    code: str,
+    zh: str,
+    en: str,
+) -> None:
+    client, state = raising
+    state["error"] = error
+    assert message(client.get("/boom", headers=ZH), status, code) == zh
+    assert message(client.get("/boom", headers=EN), status, code) == en
+    # No Accept-Language: the default language (zh unless configured).
+    assert message(client.get("/boom"), status, code) == zh
+
+
+@SQLITE
+def test_the_configured_default_language_applies_without_accept_language(
+    tmp_path: Path, database: Database
+) -> None:
+    settings = Settings(data_dir=tmp_path / "d", secret_key="k", default_language="en")
+    with make_client(create_app(settings, database=database)) as client:
+        response = client.get("/api/v1/auth/me")
+        assert message(response, 401, "not_authenticated") == "log in or send an API token"
+        response = client.get("/api/v1/auth/me", headers=ZH)
+        assert message(response, 401, "not_authenticated") == "请登录或提供 API 令牌"
+
+
+@SQLITE
+def test_authentication_errors_answer_in_the_requests_language(
+    client: TestClient, database: Database
+) -> None:
+    me = "/api/v1/auth/me"
+    assert message(client.get(me, headers=ZH), 401, "not_authenticated") == "请登录或提供 API 令牌"
+    assert message(client.get(me, headers=EN), 401, "not_authenticated") == (
+        "log in or send an API token"
+    )
+    bad = {"Authorization": "Bearer sf_not_a_real_token_at_all_000000"}
+    assert message(client.get(me, headers={**bad, **ZH}), 401, "not_authenticated") == (
+        "API 令牌无效或已被吊销"
+    )
+    malformed = {"Authorization": "Basic abc"}
+    assert "Bearer" in message(
+        client.get(me, headers={**malformed, **ZH}), 401, "not_authenticated"
+    )
+    make_user(database, "zoe@example.com")
+    login = "/api/v1/auth/login"
+    wrong = {"email": "zoe@example.com", "password": "not her password"}
+    assert message(client.post(login, json=wrong, headers=ZH), 401, "invalid_credentials") == (
+        "邮箱或密码错误"
+    )
+    assert message(client.post(login, json=wrong, headers=EN), 401, "invalid_credentials") == (
+        "wrong e-mail or password"
+    )
+
+
+@SQLITE
+def test_framework_and_validation_errors_answer_in_the_requests_language(
+    client: TestClient, database: Database
+) -> None:
+    token, _ = make_token(database, make_user(database, "amy@example.com", is_admin=True))
+    auth = {"Authorization": f"Bearer {token}"}
+    assert message(client.get("/api/v1/no/such/route", headers=ZH), 404, "not_found") == "未找到"
+    assert message(client.get("/api/v1/no/such/route", headers=EN), 404, "not_found") == (
+        "not found"
+    )
+    assert message(client.delete("/api/v1/auth/login", headers=ZH), 405, "method_not_allowed") == (
+        "不允许的请求方法"
+    )
+    login = "/api/v1/auth/login"
+    assert message(client.post(login, json={}, headers=ZH), 422, "missing", "email") == "缺少此项"
+    assert message(client.post(login, json={}, headers=EN), 422, "missing", "email") == (
+        "Field required"
+    )
+    assert message(client.post(login, json={"email": 4, "password": "x"}, headers=ZH), 422,
+                   "string_type", "email") == "应为字符串"  # fmt: skip
+    broken = client.post(
+        login, content=b'{"email": ', headers={**ZH, "Content-Type": "application/json"}
+    )
+    assert message(broken, 422, "json_invalid").startswith("JSON 格式错误，位置 ")
+    extra = {"key": "crm", "name": "CRM", "x": 1}
+    apps = client.post("/api/v1/apps", json=extra, headers={**auth, **ZH})
+    assert message(apps, 422, "extra_forbidden", "x") == "不允许的属性"
+    # A pydantic error type without a translation keeps pydantic's English text.
+    odd = client.post("/api/v1/apps", json={"key": "crm", "name": "CRM"}, headers={**auth, **ZH},
+                      params={"x": "1"})  # fmt: skip
+    assert odd.status_code in (201, 422)
+    too_big = client.post(
+        login, content=b"x" * (11 * 1024 * 1024), headers={**ZH, "Content-Type": "application/json"}
+    )
+    assert message(too_big, 413, "body_too_large") == f"请求体超过 {10 * 1024 * 1024} 字节"
+    bad_length = client.post(login, content=b"{}", headers={**ZH, "Content-Length": "x1"})
+    assert message(bad_length, 400, "bad_request") == "Content-Length 无效"
+
+
+@SQLITE
+def test_a_taken_key_is_told_in_the_requests_language(
+    client: TestClient, database: Database
+) -> None:
+    token, _ = make_token(database, make_user(database, "amy@example.com", is_admin=True))
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {"key": "crm", "name": "CRM"}
+    assert client.post("/api/v1/apps", json=body, headers=auth).status_code == 201
+    again = client.post("/api/v1/apps", json=body, headers={**auth, **ZH})
+    assert message(again, 409, "app_key_taken") == "键为“crm”的应用已存在"
+    again = client.post("/api/v1/apps", json=body, headers={**auth, **EN})
+    assert message(again, 409, "app_key_taken") == "an app with key 'crm' exists"
+
+
+def _calls(package: str, name: str) -> Iterator[tuple[str, ast.Call]]:
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+                if called == name:
+                    yield f"{path.relative_to(ROOT)}:{node.lineno}", node
+
+
+def _keyword(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def test_every_message_key_the_app_raises_has_both_languages() -> None:
+    """An ApiError's key (or code), a not_authenticated reason and a ConflictError code raised
+    with params must be in the catalog: a missing one would show the bare key."""
+    keys: dict[str, str] = {"auth_required": "app/auth.py: not_authenticated()"}
+    for where, call in _calls("app", "ApiError"):
+        key = _keyword(call, "key")
+        if key is None:
+            key = call.args[1]
+        if isinstance(key, ast.Name) and key.id == "key":
+            continue  # not_authenticated(key): its callers' reasons are collected below
+        assert isinstance(key, ast.Constant), f"{where}: the key must be a literal"
+        keys[str(key.value)] = where
+    for where, call in _calls("app", "not_authenticated"):
+        if call.args:
+            assert isinstance(call.args[0], ast.Constant), where
+            keys[str(call.args[0].value)] = where
+    for where, call in _calls("runtime", "ConflictError"):
+        if _keyword(call, "params") is not None:
+            code = _keyword(call, "code")
+            assert isinstance(code, ast.Constant), where
+            keys[str(code.value)] = where
+    assert len(keys) > 25, keys
+    missing = {k: w for k, w in keys.items() if k not in known_codes()}
+    assert not missing, missing
+    for key in keys:
+        assert translate(key, "zh") != translate(key, "en") or key.startswith("http_"), key
