@@ -6,6 +6,7 @@ one line to stderr and exit 1; none prints a traceback for a situation a user ca
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -42,6 +43,9 @@ role_cli = typer.Typer(help="Roles and their members.", no_args_is_help=True)
 cli.add_typer(role_cli, name="role")
 department_cli = typer.Typer(help="Departments and their members.", no_args_is_help=True)
 cli.add_typer(department_cli, name="department")
+
+# What the commands do as the system, in the command line's language (English).
+CLI = dataclasses.replace(SYSTEM, lang="en")
 
 
 def fail(message: str) -> typer.Exit:
@@ -263,7 +267,7 @@ def role_create(
 ) -> None:
     """Create a role."""
     with _org_change() as (conn, services):
-        role = services.create_role(conn, SYSTEM, key=key, name=name)
+        role = services.create_role(conn, CLI, key=key, name=name)
     typer.echo(f"created role {role.key} (id {role.id})")
 
 
@@ -292,7 +296,7 @@ def department_create(
 ) -> None:
     """Create a department (under ``--parent``)."""
     with _org_change() as (conn, services):
-        dept = services.save_department(conn, SYSTEM, {"name": name, "parent_id": parent})
+        dept = services.save_department(conn, CLI, {"name": name, "parent_id": parent})
     typer.echo(f"created department {dept.name} (id {dept.id})")
 
 
@@ -340,17 +344,15 @@ def _member(kind: str, email: str, group: str, member: bool) -> None:
         if user is None:
             raise fail(f"no user with e-mail {users.normalize_email(email)}")
         if kind == "role":
-            found = [r.id for r in services.list_roles(conn, SYSTEM) if r.key == group]
+            found = [r.id for r in services.list_roles(conn, CLI) if r.key == group]
         else:
             found = [
-                d.id
-                for d in services.list_departments(conn, SYSTEM)
-                if group in (str(d.id), d.name)
+                d.id for d in services.list_departments(conn, CLI) if group in (str(d.id), d.name)
             ]
         if len(found) != 1:
             what = "no" if not found else "more than one"
             raise fail(f"{what} {kind} {group!r}" + ("; use its id" if found else ""))
-        services.set_member(conn, SYSTEM, kind, found[0], user.id, member)
+        services.set_member(conn, CLI, kind, found[0], user.id, member)
     done = "added to" if member else "removed from"
     typer.echo(f"{user.email} {done} {kind} {group}")
 
@@ -379,7 +381,7 @@ def load_demo_app(database: Database, admin: users.User, settings: Settings) -> 
     key exists already. Returns whether it installed it."""
     template = load_template(DEMO_TEMPLATE)
     services = Services(timezone=settings.timezone)
-    actor = Actor(user_id=admin.id, is_admin=True)
+    actor = Actor(user_id=admin.id, is_admin=True, lang="en")
     with database.begin() as conn:
         if any(a.key == template.app.key for a in services.list_apps(conn, actor)):
             return False

@@ -98,7 +98,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "choose a password you did not use now",
     },
     "not_nullable": {"zh": "{name} 不能为空", "en": "{name} cannot be null"},
-    "unknown_preset": {"zh": "可选的预设：{presets}", "en": "presets: {presets}"},
     "preset_and_custom": {
         "zh": "请提供预设，或提供 actions 和 scope，不能同时提供",
         "en": "give a preset or actions and scope, not both",

@@ -106,3 +106,73 @@ register(
         },
     }
 )
+
+# The query engine's own checks (runtime/store/query.py); the form-dependent ones (unknown
+# fields, operators, values) come from the builder's query validation.
+register(
+    {
+        "invalid_limit": {
+            "zh": "应为 1 到 {max} 之间的整数",
+            "en": "a whole number from 1 to {max}",
+        },
+        "too_many_groups": {"zh": "最多按 {max} 个字段分组", "en": "group by at most {max} fields"},
+        "invalid_timezone": {
+            "zh": "应为 IANA 时区名称，如 Asia/Shanghai",
+            "en": "an IANA time zone name, such as Asia/Shanghai",
+        },
+        "too_many_sort_keys": {"zh": "最多按 {max} 个字段排序", "en": "at most {max} sort keys"},
+        "not_sortable": {"zh": "字段“{key}”不能用于排序", "en": "'{key}' cannot be sorted"},
+        "invalid_fields": {"zh": "应为字段键的列表", "en": "a list of field keys"},
+        "search_too_long": {
+            "zh": "搜索内容最多 {max} 个字符",
+            "en": "text of at most {max} characters",
+        },
+        "search_too_many_words": {"zh": "搜索内容最多 {max} 个词", "en": "at most {max} words"},
+        "search_nul": {"zh": "搜索内容不能含有 NUL 字符", "en": "no NUL characters"},
+        "invalid_shape": {"zh": "格式无效：{detail}", "en": "{detail}"},
+    }
+)
+
+# Permission sets (runtime/permissions.py) and work lists (runtime/services/tasks.py).
+register(
+    {
+        "unknown_preset": {"zh": "可选的预设：{presets}", "en": "presets: {presets}"},
+        "invalid_scope": {
+            "zh": "只有 filter 类型的范围带筛选条件，且必须带",
+            "en": "a filter goes with kind 'filter', and only there",
+        },
+        "invalid_box": {"zh": "box 应为以下之一：{boxes}", "en": "box is one of {boxes}"},
+    }
+)
+
+# Public links' settings (runtime/services/links.py).
+register(
+    {
+        "expires_in_past": {"zh": "过期时间已经过去", "en": "the expiry is in the past"},
+        "exact_match_required": {
+            "zh": "至少要有一个字段精确匹配（例如订单号）",
+            "en": "at least one field must be matched exactly (e.g. the order number)",
+        },
+        "duplicate_field": {"zh": "字段“{key}”被匹配了两次", "en": "{key} is matched twice"},
+        "field_not_matchable": {
+            "zh": "字段“{key}”不是文本类字段（文本、流水号、电话、邮箱……）",
+            "en": "{key} is not a text-like field (text, serial number, phone, e-mail …)",
+        },
+    }
+)
+
+# Organisation, comments and stored text (runtime/services/org.py, records.py, definitions.py).
+register(
+    {
+        "unknown_role": {"zh": "找不到角色“{value}”", "en": "no role '{value}'"},
+        "department_cycle": {
+            "zh": "部门不能放在自己或自己的下级部门之下",
+            "en": "a department cannot be placed under itself or its sub-departments",
+        },
+        "nul_not_stored": {
+            "zh": "不能保存 NUL 字符",
+            "en": "a NUL character cannot be stored",
+        },
+        "comment_empty": {"zh": "评论内容不能为空", "en": "comment is empty"},
+    }
+)

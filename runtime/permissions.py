@@ -96,7 +96,7 @@ def from_preset(name: str, preset: str, fields: FieldRules | None = None) -> Per
     )
 
 
-def spec_problems(spec: PermissionSetSpec, form: FormDefinition) -> list[FieldError]:
+def spec_problems(spec: PermissionSetSpec, form: FormDefinition, lang: str) -> list[FieldError]:
     """What in ``spec`` does not fit ``form``: unknown field keys, a filter scope without a
     filter (or a filter with another kind). The filter itself is checked by the query engine."""
     problems: list[FieldError] = []
@@ -104,17 +104,15 @@ def spec_problems(spec: PermissionSetSpec, form: FormDefinition) -> list[FieldEr
     for part in ("hidden", "read_only"):
         for i, key in enumerate(getattr(spec.fields, part)):
             if key not in keys:
-                problems.append(
-                    FieldError(f"fields.{part}[{i}]", "unknown_field", f"no field {key!r}")
-                )
+                message = translate("unknown_field", lang, key=key)
+                problems.append(FieldError(f"fields.{part}[{i}]", "unknown_field", message))
     if (spec.scope.kind == "filter") != (spec.scope.filter is not None):
         problems.append(
-            FieldError(
-                "scope.filter", "invalid_scope", "a filter goes with kind 'filter', and only there"
-            )
+            FieldError("scope.filter", "invalid_scope", translate("invalid_scope", lang))
         )
     if spec.preset is not None and spec.preset not in PRESETS:
-        problems.append(FieldError("preset", "unknown_preset", f"no preset {spec.preset!r}"))
+        message = translate("unknown_preset", lang, presets=", ".join(PRESETS))
+        problems.append(FieldError("preset", "unknown_preset", message))
     return problems
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from builder import DefinitionError, FormDefinition, dump_form, load_form, publish, validate_form
 from builder.form import FORMAT_FORM
+from builder.i18n import translate
 from runtime.actor import Actor
 from runtime.errors import DefinitionRejectedError
 from runtime.permissions import query_hidden
@@ -169,7 +170,7 @@ class DefinitionServices(ServiceBase):
                     {
                         "path": "",
                         "code": "invalid_character",
-                        "message": "the definition contains a NUL character",
+                        "message": translate("nul_not_stored", lang),
                     }
                 ]
             )

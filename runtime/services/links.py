@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from builder.errors import CoercionError
 from builder.fields.base import Source
+from builder.i18n import translate
 from builder.value_types import StorageKind
 from runtime.actor import PUBLIC, Actor
 from runtime.compiled import CompiledForm
@@ -75,13 +76,23 @@ class FillConfig(_Strict):
     """Nothing to configure yet: the link fills the form's published version."""
 
 
-def _problem(path: str, code: str, message: str) -> dict[str, str]:
-    return {"path": path, "code": code, "message": message}
+def _problem(
+    path: str, code: str, lang: str, entry: str | None = None, **params: Any
+) -> dict[str, str]:
+    """A problem with ``code``, told in ``lang`` by the catalog entry ``entry`` (default:
+    ``code``)."""
+    return {"path": path, "code": code, "message": translate(entry or code, lang, **params)}
 
 
-def _pydantic_problems(exc: ValidationError) -> list[dict[str, str]]:
+def _pydantic_problems(exc: ValidationError, lang: str) -> list[dict[str, str]]:
     return [
-        _problem(".".join(str(p) for p in ("config", *e["loc"])), str(e["type"]), str(e["msg"]))
+        _problem(
+            ".".join(str(p) for p in ("config", *e["loc"])),
+            str(e["type"]),
+            lang,
+            "invalid_shape",
+            detail=str(e["msg"]),
+        )
         for e in exc.errors()
     ]
 
@@ -110,11 +121,9 @@ class LinkServices(RecordServices):
         NotFoundError, ConflictError (form not published)."""
         self._manage_app(actor, form_store.get_form(conn, form_id).app_id)
         cf = self.compiled_form(conn, form_id)
-        checked = self._checked_config(cf, kind, config)
+        checked = self._checked_config(cf, kind, config, actor.lang)
         if expires_at is not None and expires_at <= self.clock():
-            raise DefinitionRejectedError(
-                [_problem("expires_at", "expires_in_past", "the expiry is in the past")]
-            )
+            raise DefinitionRejectedError([_problem("expires_at", "expires_in_past", actor.lang)])
         row = link_store.create_link(
             conn,
             form_id=form_id,
@@ -161,14 +170,16 @@ class LinkServices(RecordServices):
         )
         return row
 
-    def _checked_config(self, cf: CompiledForm, kind: LinkKind, config: Any) -> dict[str, Any]:
+    def _checked_config(
+        self, cf: CompiledForm, kind: LinkKind, config: Any, lang: str
+    ) -> dict[str, Any]:
         model: type[_Strict] = QueryConfig if kind == "query" else FillConfig
         try:
             parsed = model.model_validate(config if config is not None else {})
         except ValidationError as exc:
-            raise DefinitionRejectedError(_pydantic_problems(exc)) from None
+            raise DefinitionRejectedError(_pydantic_problems(exc, lang)) from None
         if isinstance(parsed, QueryConfig):
-            problems = _query_problems(cf, parsed)
+            problems = _query_problems(cf, parsed, lang)
             if problems:
                 raise DefinitionRejectedError(problems)
         return parsed.model_dump(exclude_none=True)
@@ -213,7 +224,7 @@ class LinkServices(RecordServices):
 
         cf = self.compiled_form(conn, link.form_id)
         spec = QueryConfig.model_validate(link.config)
-        possible = not _query_problems(cf, spec)  # the form changed under the link
+        possible = not _query_problems(cf, spec, lang)  # the form changed under the link
         conditions = []
         for m in spec.match:
             if m.match == "exact":
@@ -299,39 +310,23 @@ def _suffix_matches(stored: Any, given: Any, m: Matcher) -> bool:
     return same and len(want) == m.length
 
 
-def _query_problems(cf: CompiledForm, spec: QueryConfig) -> list[dict[str, str]]:
+def _query_problems(cf: CompiledForm, spec: QueryConfig, lang: str) -> list[dict[str, str]]:
     problems: list[dict[str, str]] = []
     if not any(m.match == "exact" for m in spec.match):
-        problems.append(
-            _problem(
-                "config.match",
-                "exact_match_required",
-                "at least one field must be matched exactly (e.g. the order number)",
-            )
-        )
+        problems.append(_problem("config.match", "exact_match_required", lang))
     seen: set[str] = set()
     for i, m in enumerate(spec.match):
         path = f"config.match[{i}].field"
         if m.field in seen:
-            problems.append(_problem(path, "duplicate_field", f"{m.field} is matched twice"))
+            problems.append(_problem(path, "duplicate_field", lang, key=m.field))
         seen.add(m.field)
         if m.field not in cf.fields:
-            problems.append(_problem(path, "unknown_field", f"the form has no field {m.field}"))
+            problems.append(_problem(path, "unknown_field", lang, key=m.field))
         elif cf.storage[m.field] is not StorageKind.TEXT:
-            problems.append(
-                _problem(
-                    path,
-                    "field_not_matchable",
-                    f"{m.field} is not a text-like field (text, serial number, phone, e-mail …)",
-                )
-            )
+            problems.append(_problem(path, "field_not_matchable", lang, key=m.field))
     for i, key in enumerate(spec.show):
         if key not in cf.fields:
-            problems.append(
-                _problem(f"config.show[{i}]", "unknown_field", f"the form has no field {key}")
-            )
+            problems.append(_problem(f"config.show[{i}]", "unknown_field", lang, key=key))
     if spec.show_stage and cf.definition.workflow is None:
-        problems.append(
-            _problem("config.show_stage", "no_workflow", "the form has no workflow stages")
-        )
+        problems.append(_problem("config.show_stage", "no_workflow", lang))
     return problems

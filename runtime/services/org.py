@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from builder.i18n import translate
 from builder.query import iter_conditions
 from builder.validation.query import query_field
 from runtime.actor import Actor
@@ -83,7 +84,7 @@ class OrgServices(ServiceBase):
             phone=phone,
             must_change_password=True,
         )
-        self._set_groups(conn, user.id, department_ids, role_ids)
+        self._set_groups(conn, user.id, department_ids, role_ids, lang=actor.lang)
         self._audit(conn, actor, "user.create", f"user:{user.id}", {"email": user.email})
         return org_store.get_user_detail(conn, user.id)
 
@@ -111,7 +112,12 @@ class OrgServices(ServiceBase):
         if "is_active" in changes:
             user_store.set_user_active(conn, user_id, bool(changes["is_active"]))
         self._set_groups(
-            conn, user_id, changes.get("department_ids"), changes.get("role_ids"), replace=True
+            conn,
+            user_id,
+            changes.get("department_ids"),
+            changes.get("role_ids"),
+            replace=True,
+            lang=actor.lang,
         )
         detail = {k: v for k, v in changes.items() if k != "attributes"}
         self._audit(conn, actor, "user.update", f"user:{user_id}", detail)
@@ -139,12 +145,13 @@ class OrgServices(ServiceBase):
         role_ids: Sequence[int] | None,
         *,
         replace: bool = False,
+        lang: str,
     ) -> None:
         for kind, wanted in (("department", department_ids), ("role", role_ids)):
             if wanted is None:
                 continue
             for group_id in wanted:
-                self._group(conn, kind, group_id, field=f"{kind}_ids")
+                self._group(conn, kind, group_id, field=f"{kind}_ids", lang=lang)
             user = org_store.get_user_detail(conn, user_id)
             current = set(user.department_ids if kind == "department" else user.role_ids)
             for group_id in set(wanted) - current:
@@ -159,13 +166,11 @@ class OrgServices(ServiceBase):
         else:
             org_store.get_role(conn, group_id)
 
-    def _group(self, conn: Any, kind: str, group_id: int, *, field: str) -> None:
+    def _group(self, conn: Any, kind: str, group_id: int, *, field: str, lang: str) -> None:
         try:
             self._group_exists(conn, kind, group_id)
         except NotFoundError:
-            raise RecordValidationError(
-                [FieldError(field, f"unknown_{kind}", f"no {kind} {group_id}")]
-            ) from None
+            raise RecordValidationError([_unknown(field, kind, group_id, lang)]) from None
 
     def set_member(
         self, conn: Any, actor: Actor, kind: str, group_id: int, user_id: int, member: bool
@@ -201,20 +206,16 @@ class OrgServices(ServiceBase):
         if parent_id is not None:
             parents = org_store.department_parents(conn)
             if parent_id not in parents:
-                errors.append(
-                    FieldError("parent_id", "unknown_department", f"no department {parent_id}")
-                )
+                errors.append(_unknown("parent_id", "department", parent_id, actor.lang))
             elif department_id is not None and department_id in _ancestors(parents, parent_id):
                 errors.append(
                     FieldError(
-                        "parent_id",
-                        "department_cycle",
-                        "a department cannot be placed under itself or its sub-departments",
+                        "parent_id", "department_cycle", translate("department_cycle", actor.lang)
                     )
                 )
         head = values.get("head_user_id")
         if head is not None and not org_store.user_exists(conn, head):
-            errors.append(FieldError("head_user_id", "unknown_user", f"no user {head}"))
+            errors.append(_unknown("head_user_id", "user", head, actor.lang))
         if errors:
             raise RecordValidationError(errors)
         if department_id is None:
@@ -300,12 +301,12 @@ class OrgServices(ServiceBase):
         definition = self.compiled_form(conn, form_id).definition
         if contains_nul(spec.model_dump(mode="json")):
             raise RecordValidationError(
-                [FieldError("", "invalid_character", "a NUL character cannot be stored")]
+                [FieldError("", "invalid_character", translate("nul_not_stored", actor.lang))]
             )
-        errors = spec_problems(spec, definition)
+        errors = spec_problems(spec, definition, actor.lang)
         if spec.scope.filter is not None:
-            errors.extend(_scope_filter_problems(definition, spec.scope.filter))
-        errors.extend(self._member_problems(conn, members))
+            errors.extend(_scope_filter_problems(definition, spec.scope.filter, actor.lang))
+        errors.extend(self._member_problems(conn, members, actor.lang))
         if errors:
             raise RecordValidationError(errors)
         saved = org_store.save_permission_set(
@@ -325,7 +326,7 @@ class OrgServices(ServiceBase):
         self._audit(conn, actor, "permission_set.delete", f"permission_set:{set_id}", {})
 
     def _member_problems(
-        self, conn: Any, members: Sequence[tuple[MemberKind, int]]
+        self, conn: Any, members: Sequence[tuple[MemberKind, int]], lang: str
     ) -> list[FieldError]:
         out = []
         for i, (kind, member_id) in enumerate(members):
@@ -336,7 +337,7 @@ class OrgServices(ServiceBase):
                 else:
                     self._group_exists(conn, kind, member_id)
             except NotFoundError:
-                out.append(FieldError(f"members[{i}]", f"unknown_{kind}", f"no {kind} {member_id}"))
+                out.append(_unknown(f"members[{i}]", kind, member_id, lang))
         return out
 
 
@@ -349,7 +350,13 @@ def _ancestors(parents: Mapping[int, int | None], start: int) -> set[int]:
     return out
 
 
-def _scope_filter_problems(definition: Any, tree: Mapping[str, Any]) -> list[FieldError]:
+def _unknown(field: str, kind: str, ident: int, lang: str) -> FieldError:
+    """``unknown_user``, ``unknown_department`` or ``unknown_role`` for ``ident``."""
+    code = f"unknown_{kind}"
+    return FieldError(field, code, translate(code, lang, value=ident), {"value": ident})
+
+
+def _scope_filter_problems(definition: Any, tree: Mapping[str, Any], lang: str) -> list[FieldError]:
     """The scope filter's shape and field names (its values may be ``{"current_user": …}``,
     known only per actor, so the query engine checks them when it runs)."""
     from pydantic import TypeAdapter, ValidationError
@@ -359,9 +366,15 @@ def _scope_filter_problems(definition: Any, tree: Mapping[str, Any]) -> list[Fie
     try:
         parsed: Filter = TypeAdapter(Filter).validate_python(_placeholders(tree))
     except ValidationError as exc:
-        return [FieldError("scope.filter", "invalid_filter", str(exc.errors()[0]["msg"])[:200])]
+        detail = str(exc.errors()[0]["msg"])[:200]
+        message = translate("invalid_shape", lang, detail=detail)
+        return [FieldError("scope.filter", "invalid_filter", message)]
     return [
-        FieldError(f"scope.filter.conditions[{i}].field", "unknown_field", f"no field {c.field!r}")
+        FieldError(
+            f"scope.filter.conditions[{i}].field",
+            "unknown_field",
+            translate("unknown_field", lang, key=c.field),
+        )
         for i, c in enumerate(iter_conditions(parsed))
         if query_field(definition, c.field) is None
     ]

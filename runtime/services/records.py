@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
+from builder.i18n import translate
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import (
@@ -313,10 +314,11 @@ class RecordServices(ServiceBase):
         self._record_for(conn, actor, record_id, "view")
         text = body.strip() if isinstance(body, str) else ""
         if not text:
-            raise RecordValidationError([FieldError("body", "required", "comment is empty")])
+            message = translate("comment_empty", actor.lang)
+            raise RecordValidationError([FieldError("body", "required", message)])
         if contains_nul(text):
             raise RecordValidationError(
-                [FieldError("body", "invalid_character", "the comment contains a NUL character")]
+                [FieldError("body", "invalid_character", translate("nul_not_stored", actor.lang))]
             )
         return record_store.add_comment(
             conn, record_id, author_id=actor.user_id, body=text, now=self.clock()

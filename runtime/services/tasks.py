@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from builder.i18n import translate
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import FieldError, InvalidQueryError
@@ -48,10 +49,10 @@ class TaskServices(ServiceBase):
         Raises: InvalidQueryError (unknown box, bad limit or cursor), NotFoundError (app).
         """
         if box not in task_store.BOXES:
-            raise _invalid("box", f"box is one of {', '.join(task_store.BOXES)}")
+            raise _invalid("box", actor.lang, "invalid_box", boxes=", ".join(task_store.BOXES))
         if not 1 <= limit <= MAX_LIMIT:
-            raise _invalid("limit", f"limit is 1 to {MAX_LIMIT}")
-        before = _cursor(cursor)
+            raise _invalid("limit", actor.lang, "invalid_limit", max=MAX_LIMIT)
+        before = _cursor(cursor, actor.lang)
         if app_id is not None:
             form_store.get_app(conn, app_id)
         if actor.user_id is None:
@@ -113,13 +114,14 @@ class TaskServices(ServiceBase):
         return {"items": items, "next_cursor": str(rows[limit - 1].record_id) if more else None}
 
 
-def _cursor(cursor: str | None) -> int | None:
+def _cursor(cursor: str | None, lang: str) -> int | None:
     if cursor is None or cursor == "":
         return None
     if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 19):
-        raise _invalid("cursor", "the cursor is the next_cursor of the previous page")
+        raise _invalid("cursor", lang, "invalid_cursor")
     return int(cursor)
 
 
-def _invalid(field: str, message: str) -> InvalidQueryError:
-    return InvalidQueryError([FieldError(field, f"invalid_{field}", message)])
+def _invalid(field: str, lang: str, entry: str, **params: Any) -> InvalidQueryError:
+    message = translate(entry, lang, **params)
+    return InvalidQueryError([FieldError(field, f"invalid_{field}", message, params)])

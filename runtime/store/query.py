@@ -39,6 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from builder.errors import CoercionError
+from builder.i18n import translate
 from builder.query import (
     NO_VALUE_OPERATORS,
     AndFilter,
@@ -116,6 +117,19 @@ class QueryPage:
 # --- public API --------------------------------------------------------------------------------
 
 
+class _Errors(list[FieldError]):
+    """The problems found in one query body, each message in the actor's language."""
+
+    def __init__(self, lang: str) -> None:
+        super().__init__()
+        self.lang = lang
+
+    def add(self, field: str, code: str, entry: str | None = None, **params: Any) -> None:
+        """A problem with ``code``, told by the catalog entry ``entry`` (default: ``code``)."""
+        text = translate(entry or code, self.lang, **params)
+        self.append(FieldError(field, code, text, params))
+
+
 def query_records(
     conn: sa.Connection,
     cf: CompiledForm,
@@ -152,16 +166,16 @@ def query_records(
     from the actor (:func:`runtime.permissions.without_fields`): its value table is the one
     that exists, and serves the copy's fields.
     """
-    errors: list[FieldError] = []
+    errors = _Errors(actor.lang)
     ctx = _Context.make(cf, conn, actor, timezone, now, errors, published=published)
     parsed_filter = _parse(_FilterAdapter, filter, "filter", errors) if filter else None
     sorts = _parse(_SortsAdapter, sort, "sort", errors) if sort else []
     if parsed_filter is not None:
-        errors.extend(_problems(cf, filter=parsed_filter))
+        errors.extend(_problems(cf, errors.lang, filter=parsed_filter))
     keys = _sort_keys(ctx, sorts or [], errors)
     _check_fields(cf, fields, errors)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        errors.append(FieldError("limit", "invalid_limit", f"a whole number from 1 to {MAX_LIMIT}"))
+        errors.add("limit", "invalid_limit", max=MAX_LIMIT)
     _check_search(search, errors)
     after = _decode_cursor(cursor, cf, keys, ctx.dialect, errors) if cursor is not None else None
     where = _where(ctx, conn, parsed_filter, search, errors) + _scoped(ctx, scope)
@@ -236,17 +250,15 @@ def aggregate_records(
         InvalidQueryError: unknown fields, a field that cannot be grouped or summed, a bucket on
             a field that is not a date, more than two group-bys, a bad filter or search.
     """
-    errors: list[FieldError] = []
+    errors = _Errors(actor.lang)
     ctx = _Context.make(cf, conn, actor, timezone, now, errors, published=published)
     parsed_filter = _parse(_FilterAdapter, filter, "filter", errors) if filter else None
     groups = _parse(_GroupsAdapter, group_by, "group_by", errors) if group_by else []
     wanted = _parse(_MetricsAdapter, metrics, "metrics", errors) if metrics else []
     groups, wanted = groups or [], wanted or []
     if len(groups) > MAX_GROUP_BY:
-        errors.append(
-            FieldError("group_by", "too_many_groups", f"group by at most {MAX_GROUP_BY} fields")
-        )
-    errors.extend(_problems(cf, filter=parsed_filter, group_by=groups, metrics=wanted))
+        errors.add("group_by", "too_many_groups", max=MAX_GROUP_BY)
+    errors.extend(_problems(cf, errors.lang, filter=parsed_filter, group_by=groups, metrics=wanted))
     _check_search(search, errors)
     where = _where(ctx, conn, parsed_filter, search, errors) + _scoped(ctx, scope)
     if errors:
@@ -410,11 +422,11 @@ def filter_condition(
 
     Raises: InvalidQueryError.
     """
-    errors: list[FieldError] = []
+    errors = _Errors(actor.lang)
     ctx = _Context.make(cf, conn, actor, timezone, now, errors, values=False)
     parsed = _parse(_FilterAdapter, filter, "filter", errors)
     if parsed is not None:
-        errors.extend(_problems(cf, filter=parsed))
+        errors.extend(_problems(cf, errors.lang, filter=parsed))
     if not errors:
         condition_sql = _filter_sql(ctx, parsed, iter(range(1_000_000)), errors)
     if errors:
@@ -445,7 +457,7 @@ class _Context:
         actor: Actor,
         timezone: str,
         now: dt.datetime | None,
-        errors: list[FieldError],
+        errors: _Errors,
         *,
         published: CompiledForm | None = None,
         values: bool = True,
@@ -456,7 +468,7 @@ class _Context:
         try:
             tz = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
-            errors.append(FieldError("timezone", "invalid_timezone", "an IANA time zone name"))
+            errors.add("timezone", "invalid_timezone")
             tz = ZoneInfo(DEFAULT_TIMEZONE)
         when = now if now is not None else dt.datetime.now(dt.UTC)
         full = published if published is not None else cf
@@ -489,9 +501,7 @@ def _scope(ctx: _Context, *, with_records: bool) -> tuple[sa.FromClause, list[Co
     return ctx.values.table.join(records, records.c.id == ctx.values.record_id), []
 
 
-def _parse(
-    adapter: pydantic.TypeAdapter[Any], value: Any, path: str, errors: list[FieldError]
-) -> Any:
+def _parse(adapter: pydantic.TypeAdapter[Any], value: Any, path: str, errors: _Errors) -> Any:
     try:
         return adapter.validate_python(value)
     except (pydantic.ValidationError, RecursionError) as exc:
@@ -499,20 +509,19 @@ def _parse(
             exc.errors()[0] if isinstance(exc, pydantic.ValidationError) else {}
         )
         loc = ".".join(str(p) for p in detail.get("loc", ()))
-        errors.append(
-            FieldError(
-                f"{path}.{loc}" if loc else path,
-                f"invalid_{path}",
-                str(detail.get("msg", "not a valid shape"))[:200],
-            )
+        errors.add(
+            f"{path}.{loc}" if loc else path,
+            f"invalid_{path}",
+            "invalid_shape",
+            detail=str(detail.get("msg", "not a valid shape"))[:200],
         )
         return None
 
 
-def _problems(cf: CompiledForm, **parts: Any) -> list[FieldError]:
+def _problems(cf: CompiledForm, lang: str, **parts: Any) -> list[FieldError]:
     return [
         FieldError(p.path, p.code, p.message, dict(p.params))
-        for p in query_problems(cf.definition, **parts)
+        for p in query_problems(cf.definition, lang=lang, **parts)
     ]
 
 
@@ -525,20 +534,16 @@ def _target(cf: CompiledForm, key: str) -> Target | None:
     return Target(key, qf.storage, qf.config.type)
 
 
-def _sort_keys(
-    ctx: _Context, sorts: list[Sort], errors: list[FieldError]
-) -> list[tuple[Target, str]]:
+def _sort_keys(ctx: _Context, sorts: list[Sort], errors: _Errors) -> list[tuple[Target, str]]:
     if len(sorts) > MAX_SORT_KEYS:
-        errors.append(FieldError("sort", "too_many_sort_keys", f"at most {MAX_SORT_KEYS} keys"))
+        errors.add("sort", "too_many_sort_keys", max=MAX_SORT_KEYS)
     keys: list[tuple[Target, str]] = []
     for i, s in enumerate(sorts):
         t = ctx.target(s.field)
         if t is None:
-            errors.append(FieldError(f"sort[{i}].field", "unknown_field", f"no field {s.field!r}"))
+            errors.add(f"sort[{i}].field", "unknown_field", key=s.field)
         elif t.storage not in ORDERABLE:
-            errors.append(
-                FieldError(f"sort[{i}].field", "not_sortable", f"{s.field!r} cannot be sorted")
-            )
+            errors.add(f"sort[{i}].field", "not_sortable", key=s.field)
         elif all(k.key != t.key for k, _ in keys):
             keys.append((t, s.dir))
     if not any(t.column == "id" for t, _ in keys):
@@ -553,31 +558,27 @@ def _sort_keys(
     return keys[: cut + 1]
 
 
-def _check_fields(cf: CompiledForm, fields: Sequence[str] | None, errors: list[FieldError]) -> None:
+def _check_fields(cf: CompiledForm, fields: Sequence[str] | None, errors: _Errors) -> None:
     if fields is None:
         return
     if isinstance(fields, str) or not isinstance(fields, Sequence):
-        errors.append(FieldError("fields", "invalid_fields", "a list of field keys"))
+        errors.add("fields", "invalid_fields")
         return
     for i, key in enumerate(fields):
         # System fields are always in an item; naming one is allowed and changes nothing.
         if not isinstance(key, str) or (key not in cf.fields and key not in SYSTEM_COLUMNS):
-            errors.append(FieldError(f"fields[{i}]", "unknown_field", f"no field {key!r}"))
+            errors.add(f"fields[{i}]", "unknown_field", key=key)
 
 
-def _check_search(search: str | None, errors: list[FieldError]) -> None:
+def _check_search(search: str | None, errors: _Errors) -> None:
     if search is None:
         return
     if not isinstance(search, str) or len(search) > MAX_SEARCH_LENGTH:
-        errors.append(
-            FieldError(
-                "search", "invalid_search", f"text of at most {MAX_SEARCH_LENGTH} characters"
-            )
-        )
+        errors.add("search", "invalid_search", "search_too_long", max=MAX_SEARCH_LENGTH)
     elif len(search_words(search)) > MAX_SEARCH_WORDS:
-        errors.append(FieldError("search", "invalid_search", f"at most {MAX_SEARCH_WORDS} words"))
+        errors.add("search", "invalid_search", "search_too_many_words", max=MAX_SEARCH_WORDS)
     elif "\x00" in search:
-        errors.append(FieldError("search", "invalid_search", "no NUL characters"))
+        errors.add("search", "invalid_search", "search_nul")
 
 
 # --- WHERE -------------------------------------------------------------------------------------
@@ -588,7 +589,7 @@ def _where(
     conn: sa.Connection,
     f: Filter | None,
     search: str | None,
-    errors: list[FieldError],
+    errors: _Errors,
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if f is not None and not errors:
@@ -603,7 +604,7 @@ def _where(
 
 
 def _filter_sql(
-    ctx: _Context, f: Filter, counter: Iterable[int], errors: list[FieldError]
+    ctx: _Context, f: Filter, counter: Iterable[int], errors: _Errors
 ) -> ColumnElement[bool]:
     if isinstance(f, Condition):
         index = next(iter(counter))
@@ -615,9 +616,7 @@ def _filter_sql(
     return sa.and_(*parts) if isinstance(f, AndFilter) else sa.or_(*parts)
 
 
-def _condition_sql(
-    ctx: _Context, c: Condition, path: str, errors: list[FieldError]
-) -> ColumnElement[bool]:
+def _condition_sql(ctx: _Context, c: Condition, path: str, errors: _Errors) -> ColumnElement[bool]:
     qf = query_field(ctx.cf.definition, c.field)
     t = ctx.target(c.field)
     assert qf is not None and t is not None  # query_problems found none
@@ -631,7 +630,7 @@ def _condition_sql(
             value = _stored(qf, t, c.value, ctx)
     except (CoercionError, ValueError, TypeError, OverflowError) as exc:
         message = getattr(exc, "message", None) or str(exc) or "not a valid value"
-        errors.append(FieldError(f"{path}.value", "invalid_filter_value", str(message)[:200]))
+        errors.add(f"{path}.value", "invalid_filter_value", op=op, detail=str(message)[:200])
         return sa.false()
     date_range = None
     if op in ("today", "this_week", "this_month", "last_n_days", "next_n_days"):
@@ -847,10 +846,10 @@ def _decode_cursor(
     cf: CompiledForm,
     keys: list[tuple[Target, str]],
     dialect: str,
-    errors: list[FieldError],
+    errors: _Errors,
 ) -> list[Any] | None:
-    def bad(message: str) -> None:
-        errors.append(FieldError("cursor", "invalid_cursor", message))
+    def bad(message: str) -> None:  # the English detail, for the log; the client is told
+        errors.add("cursor", "invalid_cursor", why=message)
 
     if not isinstance(cursor, str) or not cursor or len(cursor) > MAX_CURSOR_LENGTH:
         bad("not a cursor from this query")

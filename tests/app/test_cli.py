@@ -266,4 +266,4 @@ def test_roles_and_departments_from_the_command_line(
     nobody = runner.invoke(cli, ["department", "add", "zed@example.com", "一组"], env=env)
     assert nobody.exit_code == 1 and "no user" in nobody.output
     cycle = runner.invoke(cli, ["department", "create", "x", "--parent", "99"], env=env)
-    assert cycle.exit_code == 1 and "no department 99" in cycle.output
+    assert cycle.exit_code == 1 and "no department '99'" in cycle.output

@@ -14,7 +14,17 @@ from fastapi import FastAPI
 from app.config import Settings
 from app.main import create_app
 from builder.i18n import known_codes, translate
-from runtime.errors import ConflictError, DatabaseBusyError, NotFoundError, StaleVersionError
+from runtime.actor import Actor
+from runtime.errors import (
+    ConflictError,
+    DatabaseBusyError,
+    InvalidQueryError,
+    NotFoundError,
+    StaleVersionError,
+)
+from runtime.permissions import PRESETS
+from runtime.search_text import MAX_SEARCH_LENGTH, MAX_SEARCH_WORDS
+from runtime.services import Services
 from runtime.store.database import Database
 from tests.app.factories import TestClient, assert_error, make_client, make_token, make_user
 
@@ -261,3 +271,152 @@ def test_every_message_key_the_app_raises_has_both_languages() -> None:
     assert not missing, missing
     for key in keys:
         assert translate(key, "zh") != translate(key, "en") or key.startswith("http_"), key
+
+
+def _crm(api: TestClient, auth: dict[str, str]) -> int:
+    """The example customer form, published; its id."""
+    from tests.builder.factories import customer_form
+
+    app_id = api.post("/api/v1/apps", json={"key": "crm", "name": "CRM"}, headers=auth).json()["id"]
+    form = api.post(f"/api/v1/apps/{app_id}/forms", json=customer_form(), headers=auth)
+    form_id: int = form.json()["id"]
+    assert api.post(f"/api/v1/forms/{form_id}/publish", headers=auth).status_code == 200
+    return form_id
+
+
+def _messages(response: Any, status: int = 422) -> dict[str, str]:
+    assert response.status_code == status, response.text
+    return {d["field"]: d["message"] for d in response.json()["detail"]}
+
+
+@SQLITE
+def test_query_errors_answer_in_the_requests_language(
+    client: TestClient, auth: dict[str, str], database: Database
+) -> None:
+    """The builder's checks of a query (unknown fields, operators) were always in Chinese and
+    the engine's own (limit, sort, fields, search) always in English."""
+    form_id = _crm(client, auth)
+    url = f"/api/v1/forms/{form_id}/records/query"
+    body = {
+        "filter": {"and": [{"field": "nope", "op": "eq", "value": 1}]},
+        "sort": [{"field": "nope"}],
+        "fields": ["nope"],
+    }
+    for lang, headers in (("zh", ZH), ("en", EN)):
+        got = _messages(client.post(url, json=body, headers={**auth, **headers}))
+        assert got == {
+            "filter.conditions[0].field": translate("unknown_field", lang, key="nope"),
+            "sort[0].field": translate("unknown_field", lang, key="nope"),
+            "fields[0]": translate("unknown_field", lang, key="nope"),
+        }, lang
+    got = _messages(client.post(url, json={"fields": ["nope"]}, headers={**auth, **EN}))
+    assert got == {"fields[0]": "field 'nope' does not exist"}
+    # The engine's own search checks (the API's schema refuses a long text before them).
+    searches = {
+        "search_too_long": ("长" * 300, {"max": MAX_SEARCH_LENGTH}),
+        "search_too_many_words": (" ".join(f"词{i}" for i in range(30)), {"max": MAX_SEARCH_WORDS}),
+        "search_nul": ("a\x00b", {}),
+    }
+    for entry, (text, params) in searches.items():
+        for lang in ("zh", "en"):
+            actor = Actor(user_id=None, is_admin=True, lang=lang)
+            with database.read() as conn, pytest.raises(InvalidQueryError) as refused:
+                Services().query(conn, actor, form_id, {"search": text})
+            assert [(e.field, e.code, e.message) for e in refused.value.errors] == [
+                ("search", "invalid_search", translate(entry, lang, **params))
+            ], entry
+    # A body of the wrong shape, in-process (over HTTP the API's schema refuses it first).
+    with database.read() as conn, pytest.raises(InvalidQueryError) as refused:
+        Services().query(conn, Actor(None, is_admin=True), form_id, {"filter": {"and": "x"}})
+    ((code, message),) = [(e.code, e.message) for e in refused.value.errors]
+    assert code == "invalid_filter" and message.startswith("格式无效：")  # "invalid_shape"
+    with database.read() as conn, pytest.raises(InvalidQueryError) as refused:
+        Services().query(conn, Actor(None, is_admin=True, lang="en"), form_id, {"fields": "name"})
+    assert [(e.code, e.message) for e in refused.value.errors] == [
+        ("invalid_fields", "a list of field keys")
+    ]
+
+
+@SQLITE
+def test_admin_checks_answer_in_the_requests_language(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """Comments, users' groups, departments and public links' settings."""
+    form_id = _crm(client, auth)
+    record = client.post(
+        f"/api/v1/forms/{form_id}/records", json={"data": {"name": "华为"}}, headers=auth
+    )
+    comments = f"/api/v1/records/{record.json()['id']}/comments"
+    for lang, headers in (("zh", ZH), ("en", EN)):
+        h = {**auth, **headers}
+        empty = client.post(comments, json={"body": "  "}, headers=h)
+        assert _messages(empty) == {"body": translate("comment_empty", lang)}
+        nul = client.post(comments, json={"body": "a\x00b"}, headers=h)
+        assert _messages(nul) == {"body": translate("nul_not_stored", lang)}
+        user = {"email": f"{lang}@example.com", "name": "X", "role_ids": [999]}
+        assert _messages(client.post("/api/v1/users", json=user, headers=h)) == {
+            "role_ids": translate("unknown_role", lang, value=999)
+        }
+        link = {
+            "kind": "query",
+            "name": "查询",
+            "config": {"match": [{"field": "budget"}], "show": ["name"]},
+        }
+        got = _messages(client.post(f"/api/v1/forms/{form_id}/links", json=link, headers=h))
+        assert got == {
+            "config.match[0].field": translate("field_not_matchable", lang, key="budget")
+        }
+        suffix_only = {
+            "kind": "query",
+            "name": "查询",
+            "config": {
+                "match": [{"field": "name", "match": "suffix", "length": 2}] * 2,
+                "show": ["name"],
+            },
+        }
+        got = _messages(client.post(f"/api/v1/forms/{form_id}/links", json=suffix_only, headers=h))
+        assert got == {
+            "config.match": translate("exact_match_required", lang),
+            "config.match[1].field": translate("duplicate_field", lang, key="name"),
+        }
+        preset = {"name": "x", "preset": "nope", "members": []}
+        got = _messages(
+            client.post(f"/api/v1/forms/{form_id}/permission-sets", json=preset, headers=h)
+        )
+        assert got == {"preset": translate("unknown_preset", lang, presets=", ".join(PRESETS))}
+        past = {"kind": "fill", "name": "填写", "expires_at": "2020-01-01T00:00:00Z"}
+        got = _messages(client.post(f"/api/v1/forms/{form_id}/links", json=past, headers=h))
+        assert got == {"expires_at": translate("expires_in_past", lang)}
+    assert _messages(client.post(comments, json={"body": " "}, headers={**auth, **ZH})) == {
+        "body": "评论内容不能为空"
+    }
+    top = client.post("/api/v1/departments", json={"name": "销售部"}, headers=auth).json()
+    sub = client.post(
+        "/api/v1/departments", json={"name": "华东", "parent_id": top["id"]}, headers=auth
+    ).json()
+    cycle = client.patch(
+        f"/api/v1/departments/{top['id']}", json={"parent_id": sub["id"]}, headers={**auth, **ZH}
+    )
+    assert _messages(cycle) == {
+        "parent_id": "部门不能放在自己或自己的下级部门之下"
+    }  # department_cycle
+
+
+@SQLITE
+def test_work_list_checks_answer_in_the_actors_language(database: Database) -> None:
+    user = make_user(database, "ann@example.com")
+    for lang in ("zh", "en"):
+        with database.read() as conn, pytest.raises(InvalidQueryError) as refused:
+            Services().my_tasks(conn, Actor(user_id=user.id, lang=lang), box="nope")
+        (error,) = refused.value.errors
+        assert (error.code, error.message) == (
+            "invalid_box",
+            translate("invalid_box", lang, boxes="todo, approvals, started, handled, cc"),
+        )
+        with database.read() as conn, pytest.raises(InvalidQueryError) as refused:
+            Services().my_tasks(conn, Actor(user_id=user.id, lang=lang), limit=0)
+        (error,) = refused.value.errors
+        assert (error.code, error.message) == (
+            "invalid_limit",
+            {"zh": "应为 1 到 200 之间的整数", "en": "a whole number from 1 to 200"}[lang],
+        )

@@ -131,7 +131,7 @@ def test_spec_problems_name_unknown_fields_and_a_misplaced_filter() -> None:
         scope=Scope(kind="own", filter={"field": "name", "op": "empty"}),
         fields=FieldRules(hidden=["nope"], read_only=["name"]),
     )
-    assert [(p.field, p.code) for p in spec_problems(spec, definition)] == [
+    assert [(p.field, p.code) for p in spec_problems(spec, definition, "en")] == [
         ("fields.hidden[0]", "unknown_field"),
         ("scope.filter", "invalid_scope"),
     ]
