@@ -183,6 +183,25 @@ MESSAGES.update(
         },
         "v_literal_error": {"zh": "应为 {expected} 之一", "en": "Input should be {expected}"},
         "v_enum": {"zh": "应为 {expected} 之一", "en": "Input should be {expected}"},
+        "v_datetime_parsing": {
+            "zh": "应为有效的日期时间",
+            "en": "Input should be a valid datetime",
+        },
+        "v_datetime_from_date_parsing": {
+            "zh": "应为有效的日期时间（如 2026-01-31T09:00:00+08:00）",
+            "en": "Input should be a valid datetime or date",
+        },
+        "v_datetime_type": {"zh": "应为日期时间", "en": "Input should be a valid datetime"},
+        "v_date_parsing": {"zh": "应为有效的日期", "en": "Input should be a valid date"},
+        "v_date_from_datetime_parsing": {
+            "zh": "应为有效的日期（如 2026-01-31）",
+            "en": "Input should be a valid date or datetime",
+        },
+        "v_date_type": {"zh": "应为日期", "en": "Input should be a valid date"},
+        "v_timezone_aware": {
+            "zh": "应带时区（如 +08:00 或 Z）",
+            "en": "Input should have timezone info",
+        },
         "v_string_pattern_mismatch": {
             "zh": "格式不符合要求",
             "en": "String should match pattern '{pattern}'",

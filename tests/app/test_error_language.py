@@ -136,6 +136,19 @@ def test_engine_errors_answer_in_the_requests_language(
 
 
 @SQLITE
+def test_a_validation_error_of_a_type_without_a_translation_keeps_pydantics_text(
+    raising: tuple[TestClient, dict[str, Exception]],
+) -> None:
+    from fastapi.exceptions import RequestValidationError
+
+    client, state = raising
+    rare = {"type": "uuid_parsing", "loc": ("query", "x"), "msg": "Input should be a valid UUID"}
+    state["error"] = RequestValidationError([rare])
+    got = client.get("/boom", headers=ZH)
+    assert message(got, 422, "uuid_parsing", "x") == "Input should be a valid UUID"
+
+
+@SQLITE
 def test_the_configured_default_language_applies_without_accept_language(
     tmp_path: Path, database: Database
 ) -> None:
@@ -207,9 +220,10 @@ def test_framework_and_validation_errors_answer_in_the_requests_language(
     extra = {"key": "crm", "name": "CRM", "x": 1}
     apps = client.post("/api/v1/apps", json=extra, headers={**auth, **ZH})
     assert message(apps, 422, "extra_forbidden", "x") == "不允许的属性"
-    # A pydantic error type without a translation keeps pydantic's English text.
     stats = "/api/v1/forms/1/process-stats?since=2026-01-01T00:00:00"  # no time zone
     naive = client.get(stats, headers={**auth, **ZH})
+    assert message(naive, 422, "timezone_aware", "since") == "应带时区（如 +08:00 或 Z）"
+    naive = client.get(stats, headers={**auth, **EN})
     assert message(naive, 422, "timezone_aware", "since") == "Input should have timezone info"
     too_big = client.post(
         login, content=b"x" * (11 * 1024 * 1024), headers={**ZH, "Content-Type": "application/json"}
