@@ -199,11 +199,16 @@ class StaleVersionError(EngineError):
 class PermissionDeniedError(EngineError):
     code = "permission_denied"
 
-    def __init__(self, action: str) -> None:
-        super().__init__(f"not allowed: {action}")
+    def __init__(self, action: str, *, reason: str | None = None) -> None:
+        """``reason``: a catalog entry that says why (shown instead of the action)."""
+        detail = translate(reason, "en") if reason is not None else action
+        super().__init__(f"not allowed: {detail}")
         self.action = action
+        self.reason = reason
 
     def localized(self, lang: str) -> str:
+        if self.reason is not None:
+            return translate(self.reason, lang)
         return translate(self.code, lang, action=self.action)
 
 

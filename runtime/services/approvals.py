@@ -65,7 +65,7 @@ class ApprovalServices(ServiceBase):
         if mine is None:
             if any(r.approver_id == actor.user_id for r in rows):
                 raise ConflictError(translate("already_decided", lang), code="already_decided")
-            raise PermissionDeniedError(translate("not_an_approver", lang))
+            raise PermissionDeniedError("approval.decide", reason="not_an_approver")
         now = self.clock()
         if not approval_store.decide(conn, mine.id, verdict, text, now):
             raise ConflictError(translate("already_decided", lang), code="already_decided")
@@ -112,7 +112,7 @@ class ApprovalServices(ServiceBase):
         stay, rows = self._round(conn, row)
         pending = any(r.approver_id == actor.user_id and r.decision is None for r in rows)
         if not (actor.is_admin or pending):
-            raise PermissionDeniedError(translate("not_an_approver", lang))
+            raise PermissionDeniedError("approval.add_approver", reason="not_an_approver")
         _check_user(conn, user_id, lang)
         if any(r.approver_id == user_id for r in rows):
             raise ConflictError(translate("already_approver", lang), code="already_approver")
@@ -158,7 +158,7 @@ class ApprovalServices(ServiceBase):
         cf, _, _ = self._approval_stage(conn, row, lang)
         stay, rows = self._round(conn, row)
         if actor.user_id is None or actor.user_id != stay.actor_id:
-            raise PermissionDeniedError(translate("withdraw_not_allowed", lang))
+            raise PermissionDeniedError("approval.withdraw", reason="withdraw_not_allowed")
         if any(r.decision is not None for r in rows):
             raise ConflictError(
                 translate("withdraw_not_allowed", lang), code="withdraw_not_allowed"
@@ -188,7 +188,7 @@ class ApprovalServices(ServiceBase):
         if stage is None:
             raise ConflictError(translate("no_workflow", lang), code="no_workflow")
         if not approvals.may_reassign(actor, stage, row.assignee_id):
-            raise PermissionDeniedError(translate("not_assignee", lang))
+            raise PermissionDeniedError("record.reassign", reason="not_assignee")
         _check_user(conn, user_id, lang)
         if user_id == row.assignee_id:
             raise ConflictError(translate("same_assignee", lang), code="same_assignee")

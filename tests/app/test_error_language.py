@@ -20,6 +20,7 @@ from runtime.errors import (
     DatabaseBusyError,
     InvalidQueryError,
     NotFoundError,
+    PermissionDeniedError,
     StaleVersionError,
 )
 from runtime.permissions import PRESETS
@@ -108,6 +109,20 @@ def raising(app: FastAPI) -> Iterator[tuple[TestClient, dict[str, Exception]]]:
             "database_busy",
             "数据库繁忙；未写入任何内容，请重试",
             "the database is busy; nothing was written, please retry",
+        ),
+        (
+            PermissionDeniedError("approval.decide", reason="not_an_approver"),
+            403,
+            "permission_denied",
+            "你不是本轮审批的审批人",
+            "you are not an approver of this round",
+        ),
+        (
+            PermissionDeniedError("form.manage"),
+            403,
+            "permission_denied",
+            "无权执行：form.manage",
+            "not allowed: form.manage",
         ),
         # Without params a ConflictError's text is shown as it was raised (already translated).
         (

@@ -141,7 +141,7 @@ def test_reassign(conn: sa.Connection, svc: Services) -> None:
     rec = svc.create_record(conn, owner, form_id, {"title": "x"})
     with pytest.raises(PermissionDeniedError) as denied:
         svc.reassign(conn, other, rec["id"], other.user_id)
-    assert denied.value.action == translate("not_assignee", "zh")
+    assert denied.value.localized("zh") == translate("not_assignee", "zh")
     with pytest.raises(RecordValidationError) as exc:
         svc.reassign(conn, owner, rec["id"], 999_999)
     assert [(e.field, e.code) for e in exc.value.errors] == [("user_id", "unknown_user")]
