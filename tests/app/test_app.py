@@ -121,6 +121,11 @@ def test_every_api_route_needs_authentication(client: TestClient) -> None:
         url = re.sub(r"\{[^}]+\}", "1", path)
         response = client.request(method, url, json={})
         assert_error(response, 401, "not_authenticated")
+        # A well-formed token that does not exist, and a header of another scheme (schemathesis's
+        # ignored_auth pass probes only an invalid session cookie).
+        for header in ("Bearer sf_no-such-token-000000000000000", "Basic YWRtaW46YWRtaW4="):
+            response = client.request(method, url, json={}, headers={"Authorization": header})
+            assert_error(response, 401, "not_authenticated")
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
