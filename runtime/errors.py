@@ -121,6 +121,14 @@ class FieldError:
     def as_dict(self) -> dict[str, str]:
         return {"field": self.field, "code": self.code, "message": self.message}
 
+    @classmethod
+    def told(
+        cls, field: str, code: str, lang: str, entry: str | None = None, **params: Any
+    ) -> FieldError:
+        """A problem with ``code``, its message the catalog entry ``entry`` (default: ``code``;
+        runtime/messages.py) in ``lang``."""
+        return cls(field, code, translate(entry or code, lang, **params), params)
+
 
 class RecordValidationError(EngineError):
     """Record data was refused; nothing was written. ``errors`` has every problem found."""

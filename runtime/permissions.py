@@ -104,15 +104,14 @@ def spec_problems(spec: PermissionSetSpec, form: FormDefinition, lang: str) -> l
     for part in ("hidden", "read_only"):
         for i, key in enumerate(getattr(spec.fields, part)):
             if key not in keys:
-                message = translate("unknown_field", lang, key=key)
-                problems.append(FieldError(f"fields.{part}[{i}]", "unknown_field", message))
+                problems.append(
+                    FieldError.told(f"fields.{part}[{i}]", "unknown_field", lang, key=key)
+                )
     if (spec.scope.kind == "filter") != (spec.scope.filter is not None):
-        problems.append(
-            FieldError("scope.filter", "invalid_scope", translate("invalid_scope", lang))
-        )
+        problems.append(FieldError.told("scope.filter", "invalid_scope", lang))
     if spec.preset is not None and spec.preset not in PRESETS:
-        message = translate("unknown_preset", lang, presets=", ".join(PRESETS))
-        problems.append(FieldError("preset", "unknown_preset", message))
+        presets = ", ".join(PRESETS)
+        problems.append(FieldError.told("preset", "unknown_preset", lang, presets=presets))
     return problems
 
 

@@ -30,11 +30,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from builder.errors import CoercionError
 from builder.fields.base import Source
-from builder.i18n import translate
 from builder.value_types import StorageKind
 from runtime.actor import PUBLIC, Actor
 from runtime.compiled import CompiledForm
-from runtime.errors import DefinitionRejectedError, NotFoundError
+from runtime.errors import DefinitionRejectedError, FieldError, NotFoundError
 from runtime.safe_text import contains_nul
 from runtime.services.records import RecordServices
 from runtime.store import forms as form_store
@@ -79,9 +78,9 @@ class FillConfig(_Strict):
 def _problem(
     path: str, code: str, lang: str, entry: str | None = None, **params: Any
 ) -> dict[str, str]:
-    """A problem with ``code``, told in ``lang`` by the catalog entry ``entry`` (default:
-    ``code``)."""
-    return {"path": path, "code": code, "message": translate(entry or code, lang, **params)}
+    """:meth:`FieldError.told` in the builder's problem shape (``path`` for ``field``)."""
+    told = FieldError.told(path, code, lang, entry, **params)
+    return {"path": path, "code": code, "message": told.message}
 
 
 def _pydantic_problems(exc: ValidationError, lang: str) -> list[dict[str, str]]:

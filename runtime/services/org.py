@@ -11,7 +11,6 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from builder.i18n import translate
 from builder.query import iter_conditions
 from builder.validation.query import query_field
 from runtime.actor import Actor
@@ -208,11 +207,7 @@ class OrgServices(ServiceBase):
             if parent_id not in parents:
                 errors.append(_unknown("parent_id", "department", parent_id, actor.lang))
             elif department_id is not None and department_id in _ancestors(parents, parent_id):
-                errors.append(
-                    FieldError(
-                        "parent_id", "department_cycle", translate("department_cycle", actor.lang)
-                    )
-                )
+                errors.append(FieldError.told("parent_id", "department_cycle", actor.lang))
         head = values.get("head_user_id")
         if head is not None and not org_store.user_exists(conn, head):
             errors.append(_unknown("head_user_id", "user", head, actor.lang))
@@ -301,7 +296,7 @@ class OrgServices(ServiceBase):
         definition = self.compiled_form(conn, form_id).definition
         if contains_nul(spec.model_dump(mode="json")):
             raise RecordValidationError(
-                [FieldError("", "invalid_character", translate("nul_not_stored", actor.lang))]
+                [FieldError.told("", "invalid_character", actor.lang, "nul_not_stored")]
             )
         errors = spec_problems(spec, definition, actor.lang)
         if spec.scope.filter is not None:
@@ -352,8 +347,7 @@ def _ancestors(parents: Mapping[int, int | None], start: int) -> set[int]:
 
 def _unknown(field: str, kind: str, ident: int, lang: str) -> FieldError:
     """``unknown_user``, ``unknown_department`` or ``unknown_role`` for ``ident``."""
-    code = f"unknown_{kind}"
-    return FieldError(field, code, translate(code, lang, value=ident), {"value": ident})
+    return FieldError.told(field, f"unknown_{kind}", lang, value=ident)
 
 
 def _scope_filter_problems(definition: Any, tree: Mapping[str, Any], lang: str) -> list[FieldError]:
@@ -367,14 +361,11 @@ def _scope_filter_problems(definition: Any, tree: Mapping[str, Any], lang: str) 
         parsed: Filter = TypeAdapter(Filter).validate_python(_placeholders(tree))
     except ValidationError as exc:
         detail = str(exc.errors()[0]["msg"])[:200]
-        message = translate("invalid_shape", lang, detail=detail)
-        return [FieldError("scope.filter", "invalid_filter", message)]
+        return [
+            FieldError.told("scope.filter", "invalid_filter", lang, "invalid_shape", detail=detail)
+        ]
     return [
-        FieldError(
-            f"scope.filter.conditions[{i}].field",
-            "unknown_field",
-            translate("unknown_field", lang, key=c.field),
-        )
+        FieldError.told(f"scope.filter.conditions[{i}].field", "unknown_field", lang, key=c.field)
         for i, c in enumerate(iter_conditions(parsed))
         if query_field(definition, c.field) is None
     ]

@@ -7,7 +7,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from builder.i18n import translate
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import (
@@ -314,11 +313,12 @@ class RecordServices(ServiceBase):
         self._record_for(conn, actor, record_id, "view")
         text = body.strip() if isinstance(body, str) else ""
         if not text:
-            message = translate("comment_empty", actor.lang)
-            raise RecordValidationError([FieldError("body", "required", message)])
+            raise RecordValidationError(
+                [FieldError.told("body", "required", actor.lang, "comment_empty")]
+            )
         if contains_nul(text):
             raise RecordValidationError(
-                [FieldError("body", "invalid_character", translate("nul_not_stored", actor.lang))]
+                [FieldError.told("body", "invalid_character", actor.lang, "nul_not_stored")]
             )
         return record_store.add_comment(
             conn, record_id, author_id=actor.user_id, body=text, now=self.clock()

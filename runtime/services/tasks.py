@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.i18n import translate
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import FieldError, InvalidQueryError
@@ -123,5 +122,4 @@ def _cursor(cursor: str | None, lang: str) -> int | None:
 
 
 def _invalid(field: str, lang: str, entry: str, **params: Any) -> InvalidQueryError:
-    message = translate(entry, lang, **params)
-    return InvalidQueryError([FieldError(field, f"invalid_{field}", message, params)])
+    return InvalidQueryError([FieldError.told(field, f"invalid_{field}", lang, entry, **params)])

@@ -39,7 +39,6 @@ from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from builder.errors import CoercionError
-from builder.i18n import translate
 from builder.query import (
     NO_VALUE_OPERATORS,
     AndFilter,
@@ -126,8 +125,7 @@ class _Errors(list[FieldError]):
 
     def add(self, field: str, code: str, entry: str | None = None, **params: Any) -> None:
         """A problem with ``code``, told by the catalog entry ``entry`` (default: ``code``)."""
-        text = translate(entry or code, self.lang, **params)
-        self.append(FieldError(field, code, text, params))
+        self.append(FieldError.told(field, code, self.lang, entry, **params))
 
 
 def query_records(
