@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
 
-from builder.i18n import translate
+from builder.i18n import known_codes, translate
 from runtime import messages as _messages  # noqa: F401  (registers the catalog)
 
 
@@ -176,7 +176,8 @@ class NotFoundError(EngineError):
         self.ident = ident
 
     def localized(self, lang: str) -> str:
-        kind = translate("kind_" + self.kind.replace(" ", "_"), lang)
+        key = "kind_" + self.kind.replace(" ", "_")
+        kind = translate(key, lang) if key in known_codes() else self.kind
         return translate("not_found", lang, kind=kind, ident=self.ident)
 
 

@@ -275,8 +275,9 @@ def _keyword(call: ast.Call, name: str) -> ast.expr | None:
 
 
 def test_every_message_key_the_app_raises_has_both_languages() -> None:
-    """An ApiError's key (or code), a not_authenticated reason and a ConflictError code raised
-    with params must be in the catalog: a missing one would show the bare key."""
+    """An ApiError's key (or code), a not_authenticated reason, a ConflictError code raised
+    with params and the kind a NotFoundError names must be in the catalog: a missing one would
+    show the bare key (or, for a kind, its English name)."""
     keys: dict[str, str] = {"auth_required": "app/auth.py: not_authenticated()"}
     for where, call in _calls("app", "ApiError"):
         key = _keyword(call, "key")
@@ -295,6 +296,11 @@ def test_every_message_key_the_app_raises_has_both_languages() -> None:
             code = _keyword(call, "code")
             assert isinstance(code, ast.Constant), where
             keys[str(code.value)] = where
+    for package in ("app", "runtime"):
+        for where, call in _calls(package, "NotFoundError"):
+            kind = call.args[0]
+            assert isinstance(kind, ast.Constant), where
+            keys["kind_" + str(kind.value).replace(" ", "_")] = where
     assert len(keys) > 25, keys
     missing = {k: w for k, w in keys.items() if k not in known_codes()}
     assert not missing, missing
