@@ -987,7 +987,6 @@ def bulk_create(
     # (the record, with its triggers; its unique claim; its history entry with the diff; its
     # record.created event; its stay in the first stage), one transaction a batch, the rows
     # built in Python as plainly as possible.
-    from runtime.search_text import search_text
 
     now = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
@@ -996,14 +995,7 @@ def bulk_create(
         rows = []
         for item in batch:
             d = stored_data(item["data"], setup.user_id, 0)
-            rows.append(
-                RawRecord(
-                    data=json.dumps(d, ensure_ascii=False),
-                    search=search_text(cf, d),
-                    name_key=json.dumps(d["name"], ensure_ascii=False),
-                    diff=json.dumps({k: [None, v] for k, v in d.items()}, ensure_ascii=False),
-                )
-            )
+            rows.append(RawRecord.of(cf, d))
         base_done += len(rows)
         _raw_insert(setup, rows, now)
     theirs = base_done / (time.perf_counter() - started)
@@ -1023,13 +1015,27 @@ class RawRecord:
     name_key: str  # the unique claim's key: the name as JSON, as the engine stores it
     diff: str
 
+    @classmethod
+    def of(cls, cf: Any, d: dict[str, Any]) -> RawRecord:
+        """The texts for stored data ``d`` of form ``cf``, as plainly as they can be made."""
+        from runtime.search_text import search_text
+
+        return cls(
+            data=json.dumps(d, ensure_ascii=False),
+            search=search_text(cf, d),
+            name_key=json.dumps(d["name"], ensure_ascii=False),
+            diff=json.dumps({k: [None, v] for k, v in d.items()}, ensure_ascii=False),
+        )
+
+
+def _event_payload(record_id: int, form_id: int, actor_id: int) -> str:
+    """A ``record.created`` event's payload, as the engine writes it."""
+    return f'{{"record_id":{record_id},"form_id":{form_id},"version":1,"actor_id":{actor_id}}}'
+
 
 def _raw_insert(setup: Setup, rows: list[RawRecord], now: dt.datetime) -> None:
     """One batch of the raw baseline, in one transaction (see :func:`bulk_create`)."""
     form, user = setup.form_id, setup.user_id
-
-    def payload(record_id: int) -> str:
-        return f'{{"record_id":{record_id},"form_id":{form},"version":1,"actor_id":{user}}}'
 
     if setup.backend == "sqlite":
         conn = sqlite3.connect(setup.url.removeprefix("sqlite:///"), isolation_level=None)
@@ -1072,7 +1078,7 @@ def _raw_insert(setup: Setup, rows: list[RawRecord], now: dt.datetime) -> None:
             many(
                 "INSERT INTO outbox (topic, payload, created_at, available_at, attempts) VALUES ",
                 f"('record.created', ?, '{stamp}', '{stamp}', 0)",
-                [(payload(i),) for i in ids],
+                [(_event_payload(i, form, user),) for i in ids],
             )
             many(
                 "INSERT INTO stage_log (record_id, form_id, to_stage, actor_id, at) VALUES ",
@@ -1114,7 +1120,7 @@ def _raw_insert(setup: Setup, rows: list[RawRecord], now: dt.datetime) -> None:
             "COPY outbox (topic, payload, created_at, available_at, attempts) FROM STDIN"
         ) as copy:
             for i in ids:
-                copy.write_row(("record.created", payload(i), now, now, 0))
+                copy.write_row(("record.created", _event_payload(i, form, user), now, now, 0))
         with cur.copy(
             "COPY stage_log (record_id, form_id, to_stage, actor_id, at) FROM STDIN"
         ) as copy:
@@ -1332,21 +1338,13 @@ def _raw_single_inserts(setup: Setup, bodies: list[dict[str, Any]]) -> float:
     connection: the serial number's upsert, then what a create writes (the record with its
     triggers, its unique claim, its history entry, its event, its stay), then the commit."""
     cf = _compiled(setup.url, setup.form_id)
-    from runtime.search_text import search_text
 
     form, user = setup.form_id, setup.user_id
     now = dt.datetime.now(dt.UTC)
     rows = []
     for i, item in enumerate(bodies):
         d = stored_data({**item["data"], "name": item["data"]["name"] + "·raw"}, user, i)
-        rows.append(
-            RawRecord(
-                data=json.dumps(d, ensure_ascii=False),
-                search=search_text(cf, d),
-                name_key=json.dumps(d["name"], ensure_ascii=False),
-                diff=json.dumps({k: [None, v] for k, v in d.items()}, ensure_ascii=False),
-            )
-        )
+        rows.append(RawRecord.of(cf, d))
     serial = (
         "INSERT INTO serial_counters (form_id, field_key, period, value) VALUES ({p}, 'code', '', 1)"
         " ON CONFLICT (form_id, field_key, period) DO UPDATE"
@@ -1375,8 +1373,7 @@ def _raw_single_inserts(setup: Setup, bodies: list[dict[str, Any]]) -> float:
         ).fetchone()
         execute(claim, (form, r.name_key, record_id))
         execute(history, (record_id, form, user, at, r.diff))
-        payload = f'{{"record_id":{record_id},"form_id":{form},"version":1,"actor_id":{user}}}'
-        execute(event, (payload, at, at))
+        execute(event, (_event_payload(record_id, form, user), at, at))
         execute(stay, (record_id, form, user, at))
 
     started = time.perf_counter()
