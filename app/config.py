@@ -14,8 +14,9 @@
 ``STAGEFORM_DEFAULT_LANGUAGE``     ``zh`` (or ``en``)
 ``STAGEFORM_MAX_BODY_BYTES``       10 MiB; larger request bodies get 413
 ``STAGEFORM_SESSION_DAYS``         14; a login session lasts this long
-``STAGEFORM_LOGIN_MAX_FAILURES``   5 failed logins per account (from any IP) …
-``STAGEFORM_LOGIN_IP_MAX_FAILURES`` … or 50 per IP …
+``STAGEFORM_LOGIN_MAX_FAILURES``   5 failed logins per account from one IP …
+``STAGEFORM_LOGIN_ACCOUNT_MAX_FAILURES`` … or 20 per account from all IPs …
+``STAGEFORM_LOGIN_IP_MAX_FAILURES`` … or 50 per IP, whatever the account …
 ``STAGEFORM_LOGIN_WINDOW_SECONDS`` … within 900 s (at most a day), then 429 until it passes
 ``STAGEFORM_PUBLIC_LINK_MAX_REQUESTS`` 30 requests to one public link per IP …
 ``STAGEFORM_PUBLIC_LINK_WINDOW_SECONDS`` … within 600 s, then 429
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     session_days: int = Field(default=14, gt=0)
     login_max_failures: int = Field(default=5, gt=0)
+    login_account_max_failures: int = Field(default=20, gt=0)
     login_ip_max_failures: int = Field(default=50, gt=0)
     login_window_seconds: int = Field(default=900, gt=0, le=86_400)
     public_link_max_requests: int = Field(default=30, gt=0)

@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.login_limiter = LoginRateLimiter(
         db,
         max_failures=settings.login_max_failures,
+        account_max_failures=settings.login_account_max_failures,
         ip_max_failures=settings.login_ip_max_failures,
         window_seconds=settings.login_window_seconds,
     )

@@ -62,19 +62,23 @@ class SlidingWindow:
         with self.database.begin() as conn:
             rate_limits.remove(conn, ids)
 
-    def clear(self, key: str) -> None:
+    def clear(self, *keys: str) -> None:
         with self.database.begin() as conn:
-            rate_limits.clear(conn, key)
+            for key in keys:
+                rate_limits.clear(conn, key)
 
 
 class LoginRateLimiter:
-    """Failed logins: ``max_failures`` per account (from any address) and ``ip_max_failures``
-    per address (whatever the account), within ``window_seconds``; then 429 until the window
-    passes. A successful login clears the account's count, not the address's.
+    """Failed logins, within ``window_seconds``: ``max_failures`` per account from one address,
+    ``account_max_failures`` per account from all addresses together, and
+    ``ip_max_failures`` per address whatever the account; past any of them, 429 until the
+    window passes. A successful login clears the account's counts, not the address's.
 
-    Locking an account after failures from anywhere lets someone who knows an e-mail address
-    keep that account locked out by failing on purpose; the window is short (15 minutes by
-    default) and that is the usual price of stopping a distributed guesser.
+    Someone who knows an e-mail address and fails on purpose from one address locks the
+    account for that address only; locking it for everyone takes ``account_max_failures``
+    failures from ``account_max_failures / max_failures`` addresses or more. That account-wide
+    limit is what stops a guesser spread over many addresses (OWASP's authentication cheat
+    sheet: count failures per account, not per address alone).
     """
 
     def __init__(
@@ -82,30 +86,33 @@ class LoginRateLimiter:
         database: Database,
         *,
         max_failures: int,
+        account_max_failures: int,
         ip_max_failures: int,
         window_seconds: float,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.max_failures = max_failures
+        self.account_max_failures = account_max_failures
         self.ip_max_failures = ip_max_failures
         self._window = SlidingWindow(database, window_seconds=window_seconds, clock=clock)
 
-    @staticmethod
-    def _keys(ip: str, email: str) -> tuple[str, str]:
-        return f"login-account:{email}", f"login-ip:{ip}"
+    def _limits(self, ip: str, email: str) -> list[tuple[str, int]]:
+        # Each attempt is counted under every key: the account from this address, the
+        # account, the address.
+        return [
+            (f"login-account-ip:{email}|{ip}", self.max_failures),
+            (f"login-account:{email}", self.account_max_failures),
+            (f"login-ip:{ip}", self.ip_max_failures),
+        ]
 
     def retry_after(self, ip: str, email: str) -> int | None:
         """Seconds until another attempt is allowed, or ``None`` if one is allowed now."""
-        account, by_ip = self._keys(ip, email)
-        return self._window.retry_after(
-            [(account, self.max_failures), (by_ip, self.ip_max_failures)]
-        )
+        return self._window.retry_after(self._limits(ip, email))
 
     def start(self, ip: str, email: str) -> tuple[int | None, list[int]]:
         """Begin an attempt: the seconds to wait, or ``None`` and the attempt counted as a
         failure (atomically with the check) until :meth:`succeeded` takes it back."""
-        account, by_ip = self._keys(ip, email)
-        return self._window.take([(account, self.max_failures), (by_ip, self.ip_max_failures)])
+        return self._window.take(self._limits(ip, email))
 
     def succeeded(self, ip: str, email: str, counted: Sequence[int]) -> None:
         """The attempt :meth:`start` counted was right: uncount it, forget the account's
@@ -114,8 +121,10 @@ class LoginRateLimiter:
         self.reset(ip, email)
 
     def reset(self, ip: str, email: str) -> None:
-        """Forget the account's failures (after a successful login)."""
-        self._window.clear(self._keys(ip, email)[0])
+        """Forget the account's failures, from this address and from all (after a
+        successful login)."""
+        by_account_ip, by_account, _ = self._limits(ip, email)
+        self._window.clear(by_account_ip[0], by_account[0])
 
 
 class LinkRateLimiter:

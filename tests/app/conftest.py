@@ -26,6 +26,7 @@ def settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         secret_key="test-secret-key",
         login_max_failures=3,
+        login_account_max_failures=4,
         login_ip_max_failures=6,
         login_window_seconds=60,
     )

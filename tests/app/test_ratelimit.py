@@ -27,14 +27,19 @@ class Clock:
 
 def _limiter(database: Database, clock: Clock) -> LoginRateLimiter:
     return LoginRateLimiter(
-        database, max_failures=3, ip_max_failures=5, window_seconds=60, clock=clock
+        database,
+        max_failures=3,
+        account_max_failures=4,
+        ip_max_failures=5,
+        window_seconds=60,
+        clock=clock,
     )
 
 
 def _fail(limiter: LoginRateLimiter, ip: str, email: str) -> None:
     """A failed login: an attempt started (and so counted) and never taken back."""
     wait, counted = limiter.start(ip, email)
-    assert wait is None and len(counted) == 2
+    assert wait is None and len(counted) == 3  # account from address, account, address
 
 
 def test_blocks_after_max_failures_until_the_window_passes(database: Database) -> None:
@@ -55,10 +60,33 @@ def test_blocks_after_max_failures_until_the_window_passes(database: Database) -
 def test_an_account_is_locked_from_every_address(database: Database) -> None:
     clock = Clock()
     limiter = _limiter(database, clock)
-    for n in range(3):  # a distributed guesser: one failure from each of three addresses
+    for n in range(3):  # a distributed guesser: one failure from each of four addresses
         _fail(limiter, f"10.0.0.{n}", "a@x")
+    assert limiter.retry_after("192.0.2.1", "a@x") is None
+    _fail(limiter, "10.0.0.3", "a@x")
     assert limiter.retry_after("192.0.2.1", "a@x") == 60
     assert limiter.retry_after("192.0.2.1", "b@x") is None
+
+
+def test_failures_from_one_address_lock_the_account_for_that_address_only(
+    database: Database,
+) -> None:
+    """Someone who knows an e-mail address cannot lock its owner out from one address."""
+    clock = Clock()
+    limiter = _limiter(database, clock)
+    for _ in range(3):
+        _fail(limiter, "6.6.6.6", "a@x")
+    assert limiter.retry_after("6.6.6.6", "a@x") == 60
+    for _ in range(5):  # refused, so not counted: the account-wide count stays at 3 of 4
+        assert limiter.start("6.6.6.6", "a@x") == (60, [])
+    assert limiter.retry_after("192.0.2.1", "a@x") is None
+    wait, counted = limiter.start("192.0.2.1", "a@x")  # the owner, from their own address
+    assert wait is None
+    limiter.succeeded("192.0.2.1", "a@x", counted)  # right: the account's counts are cleared
+    assert limiter.retry_after("6.6.6.6", "a@x") == 60  # that address stays locked out
+    for n in range(3):
+        _fail(limiter, f"10.0.0.{n}", "a@x")
+    assert limiter.retry_after("192.0.2.1", "a@x") is None  # 3 of 4 since the reset
 
 
 def test_an_address_is_limited_whatever_the_account(database: Database) -> None:
@@ -81,6 +109,9 @@ def test_success_resets_the_account_but_not_the_address(database: Database) -> N
     assert limiter.retry_after("5.6.7.8", "a@x") is None  # the account is free again
     for _ in range(3):
         _fail(limiter, "5.6.7.8", "a@x")  # (its failures start from zero)
+    assert limiter.retry_after("5.6.7.8", "a@x") == 60
+    assert limiter.retry_after("9.9.9.9", "a@x") is None  # 3 of 4 for the account
+    _fail(limiter, "9.9.9.9", "a@x")
     assert limiter.retry_after("9.9.9.9", "a@x") == 60
     _fail(limiter, "1.2.3.4", "z@x")  # the address keeps its 4 failures: the 5th is allowed
     assert limiter.retry_after("1.2.3.4", "y@x") == 60
@@ -94,7 +125,9 @@ def test_the_lockout_is_shared_by_every_process(database: Database) -> None:
     first, second = _limiter(database, clock), _limiter(database, clock)
     for _ in range(3):
         _fail(first, "1.2.3.4", "a@x")
-    assert second.retry_after("9.9.9.9", "a@x") == 60
+    assert second.retry_after("1.2.3.4", "a@x") == 60
+    _fail(second, "5.6.7.8", "a@x")
+    assert first.retry_after("9.9.9.9", "a@x") == 60
 
 
 def test_old_events_are_pruned(database: Database) -> None:
@@ -105,7 +138,7 @@ def test_old_events_are_pruned(database: Database) -> None:
     _fail(limiter, "1.2.3.4", "b@x")
     with database.read() as conn:
         keys = conn.execute(sa.select(tables.rate_events.c.key)).scalars().all()
-    assert sorted(keys) == ["login-account:b@x", "login-ip:1.2.3.4"]
+    assert sorted(keys) == ["login-account-ip:b@x|1.2.3.4", "login-account:b@x", "login-ip:1.2.3.4"]
 
 
 def test_link_limit_counts_allowed_requests_per_link_and_address(database: Database) -> None:
@@ -122,8 +155,8 @@ def test_link_limit_counts_allowed_requests_per_link_and_address(database: Datab
 
 
 def test_concurrent_attempts_cannot_all_pass_one_check(database: Database) -> None:
-    """Check and count are one step: of 8 attempts at once on an account allowing 3 failures,
-    exactly 3 go ahead (without the lock, several pass the same check)."""
+    """Check and count are one step: of 8 attempts at once on an account allowing 4 failures
+    (from 8 addresses), exactly 4 go ahead (without the lock, several pass the same check)."""
     clock = Clock()
     limiter = _limiter(database, clock)
     barrier = threading.Barrier(8)
@@ -138,5 +171,5 @@ def test_concurrent_attempts_cannot_all_pass_one_check(database: Database) -> No
         t.start()
     for t in threads:
         t.join()
-    assert sorted(waits, key=lambda w: w is not None)[:4] == [None, None, None, 60]
-    assert waits.count(None) == 3
+    assert sorted(waits, key=lambda w: w is not None)[:5] == [None, None, None, None, 60]
+    assert waits.count(None) == 4

@@ -240,12 +240,29 @@ def test_an_account_is_locked_whatever_address_the_guesses_come_from(
     app = create_app(settings.model_copy(update={"login_window_seconds": 3600}), database=database)
     make_user(database)
     wrong = {"email": "ann@example.com", "password": "nope"}
-    for n in range(3):
+    for n in range(4):  # settings.login_account_max_failures = 4
         with make_client(app, client=(f"10.0.0.{n}", 5000)) as client:
             assert_error(client.post(LOGIN, json=wrong), 401, "invalid_credentials")
     with make_client(app, client=("192.0.2.7", 5000)) as client:
         right = {"email": "ann@example.com", "password": PASSWORD}
         assert_error(client.post(LOGIN, json=right), 429, "too_many_attempts")
+
+
+def test_failing_on_purpose_from_one_address_does_not_lock_the_owner_out(
+    settings: Settings, database: Database
+) -> None:
+    app = create_app(settings.model_copy(update={"login_window_seconds": 3600}), database=database)
+    make_user(database)
+    wrong = {"email": "ann@example.com", "password": "nope"}
+    right = {"email": "ann@example.com", "password": PASSWORD}
+    with make_client(app, client=("203.0.113.9", 5000)) as griefer:
+        for _ in range(3):  # settings.login_max_failures = 3
+            assert_error(griefer.post(LOGIN, json=wrong), 401, "invalid_credentials")
+        for _ in range(5):  # refused, and not counted against the account
+            assert_error(griefer.post(LOGIN, json=wrong), 429, "too_many_attempts")
+        assert_error(griefer.post(LOGIN, json=right), 429, "too_many_attempts")
+    with make_client(app, client=("192.0.2.7", 5000)) as owner:
+        assert owner.post(LOGIN, json=right).status_code == 200
 
 
 # --- path tricks ------------------------------------------------------------------------------
