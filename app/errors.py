@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.messages import scope_language
 from builder.i18n import known_codes, translate
+from builder.pydantic_messages import pydantic_message
 from runtime.errors import (
     ConflictError,
     DatabaseBusyError,
@@ -249,10 +250,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
             )
             items.append(item("json_invalid", message))
             continue
-        message = str(err.get("msg", ""))
-        if lang != "en" and f"v_{kind}" in known_codes():
-            message = translate(f"v_{kind}", lang, **ctx)
-        items.append(item(kind, message, _loc_path(err["loc"])))
+        items.append(item(kind, pydantic_message(err, lang), _loc_path(err["loc"])))
     return error_response(422, items)
 
 

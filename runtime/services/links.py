@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from builder.errors import CoercionError
 from builder.fields.base import Source
+from builder.pydantic_messages import pydantic_message
 from builder.value_types import StorageKind
 from runtime.actor import PUBLIC, Actor
 from runtime.compiled import CompiledForm
@@ -90,7 +91,7 @@ def _pydantic_problems(exc: ValidationError, lang: str) -> list[dict[str, str]]:
             str(e["type"]),
             lang,
             "invalid_shape",
-            detail=str(e["msg"]),
+            detail=pydantic_message(e, lang),
         )
         for e in exc.errors()
     ]

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from builder.pydantic_messages import pydantic_message
 from builder.query import iter_conditions
 from builder.validation.query import query_field
 from runtime.actor import Actor
@@ -360,7 +361,7 @@ def _scope_filter_problems(definition: Any, tree: Mapping[str, Any], lang: str) 
     try:
         parsed: Filter = TypeAdapter(Filter).validate_python(_placeholders(tree))
     except ValidationError as exc:
-        detail = str(exc.errors()[0]["msg"])[:200]
+        detail = pydantic_message(exc.errors()[0], lang)[:200]
         return [
             FieldError.told("scope.filter", "invalid_filter", lang, "invalid_shape", detail=detail)
         ]

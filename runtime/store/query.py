@@ -39,6 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from builder.errors import CoercionError
+from builder.pydantic_messages import pydantic_message
 from builder.query import (
     NO_VALUE_OPERATORS,
     AndFilter,
@@ -511,7 +512,7 @@ def _parse(adapter: pydantic.TypeAdapter[Any], value: Any, path: str, errors: _E
             f"{path}.{loc}" if loc else path,
             f"invalid_{path}",
             "invalid_shape",
-            detail=str(detail.get("msg", "not a valid shape"))[:200],
+            detail=pydantic_message(detail, errors.lang)[:200] if detail else "not a valid shape",
         )
         return None
 

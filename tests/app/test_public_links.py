@@ -183,6 +183,21 @@ def test_bad_query_configs_are_refused(
         )
 
 
+def test_a_config_of_the_wrong_shape_is_told_in_the_requests_language(
+    admin: TestClient, form_id: int
+) -> None:
+    body = {"kind": "query", "name": "q", "config": {"match": [], "show": ["order_no"]}}
+    for lang, text in (
+        ("zh", "格式无效：至少需要 1 项"),
+        ("en", "List should have at least 1 item"),
+    ):
+        response = admin.post(
+            f"{API}/forms/{form_id}/links", json=body, headers={"Accept-Language": lang}
+        )
+        assert_error(response, 422, "too_short", "config.match")
+        assert response.json()["detail"][0]["message"].startswith(text), response.text
+
+
 def test_link_create_and_revoke_are_audited(
     admin: TestClient, database: Database, form_id: int
 ) -> None:
