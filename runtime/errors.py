@@ -222,8 +222,9 @@ class PermissionDeniedError(EngineError):
 
 
 class ConflictError(EngineError):
-    """``params`` given: ``code`` has a catalog entry, shown with them (:meth:`localized`);
-    ``None``: the message is shown as it is (already translated, or English only)."""
+    """Made by :meth:`coded`: ``code`` has a catalog entry, shown with ``params`` in the
+    request's language (:meth:`localized`). Made directly: the message is shown as it is
+    (already translated, e.g. from a record's own problems)."""
 
     code = "conflict"
 
@@ -232,6 +233,12 @@ class ConflictError(EngineError):
     ) -> None:
         super().__init__(message, code=code)
         self.params = dict(params) if params is not None else None
+
+    @classmethod
+    def coded(cls, code: str, **params: Any) -> ConflictError:
+        """A conflict told by ``code``'s catalog entry with ``params``: in English as the
+        exception's message, in the request's language when shown."""
+        return cls(translate(code, "en", **params), code=code, params=params)
 
     def localized(self, lang: str) -> str:
         if self.params is None:

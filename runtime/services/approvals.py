@@ -64,11 +64,11 @@ class ApprovalServices(ServiceBase):
         )
         if mine is None:
             if any(r.approver_id == actor.user_id for r in rows):
-                raise ConflictError(translate("already_decided", lang), code="already_decided")
+                raise ConflictError.coded("already_decided")
             raise PermissionDeniedError("approval.decide", reason="not_an_approver")
         now = self.clock()
         if not approval_store.decide(conn, mine.id, verdict, text, now):
-            raise ConflictError(translate("already_decided", lang), code="already_decided")
+            raise ConflictError.coded("already_decided")
         votes = [
             approvals.Vote(r.approver_id, verdict if r.id == mine.id else r.decision) for r in rows
         ]
@@ -115,7 +115,7 @@ class ApprovalServices(ServiceBase):
             raise PermissionDeniedError("approval.add_approver", reason="not_an_approver")
         _check_user(conn, user_id, lang)
         if any(r.approver_id == user_id for r in rows):
-            raise ConflictError(translate("already_approver", lang), code="already_approver")
+            raise ConflictError.coded("already_approver")
         now = self.clock()
         approval_store.add_approver(
             conn,
@@ -160,11 +160,9 @@ class ApprovalServices(ServiceBase):
         if actor.user_id is None or actor.user_id != stay.actor_id:
             raise PermissionDeniedError("approval.withdraw", reason="withdraw_not_allowed")
         if any(r.decision is not None for r in rows):
-            raise ConflictError(
-                translate("withdraw_not_allowed", lang), code="withdraw_not_allowed"
-            )
+            raise ConflictError.coded("withdraw_not_allowed")
         if stay.from_stage is None:
-            raise ConflictError(translate("nowhere_to_withdraw", lang), code="nowhere_to_withdraw")
+            raise ConflictError.coded("nowhere_to_withdraw")
         text = (comment or "").strip() or None
         self._move(conn, actor, cf, row, stay.from_stage, approvals.WITHDRAWN, text)
         return self._record_with_approval(conn, actor, record_id)
@@ -186,12 +184,12 @@ class ApprovalServices(ServiceBase):
         wf = cf.definition.workflow
         stage = wf.stage(row.stage) if wf is not None and row.stage else None
         if stage is None:
-            raise ConflictError(translate("no_workflow", lang), code="no_workflow")
+            raise ConflictError.coded("no_workflow")
         if not approvals.may_reassign(actor, stage, row.assignee_id):
             raise PermissionDeniedError("record.reassign", reason="not_assignee")
         _check_user(conn, user_id, lang)
         if user_id == row.assignee_id:
-            raise ConflictError(translate("same_assignee", lang), code="same_assignee")
+            raise ConflictError.coded("same_assignee")
         record_store.reassign_record(
             conn,
             row,
@@ -221,10 +219,7 @@ class ApprovalServices(ServiceBase):
         wf = cf.definition.workflow
         stage = wf.stage(row.stage) if wf is not None and row.stage else None
         if wf is None or stage is None or stage.approval is None:
-            raise ConflictError(
-                translate("not_in_approval", lang, stage=stage.name if stage else row.stage),
-                code="not_in_approval",
-            )
+            raise ConflictError.coded("not_in_approval", stage=stage.name if stage else row.stage)
         return cf, wf, stage
 
     def _round(

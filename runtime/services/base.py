@@ -77,11 +77,7 @@ class ServiceBase:
         """
         head = form_store.get_form_head(conn, form_id)
         if head.published_version is None:
-            raise ConflictError(
-                "the form has no published version yet; publish it first",
-                code="form_not_published",
-                params={},
-            )
+            raise ConflictError.coded("form_not_published")
         return self._version(conn, form_id, head.published_version), head.app_id
 
     def _version(self, conn: Any, form_id: int, version: int) -> CompiledForm:

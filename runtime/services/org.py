@@ -101,9 +101,7 @@ class OrgServices(ServiceBase):
         if user_id == actor.user_id and (
             changes.get("is_active") is False or changes.get("is_admin") is False
         ):
-            raise ConflictError(
-                "you cannot deactivate or demote yourself", code="cannot_change_self", params={}
-            )
+            raise ConflictError.coded("cannot_change_self")
         values = {k: changes[k] for k in _USER_FIELDS if k in changes}
         if "email" in values:
             values["email"] = user_store.normalize_email(values["email"])

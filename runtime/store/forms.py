@@ -67,9 +67,7 @@ def create_app(
     """Raises: ConflictError (``app_key_taken``) when ``key`` is in use."""
     taken = conn.execute(sa.select(apps.c.id).where(apps.c.key == key)).first()
     if taken is not None:
-        raise ConflictError(
-            f"an app with key {key!r} exists", code="app_key_taken", params={"key": key}
-        )
+        raise ConflictError.coded("app_key_taken", key=key)
     app_id = conn.execute(
         apps.insert()
         .values(
@@ -124,9 +122,7 @@ def create_form(
         sa.select(forms.c.id).where(forms.c.app_id == app_id, forms.c.key == key)
     ).first()
     if taken is not None:
-        raise ConflictError(
-            f"the app has a form with key {key!r}", code="form_key_taken", params={"key": key}
-        )
+        raise ConflictError.coded("form_key_taken", key=key)
     form_id = conn.execute(
         forms.insert()
         .values(app_id=app_id, key=key, name=name, draft=draft, created_at=now, updated_at=now)
@@ -199,7 +195,7 @@ def save_draft(
     """Raises: ConflictError (``form_key_changed``) — a form's key is permanent once created."""
     current = get_form(conn, form_id)
     if key != current.key:
-        raise ConflictError("a form's key cannot change", code="form_key_changed", params={})
+        raise ConflictError.coded("form_key_changed")
     conn.execute(
         forms.update().where(forms.c.id == form_id).values(draft=draft, name=name, updated_at=now)
     )
@@ -234,9 +230,7 @@ def add_version(
         .values(published_version=version, updated_at=now)
     )
     if result.rowcount != 1:
-        raise ConflictError(
-            "the form was published by someone else meanwhile", code="publish_conflict", params={}
-        )
+        raise ConflictError.coded("publish_conflict")
     conn.execute(
         form_versions.insert().values(
             form_id=form_id,

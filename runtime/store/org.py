@@ -120,18 +120,14 @@ def update_user(conn: sa.Connection, user_id: int, values: Mapping[str, Any]) ->
             sa.select(users.c.id).where(users.c.email == values["email"], users.c.id != user_id)
         ).first()
         if other is not None:
-            raise ConflictError(
-                f"a user with e-mail {values['email']} already exists",
-                code="email_taken",
-                params={"email": values["email"]},
-            )
+            raise ConflictError.coded("email_taken", email=values["email"])
     try:
         with conn.begin_nested():
             result = conn.execute(
                 users.update().where(users.c.id == user_id).values(**values, updated_at=utcnow())
             )
     except sa.exc.IntegrityError as error:  # a concurrent writer took the e-mail
-        raise ConflictError("that e-mail cannot be used", code="email_taken") from error
+        raise ConflictError.coded("email_taken", email=values["email"]) from error
     if result.rowcount == 0:
         raise NotFoundError("user", user_id)
 
@@ -234,9 +230,7 @@ def delete_department(conn: sa.Connection, department_id: int) -> None:
         sa.select(departments.c.id).where(departments.c.parent_id == department_id)
     ).first()
     if child is not None:
-        raise ConflictError(
-            "move or delete its sub-departments first", code="department_has_children", params={}
-        )
+        raise ConflictError.coded("department_has_children")
     conn.execute(
         permission_set_members.delete().where(
             permission_set_members.c.kind == "department",
@@ -339,18 +333,14 @@ def create_role(conn: sa.Connection, *, key: str, name: str) -> Role:
     """Raises: ConflictError ``role_key_taken``."""
     taken = conn.execute(sa.select(roles.c.id).where(roles.c.key == key)).first()
     if taken is not None:
-        raise ConflictError(
-            f"a role with key {key!r} exists", code="role_key_taken", params={"key": key}
-        )
+        raise ConflictError.coded("role_key_taken", key=key)
     try:
         with conn.begin_nested():
             new_id = conn.execute(
                 roles.insert().values(key=key, name=name).returning(roles.c.id)
             ).scalar_one()
     except sa.exc.IntegrityError as error:  # a concurrent insert won the race
-        raise ConflictError(
-            f"a role with key {key!r} exists", code="role_key_taken", params={"key": key}
-        ) from error
+        raise ConflictError.coded("role_key_taken", key=key) from error
     return Role(new_id, key, name)
 
 

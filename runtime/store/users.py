@@ -123,11 +123,7 @@ def create_user(
     """
     email = normalize_email(email)
     if get_user_by_email(conn, email) is not None:
-        raise ConflictError(
-            f"a user with e-mail {email} already exists",
-            code="email_taken",
-            params={"email": email},
-        )
+        raise ConflictError.coded("email_taken", email=email)
     try:
         with conn.begin_nested():
             user_id = conn.execute(
@@ -143,11 +139,7 @@ def create_user(
                 .returning(users.c.id)
             ).scalar_one()
     except sa.exc.IntegrityError as error:  # a concurrent insert won the race
-        raise ConflictError(
-            f"a user with e-mail {email} already exists",
-            code="email_taken",
-            params={"email": email},
-        ) from error
+        raise ConflictError.coded("email_taken", email=email) from error
     return User(
         id=user_id,
         email=email,

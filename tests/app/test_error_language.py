@@ -275,8 +275,8 @@ def _keyword(call: ast.Call, name: str) -> ast.expr | None:
 
 
 def test_every_message_key_the_app_raises_has_both_languages() -> None:
-    """An ApiError's key (or code), a not_authenticated reason, a ConflictError code raised
-    with params and the kind a NotFoundError names must be in the catalog: a missing one would
+    """An ApiError's key (or code), a not_authenticated reason, a ConflictError.coded code
+    and the kind a NotFoundError names must be in the catalog: a missing one would
     show the bare key (or, for a kind, its English name)."""
     keys: dict[str, str] = {"auth_required": "app/auth.py: not_authenticated()"}
     for where, call in _calls("app", "ApiError"):
@@ -291,11 +291,12 @@ def test_every_message_key_the_app_raises_has_both_languages() -> None:
         if call.args:
             assert isinstance(call.args[0], ast.Constant), where
             keys[str(call.args[0].value)] = where
+    for where, call in _calls("runtime", "coded"):  # ConflictError.coded(code, **params)
+        code = call.args[0]
+        assert isinstance(code, ast.Constant), where
+        keys[str(code.value)] = where
     for where, call in _calls("runtime", "ConflictError"):
-        if _keyword(call, "params") is not None:
-            code = _keyword(call, "code")
-            assert isinstance(code, ast.Constant), where
-            keys[str(code.value)] = where
+        assert _keyword(call, "params") is None, f"{where}: use ConflictError.coded"
     for package in ("app", "runtime"):
         for where, call in _calls(package, "NotFoundError"):
             kind = call.args[0]
