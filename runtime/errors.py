@@ -197,11 +197,14 @@ class StaleVersionError(EngineError):
     code = "stale_version"
 
     def __init__(self, expected: int, current: Any) -> None:
-        super().__init__(f"the record changed since version {expected}; reload and try again")
         self.expected = expected
         self.current = current
+        super().__init__(self.localized("en"))
 
     def localized(self, lang: str) -> str:
+        at = self.current.get("version") if isinstance(self.current, Mapping) else None
+        if isinstance(at, int) and self.expected > at:  # a version the record never had
+            return translate("version_ahead", lang, expected=self.expected, current=at)
         return translate(self.code, lang, expected=self.expected)
 
 

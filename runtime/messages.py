@@ -68,6 +68,11 @@ register(
             "zh": "记录在版本 {expected} 之后已被修改，请重新加载后再试",
             "en": "the record changed since version {expected}; reload and try again",
         },
+        "version_ahead": {
+            "zh": "记录没有版本 {expected}，当前是版本 {current}；请重新加载后再试",
+            "en": "the record has no version {expected}, it is at version {current}; reload and "
+            "try again",
+        },
         "permission_denied": {"zh": "无权执行：{action}", "en": "not allowed: {action}"},
         "database_unavailable": {
             "zh": "无法连接数据库；未写入任何内容，请稍后重试",

@@ -228,6 +228,10 @@ def test_record_lifecycle(admin: TestClient) -> None:
     stale = admin.patch(f"/api/v1/records/{rid}", json={"version": 1, "data": {"grade": "C"}})
     body = assert_error(stale, 409, "stale_version")
     assert body["current"]["version"] == 2 and body["current"]["data"]["grade"] == "B"
+    assert body["detail"][0]["message"] == "记录在版本 1 之后已被修改，请重新加载后再试"
+    ahead = admin.patch(f"/api/v1/records/{rid}", json={"version": 7, "data": {"grade": "C"}})
+    body = assert_error(ahead, 409, "stale_version")  # the same code, told as "version_ahead"
+    assert body["detail"][0]["message"] == "记录没有版本 7，当前是版本 2；请重新加载后再试"
     history = admin.get(f"/api/v1/records/{rid}/history").json()
     assert [h["action"] for h in history] == ["create", "update"]
     assert history[1]["diff"]["grade"] == ["A", "B"]
