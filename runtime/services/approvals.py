@@ -292,9 +292,12 @@ class ApprovalServices(ServiceBase):
         }
 
     def _record_with_approval(self, conn: Any, actor: Actor, record_id: int) -> dict[str, Any]:
-        row = record_store.get_record(conn, record_id)
+        """The record as :meth:`get_record` shows it to ``actor`` (without the fields hidden from
+        them in its stage now), with its workflow state."""
+        row, _, view = self._record_for(conn, actor, record_id, "view")
         data, _ = self._current_data(conn, row)
-        return {**row.as_api(), "data": data, **self.workflow_state(conn, actor, record_id)}
+        shown = self._shown({**row.as_api(), "data": data}, view)
+        return {**shown, **self.workflow_state(conn, actor, record_id)}
 
 
 def _check_user(conn: Any, user_id: int, lang: str) -> None:

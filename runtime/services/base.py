@@ -9,7 +9,8 @@ over the caller's transaction (``conn``, opened and committed by the caller).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +22,7 @@ from builder.workflow import Stage, stage_calendar
 from runtime import workflow
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm, CompiledForms
-from runtime.errors import ConflictError, NotFoundError, PermissionDeniedError
+from runtime.errors import ConflictError, NotFoundError, PermissionDeniedError, StaleVersionError
 from runtime.permissions import (
     FULL,
     LINK_FILL,
@@ -283,3 +284,16 @@ def _authorize(actor: Actor, action: str) -> None:
     :mod:`runtime.permissions` — every record operation goes through one of them.
     """
     del actor, action
+
+
+@contextmanager
+def stale_shown(view: FieldView) -> Iterator[None]:
+    """A stale-version error raised inside carries the current record: without the fields
+    hidden from the actor (``view``)."""
+    try:
+        yield
+    except StaleVersionError as exc:
+        current = exc.current
+        if view.hidden and isinstance(current, dict) and isinstance(current.get("data"), dict):
+            exc.current = {**current, "data": project(current["data"], view.hidden)}
+        raise

@@ -10,9 +10,10 @@ from typing import Any
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import (
+    ConflictError,
     FieldError,
+    PermissionDeniedError,
     RecordValidationError,
-    StaleVersionError,
     VersionRequiredError,
 )
 from runtime.permissions import (
@@ -29,7 +30,7 @@ from runtime.permissions import (
 from runtime.pipeline import prepare_create, prepare_update
 from runtime.safe_text import contains_nul
 from runtime.sanitize import sanitize_rich_text
-from runtime.services.base import ServiceBase
+from runtime.services.base import ServiceBase, stale_shown
 from runtime.store import records as record_store
 from runtime.store import scope as scope_store
 
@@ -232,7 +233,7 @@ class RecordServices(ServiceBase):
         current, hidden = self._current_data(conn, row)
         ctx = self._context(actor)
         check_write(view, data, current, cf.labels, actor.lang)
-        with _masked(view, actor.lang), _stale_shown(view):
+        with _masked(view, actor.lang), stale_shown(view):
             prepared = prepare_update(
                 cf,
                 current,
@@ -251,7 +252,7 @@ class RecordServices(ServiceBase):
                     if row.data.get(k) != current.get(k) and k not in prepared.changes
                 }
             )
-        with _masked(view, actor.lang), _stale_shown(view):
+        with _masked(view, actor.lang), stale_shown(view):
             updated = record_store.update_record(
                 conn,
                 cf,
@@ -271,7 +272,7 @@ class RecordServices(ServiceBase):
         row, _, view = self._record_for(conn, actor, record_id, "delete")
         if version is None:
             raise VersionRequiredError()
-        with _stale_shown(view):
+        with stale_shown(view):
             record_store.delete_record(
                 conn, row, expected_version=version, actor_id=actor.user_id, now=self.clock()
             )
@@ -279,20 +280,29 @@ class RecordServices(ServiceBase):
     def restore_record(self, conn: Any, actor: Actor, record_id: int) -> dict[str, Any]:
         """A record from the recycle bin (for those who may delete it).
 
-        Raises: NotFoundError, PermissionDeniedError, RecordValidationError (a unique value
-        taken meanwhile)."""
+        Raises: NotFoundError, PermissionDeniedError, ConflictError (``unique_taken``: a unique
+        value taken meanwhile)."""
         _, cf, view = self._record_for(conn, actor, record_id, "delete", deleted=True)
-        with _masked(view, actor.lang):
+        try:
             restored = record_store.restore_record(
                 conn, cf, record_id, actor_id=actor.user_id, now=self.clock(), lang=actor.lang
             )
+        except ConflictError as exc:  # a unique value taken: not naming a field they cannot see
+            taken = exc.__cause__
+            if not view.hidden or not isinstance(taken, RecordValidationError):
+                raise
+            masked = mask_errors(taken.errors, view.hidden, actor.lang)
+            raise record_store.unique_taken(masked) from None
         return self._shown(restored.as_api(), view)
 
     def purge_record(self, conn: Any, actor: Actor, record_id: int) -> None:
-        """Delete a record in the recycle bin for good (those who manage the form).
+        """Delete a record in the recycle bin for good: full access only (an admin of the
+        form's app, or a platform admin), never a permission set's ``manage``.
 
         Raises: NotFoundError, PermissionDeniedError."""
-        self._record_for(conn, actor, record_id, "manage", deleted=True)
+        _, cf, _ = self._record_for(conn, actor, record_id, "view", deleted=True)
+        if not self._form_access(conn, actor, cf.form_id).full:
+            raise PermissionDeniedError("record.purge")
         record_store.purge_record(conn, record_id)
 
     def record_history(self, conn: Any, actor: Actor, record_id: int) -> list[dict[str, Any]]:
@@ -339,18 +349,6 @@ def _masked(view: FieldView, lang: str) -> Iterator[None]:
         if not view.hidden:
             raise
         raise RecordValidationError(mask_errors(exc.errors, view.hidden, lang)) from None
-
-
-@contextmanager
-def _stale_shown(view: FieldView) -> Iterator[None]:
-    """A stale-version error carries the current record: without the hidden fields."""
-    try:
-        yield
-    except StaleVersionError as exc:
-        current = exc.current
-        if view.hidden and isinstance(current, dict) and isinstance(current.get("data"), dict):
-            exc.current = {**current, "data": project(current["data"], view.hidden)}
-        raise
 
 
 def _in_row(i: int, errors: Sequence[FieldError]) -> list[FieldError]:

@@ -211,8 +211,9 @@ def _read_cursor(cursor: str, lang: str) -> tuple[dt.datetime, int]:
         due_at = dt.datetime.fromisoformat(moment)
         if due_at.tzinfo is None:
             raise ValueError("naive")
-        return due_at, int(record_id)
+        ident = int(record_id)
+        if not 0 < ident < 2**63:  # a record id, which the database can bind
+            raise ValueError("out of range")
+        return due_at, ident
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidQueryError(
-            [FieldError("cursor", "invalid_cursor", translate("invalid_cursor", lang))]
-        ) from None
+        raise InvalidQueryError([FieldError.told("cursor", "invalid_cursor", lang)]) from None

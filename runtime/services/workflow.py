@@ -13,7 +13,7 @@ from runtime.errors import PermissionDeniedError, RecordValidationError, StaleVe
 from runtime.permissions import check_write, mask_errors, project
 from runtime.pipeline import prepare_update
 from runtime.services import assignees
-from runtime.services.base import ServiceBase
+from runtime.services.base import ServiceBase, stale_shown
 from runtime.store import records as record_store
 
 
@@ -72,24 +72,30 @@ class WorkflowServices(ServiceBase):
         after = workflow.RecordState(
             row.stage, prepared.data if prepared else current, row.owner_id, row.assignee_id, row.id
         )
-        workflow.check_can_finish(cf, t, after, actor, comment, ctx.now)
+        try:
+            workflow.check_can_finish(cf, t, after, actor, comment, ctx.now)
+        except workflow.TransitionRefusedError as exc:  # not naming a field they cannot see
+            raise workflow.TransitionRefusedError(
+                mask_errors(exc.errors, view.hidden, actor.lang)
+            ) from None
         to = wf.stage(t.to)
         assert to is not None  # validation guarantees transitions name known stages
-        moved = record_store.transition_record(
-            conn,
-            cf,
-            row,
-            prepared,
-            transition=t.key,
-            to_stage=to.key,
-            assignee_id=assignees.stage_assignee(conn, cf, to, after),
-            due_at=self._deadline(cf, to, after.data, ctx.now),
-            comment=(comment or "").strip() or None,
-            actor_id=actor.user_id,
-            now=ctx.now,
-            lang=actor.lang,
-            hidden=hidden or None,
-        )
+        with stale_shown(view):  # another write won meanwhile: the 409's record, as they see it
+            moved = record_store.transition_record(
+                conn,
+                cf,
+                row,
+                prepared,
+                transition=t.key,
+                to_stage=to.key,
+                assignee_id=assignees.stage_assignee(conn, cf, to, after),
+                due_at=self._deadline(cf, to, after.data, ctx.now),
+                comment=(comment or "").strip() or None,
+                actor_id=actor.user_id,
+                now=ctx.now,
+                lang=actor.lang,
+                hidden=hidden or None,
+            )
         assignees.stage_entered(conn, cf, to, after, ctx.now, actor.lang)
         after_view = self._stage_view(conn, actor, cf, moved.stage)
         return {**moved.as_api(), "data": project(moved.data, after_view.hidden)}

@@ -193,6 +193,12 @@ def _event(conn: sa.Connection, topic: str, payload: dict[str, Any], now: dt.dat
     )
 
 
+def unique_taken(errors: Sequence[FieldError]) -> ConflictError:
+    """409 ``unique_taken``: a restored record's unique values that others took meanwhile
+    (``errors``, the ``not_unique`` problems, are the exception's cause)."""
+    return ConflictError("; ".join(e.message for e in errors), code="unique_taken")
+
+
 class UniqueTakenError(RecordValidationError):
     """Unique values of new records that are taken (``not_unique``); ``rows[k]`` is the index,
     in the batch, of the record ``errors[k]`` is about."""
@@ -764,9 +770,7 @@ def restore_record(
         try:
             _claim(conn, cf, record_id, unique, lang)
         except RecordValidationError as exc:
-            raise ConflictError(
-                "; ".join(e.message for e in exc.errors), code="unique_taken"
-            ) from exc
+            raise unique_taken(exc.errors) from exc
     _history(conn, record_id, row.form_id, row.version + 1, "restore", actor_id, now, {})
     _event(
         conn,
