@@ -10,8 +10,10 @@ from builder.errors import CoercionError
 from builder.fields import FieldConfig, type_of
 from builder.fields.base import (
     DATE_OPERATORS,
+    DEFAULT_CONTEXT,
     NUMBER_OPERATORS,
     USER_OPERATORS,
+    CoerceContext,
     Source,
 )
 from builder.form import FormDefinition
@@ -102,11 +104,15 @@ def _value_problem(qf: QueryField, op: str, value: Any) -> str | None:
     if op == "between":
         if not isinstance(value, list) or len(value) != 2:
             return "a list of two values [from, to]"
-        return next((p for v in value if (p := _scalar_problem(qf, v)) is not None), None)
-    return _scalar_problem(qf, value)
+        return next((p for v in value if (p := _scalar_problem(qf, v, True)) is not None), None)
+    return _scalar_problem(qf, value, op in _COMPARISONS)
 
 
-def _scalar_problem(qf: QueryField, value: Any) -> str | None:
+# Operators that order values: a blank has no place in the order (empty/not_empty ask for it).
+_COMPARISONS = frozenset({"gt", "gte", "lt", "lte"})
+
+
+def _scalar_problem(qf: QueryField, value: Any, ordered: bool = False) -> str | None:
     if value is None or isinstance(value, dict | list):
         return "a single value"
     if (
@@ -114,9 +120,11 @@ def _scalar_problem(qf: QueryField, value: Any) -> str | None:
         and qf.config is not None
     ):
         try:
-            type_of(qf.config).coerce(qf.config, value, Source.JSON)
+            coerced = type_of(qf.config).coerce(qf.config, value, Source.JSON)
         except CoercionError as exc:
             return exc.message
+        if coerced is None and ordered:  # "" or " ": blank, which no comparison can take
+            return "a value that is not blank"
     elif qf.storage is StorageKind.NUMBER and (
         isinstance(value, bool) or not isinstance(value, int | float)
     ):
@@ -124,12 +132,13 @@ def _scalar_problem(qf: QueryField, value: Any) -> str | None:
     return None
 
 
-def coerce_filter_value(qf: QueryField, value: Any) -> Any:
-    """A filter value in the stored form of ``qf`` (dates normalised, numbers parsed)."""
+def coerce_filter_value(qf: QueryField, value: Any, ctx: CoerceContext = DEFAULT_CONTEXT) -> Any:
+    """A filter value in the stored form of ``qf`` (dates normalised, numbers parsed; a date
+    or a naive date-time for a date-time field read in ``ctx``'s time zone)."""
     if qf.config is None or isinstance(value, list | dict) or value is None:
         return value
     if qf.storage in (StorageKind.NUMBER, StorageKind.DATE, StorageKind.DATETIME, StorageKind.BOOL):
-        return type_of(qf.config).coerce(qf.config, value, Source.JSON)
+        return type_of(qf.config).coerce(qf.config, value, Source.JSON, ctx)
     return value
 
 

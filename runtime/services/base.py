@@ -186,7 +186,7 @@ class ServiceBase:
         access = self._form_access(conn, actor, cf.form_id, app_id)
         if not access.allows(action):
             raise PermissionDeniedError(f"record.{action}")
-        return access, scope_condition(conn, cf, access.scopes_for(action), actor)
+        return access, scope_condition(conn, cf, access.scopes_for(action), actor, self.timezone)
 
     def _record_for(
         self, conn: Any, actor: Actor, record_id: int, action: str, *, deleted: bool = False
@@ -221,7 +221,7 @@ class ServiceBase:
     ) -> bool:
         if not access.allows(action):
             return False
-        scope = scope_condition(conn, cf, access.scopes_for(action), actor)
+        scope = scope_condition(conn, cf, access.scopes_for(action), actor, self.timezone)
         return scope is None or record_in_scope(conn, record_id, scope)
 
     def _stage_view(

@@ -148,6 +148,7 @@ class RecordServices(ServiceBase):
             search=body.get("search"),
             fields=body.get("fields"),
             actor=actor,
+            timezone=self.timezone,
             scope=scope,
             published=full,
         )
@@ -194,6 +195,7 @@ class RecordServices(ServiceBase):
             metrics=body.get("metrics", ()),
             search=body.get("search"),
             actor=actor,
+            timezone=self.timezone,
             scope=scope,
             published=full,
         )
@@ -208,7 +210,9 @@ class RecordServices(ServiceBase):
         access, scope = self._form_action(conn, actor, cf, "view", app_id)
         hidden = query_hidden(access, cf.definition)
         if isinstance(search, str) and search.strip() and scope_store.search_hides(cf, hidden):
-            within = scope_store.visible_search_condition(conn, cf, search, hidden, actor)
+            within = scope_store.visible_search_condition(
+                conn, cf, search, hidden, actor, self.timezone
+            )
             scope = within if scope is None else scope_store.both(scope, within)
         return access, hidden, scope
 

@@ -64,7 +64,9 @@ class TaskServices(ServiceBase):
                 continue
             cf = self._version(conn, form_id, version)
             forms[form_id] = (app, cf, access)
-            scopes[form_id] = scope_condition(conn, cf, access.scopes_for("view"), actor)
+            scopes[form_id] = scope_condition(
+                conn, cf, access.scopes_for("view"), actor, self.timezone
+            )
         role_stages = {
             form_id: [
                 s.key

@@ -39,6 +39,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 
 from runtime.errors import UnsupportedDatabaseError
 from runtime.store.bigrams import define_sqlite_function
+from runtime.store.query_sql import unicode_lower
 
 BUSY_TIMEOUT_MS = 5000
 READ_ONLY_OPTION = "stageform_read_only"
@@ -211,6 +212,8 @@ def _sqlite_engine(url: URL) -> Engine:
             cursor.close()
         # What the search indexer writes to the two-character index (migration 0011).
         define_sqlite_function(dbapi_connection)
+        # Case-insensitive text filters beyond ASCII (runtime.store.query_sql._ilike).
+        dbapi_connection.create_function("stageform_lower", 1, unicode_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:

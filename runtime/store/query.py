@@ -39,6 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from builder.errors import CoercionError
+from builder.fields.base import CoerceContext
 from builder.pydantic_messages import pydantic_message
 from builder.query import (
     NO_VALUE_OPERATORS,
@@ -297,9 +298,13 @@ def aggregate_records(
         t = ctx.target(m.field)
         assert t is not None
         value = scalar_expr(t, ctx.dialect)
-        metric_parts.append((m.op if m.op in ("sum", "avg", "min", "max") else "distinct", value))
+        metric_parts.append(
+            (m.op if m.op in ("count", "sum", "avg", "min", "max") else "distinct", value)
+        )
         metric: ColumnElement[Any]
-        if m.op == "sum":
+        if m.op == "count":  # the records with a value
+            metric = sa.func.count(value)
+        elif m.op == "sum":
             metric = sa.func.sum(value)
         elif m.op == "avg":
             metric = sa.func.avg(value)
@@ -652,7 +657,7 @@ def _stored(qf: Any, t: Target, value: Any, ctx: _Context) -> Any:
     """
     if t.is_system and t.storage is StorageKind.DATETIME:
         return _parse_datetime(value, ctx.tz)
-    value = coerce_filter_value(qf, value)
+    value = coerce_filter_value(qf, value, CoerceContext(timezone=ctx.tz))
     if t.storage is StorageKind.TEXT and not isinstance(value, str):
         if isinstance(value, bool):
             return "true" if value else "false"
@@ -896,7 +901,8 @@ def _decode_value(t: Target, v: Any, dialect: str) -> Any:
         return None
     system_datetime = t.is_system and t.storage is StorageKind.DATETIME
     if isinstance(v, dict):
-        if set(v) == {"d"} and isinstance(v["d"], str) and not t.is_system:
+        number_field = t.storage is StorageKind.NUMBER and not t.is_system
+        if set(v) == {"d"} and isinstance(v["d"], str) and number_field:
             number = Decimal(v["d"])
             # Stored numbers are within ±10^15; numeric overflows long before ±10^131072.
             if not number.is_finite() or abs(number.adjusted()) > 1000:
@@ -906,6 +912,10 @@ def _decode_value(t: Target, v: Any, dialect: str) -> Any:
             when = dt.datetime.fromisoformat(v["t"])
             if when.tzinfo is None:
                 raise ValueError("naive")
+            try:
+                when.astimezone(dt.UTC)  # what binding it does: 0001-01-01+05:00 overflows
+            except OverflowError:
+                raise ValueError("datetime") from None
             return when
         raise ValueError("value")
     if system_datetime:

@@ -153,8 +153,23 @@ def contains_pattern(text: str) -> str:
     return f"%{like_escape(text.lower())}%"
 
 
-def _ilike(expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+def _ilike(expr: ColumnElement[Any], pattern: str, dialect: str) -> ColumnElement[bool]:
+    if dialect == "sqlite" and _cased_beyond_ascii(pattern):
+        # SQLite's lower() folds A-Z only: Москва, Éclair or full-width ＡＢＣ would not match
+        # their own lower case. The engine's connections define this one (Python's lower).
+        return sa.func.stageform_lower(expr).like(pattern, escape="\\")
     return sa.func.lower(expr).like(pattern, escape="\\")
+
+
+def _cased_beyond_ascii(text: str) -> bool:
+    """Whether ``text`` has a letter outside ASCII that has case (Chinese has none: then
+    SQLite's ASCII lower() finds what a full one would)."""
+    return not text.isascii() and any(c.upper() != c.lower() for c in text if ord(c) > 127)
+
+
+def unicode_lower(text: Any) -> Any:
+    """SQLite's ``stageform_lower(x)``: ``x`` lower-cased by Python (every script)."""
+    return text.lower() if isinstance(text, str) else text
 
 
 def _or_null(expr: ColumnElement[Any], cond: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -205,8 +220,11 @@ def _array_empty(t: Target, dialect: str) -> ColumnElement[bool]:
     return sa.func.coalesce(text, "").in_(["", "[]", "null"])
 
 
-def _text_empty(expr: ColumnElement[Any]) -> ColumnElement[bool]:
-    return sa.func.coalesce(expr, "").in_(["", "[]", "{}", "null"])
+def _text_empty(expr: ColumnElement[Any], structured: bool) -> ColumnElement[bool]:
+    # A JSON null reads as SQL NULL. "[]" and "{}" are an empty structured value's JSON text
+    # (files, an address, sub-form rows); in a text field they are text, as "null" is.
+    blanks = ["", "[]", "{}"] if structured else [""]
+    return sa.func.coalesce(expr, "").in_(blanks)
 
 
 def condition(
@@ -230,11 +248,11 @@ def condition(
     if op == "empty":
         if t.is_system or s is StorageKind.NUMBER:
             return expr.is_(None)
-        return _text_empty(json_text_expr(t, dialect))
+        return _text_empty(json_text_expr(t, dialect), s is StorageKind.JSON)
     if op == "not_empty":
         if t.is_system or s is StorageKind.NUMBER:
             return expr.is_not(None)
-        return sa.not_(_text_empty(json_text_expr(t, dialect)))
+        return sa.not_(_text_empty(json_text_expr(t, dialect), s is StorageKind.JSON))
     if op == "me":
         return expr == user_id if user_id is not None else _false()
     if op == "my_department":
@@ -271,13 +289,13 @@ def condition(
     if op == "contains":
         if s is not StorageKind.TEXT:
             return _bool(expr == value)  # a single relation "contains" its one id
-        return _ilike(expr, contains_pattern(str(value)))
+        return _ilike(expr, contains_pattern(str(value)), dialect)
     if op == "not_contains":
         if s is not StorageKind.TEXT:
             return _or_null(expr, expr != value)
-        return _or_null(expr, sa.not_(_ilike(expr, contains_pattern(str(value)))))
+        return _or_null(expr, sa.not_(_ilike(expr, contains_pattern(str(value)), dialect)))
     if op == "starts_with":
-        return _ilike(expr, like_escape(str(value).lower()) + "%")
+        return _ilike(expr, like_escape(str(value).lower()) + "%", dialect)
     raise ValueError(f"operator {op!r} not handled")  # the validation refused it before
 
 

@@ -18,7 +18,7 @@ from runtime.errors import InvalidQueryError
 from runtime.permissions import NoMatch, Scope, bind_current_user
 from runtime.search_text import MAX_SEARCH_WORDS, search_words
 from runtime.store import org
-from runtime.store.query import filter_condition
+from runtime.store.query import DEFAULT_TIMEZONE, filter_condition
 from runtime.store.tables import records, user_departments
 
 log = logging.getLogger("stageform.permissions")
@@ -29,6 +29,7 @@ def scope_condition(
     cf: CompiledForm,
     scopes: tuple[Scope, ...] | None,
     actor: Actor,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> ColumnElement[bool] | None:
     """The records ``scopes`` reach for ``actor`` (their union); ``None``: every record.
 
@@ -55,7 +56,7 @@ def scope_condition(
                 user = org.user_attributes(conn, actor.user_id)
             try:
                 bound = bind_current_user(s.filter, user)
-                parts.append(filter_condition(conn, cf, bound, actor=actor))
+                parts.append(filter_condition(conn, cf, bound, actor=actor, timezone=timezone))
             except NoMatch:
                 continue
             except InvalidQueryError as error:
@@ -94,6 +95,7 @@ def visible_search_condition(
     search: str,
     hidden: frozenset[str],
     actor: Actor,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> ColumnElement[bool]:
     """Every word of ``search`` in one of the visible text fields (case-insensitive), for an
     actor some searched fields are hidden from: the query's own search (on ``search_text``)
@@ -111,7 +113,9 @@ def visible_search_condition(
         step = MAX_FILTER_CONDITIONS
         return {"or": [{"or": leaves[i : i + step]} for i in range(0, len(leaves), step)]}
 
-    return filter_condition(conn, cf, {"and": [any_field(w) for w in words]}, actor=actor)
+    return filter_condition(
+        conn, cf, {"and": [any_field(w) for w in words]}, actor=actor, timezone=timezone
+    )
 
 
 def both(a: ColumnElement[bool], b: ColumnElement[bool]) -> ColumnElement[bool]:

@@ -250,3 +250,37 @@ def test_openapi_declares_the_error_statuses(client: TestClient) -> None:
                         schema,
                     )
                     assert schema["minimum"] == 1 and schema["maximum"] in (MAX_INT32, MAX_INT64)
+
+
+# --- found by a review (session 15): each was a 500 ---
+
+
+def _forged(cursor, values):
+    outer = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    inner = json.loads(outer["b"])
+    body = json.dumps({"s": inner["s"], "v": values}, separators=(",", ":"))
+    raw = json.dumps({"b": body, "c": cursor_checksum(body)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("op,value", [("gt", ""), ("lte", " "), ("between", [1, ""])])
+def test_blank_comparison_value_is_422(crm, client, op, value):
+    url = f"/api/v1/forms/{crm['customer']}/records/query"
+    r = client.post(url, json={"filter": {"field": "budget", "op": op, "value": value}})
+    assert r.status_code == 422, (r.status_code, r.text[:300])
+
+
+def test_out_of_range_datetime_in_a_made_up_cursor_is_422(crm, client):
+    url = f"/api/v1/forms/{crm['customer']}/records/query"
+    sort = [{"field": "created_at"}]
+    first = client.post(url, json={"limit": 1, "sort": sort})
+    cursor = first.json()["next_cursor"]
+    r = client.post(
+        url,
+        json={
+            "limit": 1,
+            "sort": sort,
+            "cursor": _forged(cursor, [{"t": "0001-01-01T00:00:00+05:00"}, 1]),
+        },
+    )
+    assert r.status_code == 422, (r.status_code, r.text[:300])
