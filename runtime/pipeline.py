@@ -162,7 +162,7 @@ def prepare_update(
     given = sanitize_rich_text(cf, _coerce(cf, patch, ctx, errors))
     if editable is not None:
         for key in given:
-            if key not in editable and given[key] != current.get(key):
+            if key not in editable and not _unchanged(cf, key, given[key], current, ctx):
                 errors.add(key, "not_editable_in_stage", key)
     errors.raise_if_any()
     data = {k: v for k, v in current.items() if k in cf.fields}
@@ -180,6 +180,20 @@ def prepare_update(
     }
     unique = {k: v for k, v in steps.unique_values(data).items() if current.get(k) != v}
     return Prepared(data, changes, unique)
+
+
+def _unchanged(
+    cf: CompiledForm, key: str, given: Any, current: Mapping[str, Any], ctx: WriteContext
+) -> bool:
+    """Whether a value sent back is the one stored: compared as input reads it (a sub-form's
+    rows read back come with their formula columns, which input drops)."""
+    stored = current.get(key)
+    if given == stored:
+        return True
+    if stored is None:
+        return False
+    read_back = sanitize_rich_text(cf, _coerce(cf, {key: stored}, ctx, _Errors(cf, ctx.lang)))
+    return bool(given == read_back.get(key))
 
 
 class _Steps(NamedTuple):
@@ -353,18 +367,28 @@ def _from_expr(f: FieldConfig, value: Any, ctx: WriteContext) -> Any:
 # --- 3. relations and lookups ---------------------------------------------------------------
 
 
-def _relation_ids(value: Any) -> list[int]:
+def relation_ids(value: Any) -> list[int]:
+    """The record ids a relation field's value names (one or a list)."""
     if value is None:
         return []
     return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, int)]
 
 
 def _check_relations(
-    cf: CompiledForm, data: Mapping[str, Any], store: StoreAccess, errors: _Errors
+    cf: CompiledForm,
+    data: Mapping[str, Any],
+    store: StoreAccess,
+    errors: _Errors,
+    kept: Mapping[str, Any],
 ) -> None:
+    """Every related record the write names exists (and is not in the recycle bin). A value
+    the write left untouched is not checked again: a related record deleted since (it may
+    come back) must not block edits of other fields."""
     for f in cf.relations:
         key = f.key
-        ids = _relation_ids(data.get(key))
+        if key in kept and kept[key] == data.get(key):
+            continue
+        ids = relation_ids(data.get(key))
         if not ids:
             continue
         missing = set(ids) - store.existing_ids(f.target, ids)  # type: ignore[attr-defined]
@@ -376,7 +400,7 @@ def _apply_lookups(cf: CompiledForm, data: dict[str, Any], store: StoreAccess) -
     for f in cf.lookups:
         key = f.key
         relation = cf.fields.get(f.relation)  # type: ignore[attr-defined]
-        ids = _relation_ids(data.get(f.relation)) if relation is not None else []  # type: ignore[attr-defined]
+        ids = relation_ids(data.get(f.relation)) if relation is not None else []  # type: ignore[attr-defined]
         if not ids or relation is None:
             data.pop(key, None)
             continue

@@ -96,7 +96,7 @@ def _create(s: _Source) -> None:
         "    given = _coerce(cf, raw, ctx, errors)",
         "    if errors.items:",
         "        raise RecordValidationError(errors.items)",
-        "    data = dict(given)",
+        "    data = {k: v for k, v in given.items() if v is not None}  # blank: no key",
     )
     if cf.defaults:
         s.emit(1, "constants = ctx.constants")
@@ -123,9 +123,12 @@ def _create(s: _Source) -> None:
         s.emit(1, "day = ctx.today")
     for f in cf.serials:
         k, fc = s.const(f.key), s.const(f)
+        # The counter counts from 1 in each period; the field's numbers from its ``start``.
+        offset = f" + {f.start - 1}" if f.start != 1 else ""  # type: ignore[attr-defined]
         s.emit(
             1,
-            f"data[{k}] = format_serial({fc}, store.next_serial({k}, serial_period({fc}, day)), day)",
+            f"seq = store.next_serial({k}, serial_period({fc}, day)){offset}",
+            f"data[{k}] = format_serial({fc}, seq, day)",
         )
     s.emit(
         1,
@@ -165,7 +168,7 @@ def _finish(s: _Source) -> None:
     s.emit(0, "def finish(data, ctx, store, errors, stage, record_id, kept):")
     s.emit(1, "cctx = ctx.coerce")
     if cf.relations:
-        s.emit(1, "_check_relations(cf, data, store, errors)")
+        s.emit(1, "_check_relations(cf, data, store, errors, kept)")
     if cf.lookups:
         s.emit(1, "_apply_lookups(cf, data, store)")
     # Formulas: sub-form rows first (so record formulas see computed columns), then the

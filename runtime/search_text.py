@@ -60,9 +60,29 @@ def _searched(cf: CompiledForm) -> tuple[tuple[str, _Texts], ...]:
     return found
 
 
+def is_searched(kind: str, result_type: str | None = None) -> bool:
+    """Whether a field of ``kind`` (a formula: of ``result_type``) gives text to
+    ``search_text``."""
+    return kind in _SEARCHED_KINDS or (kind == "formula" and result_type == "text")
+
+
+_SEARCHED_KINDS = _PLAIN_TEXT | _OPTION_TYPES | {"rich_text", "address", "subform"}
+
+
+def searched_keys(definition: Mapping[str, Any]) -> frozenset[str]:
+    """The keys of a form definition's (a stored version's JSON) fields that give text."""
+    return frozenset(
+        f["key"]
+        for f in definition.get("fields") or ()
+        if isinstance(f, Mapping) and is_searched(f.get("type", ""), f.get("result_type"))
+    )
+
+
 def _texts_of(field: FieldConfig) -> _Texts | None:
     kind = field.type
-    if kind in _PLAIN_TEXT or (kind == "formula" and getattr(field, "result_type", None) == "text"):
+    if not is_searched(kind, getattr(field, "result_type", None)):
+        return None
+    if kind in _PLAIN_TEXT or kind == "formula":
         return _plain_texts
     if kind == "rich_text":
         return _rich_texts

@@ -115,6 +115,8 @@ _COMPARISONS = frozenset({"gt", "gte", "lt", "lte"})
 def _scalar_problem(qf: QueryField, value: Any, ordered: bool = False) -> str | None:
     if value is None or isinstance(value, dict | list):
         return "a single value"
+    if _holds_ids(qf):  # users, a multiple relation: an element is an id
+        return None if _id_of(value) is not None else "an id (a whole number)"
     if (
         qf.storage in (StorageKind.NUMBER, StorageKind.DATE, StorageKind.DATETIME, StorageKind.BOOL)
         and qf.config is not None
@@ -137,9 +139,32 @@ def coerce_filter_value(qf: QueryField, value: Any, ctx: CoerceContext = DEFAULT
     or a naive date-time for a date-time field read in ``ctx``'s time zone)."""
     if qf.config is None or isinstance(value, list | dict) or value is None:
         return value
+    if _holds_ids(qf):
+        ident = _id_of(value)
+        return value if ident is None else ident
     if qf.storage in (StorageKind.NUMBER, StorageKind.DATE, StorageKind.DATETIME, StorageKind.BOOL):
         return type_of(qf.config).coerce(qf.config, value, Source.JSON, ctx)
     return value
+
+
+def _holds_ids(qf: QueryField) -> bool:
+    """An array field of ids (users, a multiple relation): not multi_select's option values."""
+    return (
+        qf.storage is StorageKind.ARRAY
+        and qf.config is not None
+        and qf.config.type != "multi_select"
+    )
+
+
+def _id_of(value: Any) -> int | None:
+    """``value`` as an id: a whole number, or its digits as text (``"5"``); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
+        return int(value.strip())
+    return None
 
 
 _GROUPABLE = frozenset(

@@ -18,7 +18,7 @@ from runtime.actor import Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import ConflictError, FieldError, PermissionDeniedError, RecordValidationError
 from runtime.services import assignees
-from runtime.services.base import ServiceBase
+from runtime.services.base import ServiceBase, upgraded_hidden
 from runtime.store import approvals as approval_store
 from runtime.store import directory
 from runtime.store import records as record_store
@@ -261,7 +261,7 @@ class ApprovalServices(ServiceBase):
             actor_id=actor.user_id,
             now=now,
             lang=actor.lang,
-            hidden=hidden or None,
+            hidden=upgraded_hidden(row, cf, hidden),
         )
         assignees.stage_entered(conn, cf, to, state, now, actor.lang)
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
 from builder import load_form
 from builder.diff import upgrade_data
 from builder.fields.base import CoerceContext
@@ -22,7 +24,13 @@ from builder.workflow import Stage, stage_calendar
 from runtime import workflow
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm, CompiledForms
-from runtime.errors import ConflictError, NotFoundError, PermissionDeniedError, StaleVersionError
+from runtime.errors import (
+    ConflictError,
+    FieldError,
+    NotFoundError,
+    PermissionDeniedError,
+    StaleVersionError,
+)
 from runtime.permissions import (
     FULL,
     LINK_FILL,
@@ -33,8 +41,9 @@ from runtime.permissions import (
     resolve,
     stage_rules,
 )
-from runtime.pipeline import WriteContext
+from runtime.pipeline import WriteContext, relation_ids
 from runtime.sanitize import converted_rich_text, sanitize_rich_text
+from runtime.search_text import is_searched, searched_keys
 from runtime.services import assignees
 from runtime.store import audit
 from runtime.store import forms as form_store
@@ -42,6 +51,7 @@ from runtime.store import org as org_store
 from runtime.store import records as record_store
 from runtime.store.records import AppStoreAccess, RecordRow
 from runtime.store.scope import record_in_scope, scope_condition
+from runtime.store.tables import records
 
 
 def _utcnow() -> dt.datetime:
@@ -57,6 +67,7 @@ class ServiceBase:
     compiled: CompiledForms = field(default_factory=CompiledForms)
     # (form id, version) → keys whose stored values may predate rich-text cleaning
     _converted: dict[tuple[int, int], frozenset[str]] = field(default_factory=dict, repr=False)
+    _stale_search: dict[tuple[int, int], tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def coerce_context(self) -> CoerceContext:
@@ -130,6 +141,23 @@ class ServiceBase:
             versions = form_store.all_versions(conn, cf.form_id)[: cf.version]
             self._converted[key] = converted_rich_text(versions)
         return self._converted[key]
+
+    def _stale_search_versions(self, conn: Any, cf: CompiledForm) -> tuple[int, ...]:
+        """The older versions of ``cf``'s form that searched a field ``cf`` does not (removed,
+        or of a type that gives no text now): records written then keep that field's text in
+        their ``search_text`` until their next write (computed once per version)."""
+        key = (cf.form_id, cf.version)
+        if key not in self._stale_search:
+            now = {
+                k
+                for k, f in cf.fields.items()
+                if is_searched(f.type, getattr(f, "result_type", None))
+            }
+            versions = form_store.all_versions(conn, cf.form_id)[: cf.version - 1]
+            self._stale_search[key] = tuple(
+                n for n, d in enumerate(versions, start=1) if searched_keys(d) - now
+            )
+        return self._stale_search[key]
 
     def _deadline(
         self, cf: CompiledForm, stage: Stage, data: Mapping[str, Any], entered: dt.datetime
@@ -224,6 +252,55 @@ class ServiceBase:
         scope = scope_condition(conn, cf, access.scopes_for(action), actor, self.timezone)
         return scope is None or record_in_scope(conn, record_id, scope)
 
+    def _out_of_reach(
+        self,
+        conn: Any,
+        actor: Actor,
+        cf: CompiledForm,
+        before: Mapping[str, Any],
+        after: Mapping[str, Any],
+    ) -> list[FieldError]:
+        """The relations a write points at records ``actor`` may not view (ids it adds, not
+        those already there): each a ``relation_not_found``, the answer for a record that
+        does not exist, so that neither the record nor its lookups' values reach them."""
+        errors: list[FieldError] = []
+        form_ids: Mapping[str, int] | None = None
+        for f in cf.relations:
+            new = set(relation_ids(after.get(f.key))) - set(relation_ids(before.get(f.key)))
+            if not new:
+                continue
+            if form_ids is None:
+                app_id = form_store.get_form_head(conn, cf.form_id).app_id
+                form_ids = form_store.app_form_ids(conn, app_id)
+            target_id = form_ids.get(f.target)  # type: ignore[attr-defined]
+            unseen = new if target_id is None else self._unviewable(conn, actor, target_id, new)
+            if unseen:
+                ids = ", ".join(map(str, sorted(unseen)))
+                label = cf.label(f.key)
+                errors.append(
+                    FieldError.told(f.key, "relation_not_found", actor.lang, label=label, ids=ids)
+                )
+        return errors
+
+    def _unviewable(self, conn: Any, actor: Actor, form_id: int, ids: set[int]) -> set[int]:
+        """Which of ``ids`` (records of ``form_id``) ``actor`` may not view."""
+        access = self._form_access(conn, actor, form_id)
+        if access.full:
+            return set()
+        if not access.allows("view"):
+            return set(ids)
+        try:
+            target = self.compiled_form(conn, form_id)
+        except ConflictError:  # never published: it has no records
+            return set(ids)
+        scope = scope_condition(conn, target, access.scopes_for("view"), actor, self.timezone)
+        if scope is None:
+            return set()
+        seen = conn.execute(
+            sa.select(records.c.id).where(records.c.id.in_(sorted(ids)), scope)
+        ).scalars()
+        return set(ids) - set(seen)
+
     def _stage_view(
         self, conn: Any, actor: Actor, cf: CompiledForm, stage: str | None
     ) -> FieldView:
@@ -297,3 +374,10 @@ def stale_shown(view: FieldView) -> Iterator[None]:
         if view.hidden and isinstance(current, dict) and isinstance(current.get("data"), dict):
             exc.current = {**current, "data": project(current["data"], view.hidden)}
         raise
+
+
+def upgraded_hidden(row: RecordRow, cf: CompiledForm, hidden: dict[str, Any]) -> Any:
+    """What a write stores as the record's hidden data: the upgrade's (:meth:`_current_data`)
+    when the record was written under an older version — even when that leaves none, as when
+    a field that came back took its value out — else ``None``: keep what is stored."""
+    return hidden if row.schema_version != cf.version else None

@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
+import sqlalchemy as sa
+
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import (
@@ -30,9 +32,10 @@ from runtime.permissions import (
 from runtime.pipeline import prepare_create, prepare_update
 from runtime.safe_text import contains_nul
 from runtime.sanitize import sanitize_rich_text
-from runtime.services.base import ServiceBase, stale_shown
+from runtime.services.base import ServiceBase, stale_shown, upgraded_hidden
 from runtime.store import records as record_store
 from runtime.store import scope as scope_store
+from runtime.store.tables import records
 
 
 class RecordServices(ServiceBase):
@@ -98,7 +101,11 @@ class RecordServices(ServiceBase):
                 try:
                     check_write(view, data, None, cf.labels, actor.lang)
                     with _masked(view, actor.lang):
-                        prepared.append(prepare_create(cf, data, ctx, access, stage=stage))
+                        p = prepare_create(cf, data, ctx, access, stage=stage)
+                        unseen = self._out_of_reach(conn, actor, cf, {}, p.data)
+                        if unseen:
+                            raise RecordValidationError(unseen)
+                        prepared.append(p)
                 except RecordValidationError as exc:
                     if not in_rows:
                         raise
@@ -154,8 +161,13 @@ class RecordServices(ServiceBase):
         )
         converted = self._converted_rich_text(conn, full)
         hidden_in: dict[str | None, frozenset[str]] = {}  # stage → fields hidden there
+        known = full.fields.keys()
         for item in page.items:
             data = item["data"]
+            if not data.keys() <= known:
+                # Written under a version with a field since removed: a list does not upgrade
+                # (a read does, moving it to the hidden data), but never shows it.
+                data = {k: v for k, v in data.items() if k in known}
             if converted:
                 # Values written before their field held rich text are cleaned on the way out
                 # (a record read upgrades and cleans them; lists do not upgrade).
@@ -209,10 +221,19 @@ class RecordServices(ServiceBase):
         what they see)."""
         access, scope = self._form_action(conn, actor, cf, "view", app_id)
         hidden = query_hidden(access, cf.definition)
-        if isinstance(search, str) and search.strip() and scope_store.search_hides(cf, hidden):
+        if not isinstance(search, str) or not search.strip():
+            return access, hidden, scope
+        within: Any = None
+        stale = self._stale_search_versions(conn, cf)
+        if scope_store.search_hides(cf, hidden) or stale:
             within = scope_store.visible_search_condition(
                 conn, cf, search, hidden, actor, self.timezone
             )
+        if within is not None and not scope_store.search_hides(cf, hidden):
+            # Only records written under a version that searched a field this one does not
+            # (their search_text may hold its text) must match on what is visible now.
+            within = sa.or_(records.c.schema_version.not_in(stale), within)
+        if within is not None:
             scope = within if scope is None else scope_store.both(scope, within)
         return access, hidden, scope
 
@@ -248,6 +269,9 @@ class RecordServices(ServiceBase):
                 stage=row.stage,
                 editable=view.editable,
             )
+            unseen = self._out_of_reach(conn, actor, cf, current, prepared.data)
+            if unseen:
+                raise RecordValidationError(unseen)
         if row.schema_version != cf.version:
             prepared.changes.update(
                 {
@@ -266,7 +290,7 @@ class RecordServices(ServiceBase):
                 actor_id=actor.user_id,
                 now=ctx.now,
                 lang=actor.lang,
-                hidden=hidden or None,
+                hidden=upgraded_hidden(row, cf, hidden),
             )
         return self._shown(updated.as_api(), view)
 

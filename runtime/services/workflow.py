@@ -13,7 +13,7 @@ from runtime.errors import PermissionDeniedError, RecordValidationError, StaleVe
 from runtime.permissions import check_write, mask_errors, project
 from runtime.pipeline import prepare_update
 from runtime.services import assignees
-from runtime.services.base import ServiceBase, stale_shown
+from runtime.services.base import ServiceBase, stale_shown, upgraded_hidden
 from runtime.store import records as record_store
 
 
@@ -65,6 +65,9 @@ class WorkflowServices(ServiceBase):
                     stage=row.stage,
                     editable=view.editable,
                 )
+                unseen = self._out_of_reach(conn, actor, cf, current, prepared.data)
+                if unseen:
+                    raise RecordValidationError(unseen)
             except RecordValidationError as exc:
                 raise RecordValidationError(
                     mask_errors(exc.errors, view.hidden, actor.lang)
@@ -94,7 +97,7 @@ class WorkflowServices(ServiceBase):
                 actor_id=actor.user_id,
                 now=ctx.now,
                 lang=actor.lang,
-                hidden=hidden or None,
+                hidden=upgraded_hidden(row, cf, hidden),
             )
         assignees.stage_entered(conn, cf, to, after, ctx.now, actor.lang)
         after_view = self._stage_view(conn, actor, cf, moved.stage)

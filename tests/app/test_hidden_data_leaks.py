@@ -282,3 +282,132 @@ def test_purge_needs_full_access_not_a_sets_manage(client, database):
     assert w.call("hr_admin", "DELETE", f"/records/{rec['id']}", {"version": 1}).status_code == 204
     r = w.call("hr_admin", "POST", f"/records/{rec['id']}/purge")
     assert r.status_code == 403, (r.status_code, r.text)
+
+
+CUSTOMER = {
+    "key": "customer",
+    "name": "Customer",
+    "title_field": "name",
+    "fields": [
+        {"key": "name", "type": "text", "label": "Name", "required": True},
+        {"key": "credit", "type": "text", "label": "Credit note"},
+    ],
+}
+ORDER = {
+    "key": "order",
+    "name": "Order",
+    "fields": [
+        {"key": "title", "type": "text", "label": "Title", "required": True},
+        {"key": "memo", "type": "text", "label": "Memo"},
+        {"key": "customer", "type": "relation", "label": "Customer", "target": "customer"},
+        {
+            "key": "customer_credit",
+            "type": "lookup",
+            "label": "Credit",
+            "relation": "customer",
+            "field": "credit",
+        },
+    ],
+}
+
+
+def test_a_relation_may_name_only_records_the_writer_may_view(client, database):
+    """Relating an order to a customer outside the seller's reach would copy that customer's
+    values into the order through its lookups: it is refused as a record that does not
+    exist (the same answer, so no oracle either), on create and on edit."""
+    w = W(client, database)
+    w.user("seller")
+    app = w.app()
+    customer = w.form(app, CUSTOMER)
+    order = w.form(app, ORDER)
+    w.grant(customer, "seller", "manage_own")
+    w.grant(order, "seller", "manage_own")
+    theirs = w.create("admin", customer, {"name": "BigCorp", "credit": "TOP-SECRET"})
+    mine = w.create("seller", customer, {"name": "SmallCo", "credit": "net 30"})
+    assert w.call("seller", "GET", f"/records/{theirs['id']}").status_code == 404
+    for target in (theirs["id"], 999_999):
+        r = w.call(
+            "seller",
+            "POST",
+            f"/forms/{order}/records",
+            {"data": {"title": "probe", "customer": target}},
+        )
+        assert r.status_code == 422 and "TOP-SECRET" not in r.text, r.text
+        assert r.json()["detail"][0]["code"] == "relation_not_found"
+        assert r.json()["detail"][0]["message"] == f"“Customer”关联的记录 {target} 不存在"
+    created = w.create("seller", order, {"title": "ok", "customer": mine["id"]})
+    assert created["data"]["customer_credit"] == "net 30"
+    r = w.call(
+        "seller",
+        "PATCH",
+        f"/records/{created['id']}",
+        {"version": 1, "data": {"customer": theirs["id"]}},
+    )
+    assert r.status_code == 422 and "TOP-SECRET" not in r.text, r.text
+    # An admin may relate it; the seller then edits the order's other fields unhindered.
+    r = w.call(
+        "admin",
+        "PATCH",
+        f"/records/{created['id']}",
+        {"version": 1, "data": {"customer": theirs["id"]}},
+    )
+    assert r.status_code == 200, r.text
+    r = w.call(
+        "seller", "PATCH", f"/records/{created['id']}", {"version": 2, "data": {"memo": "m"}}
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_a_related_record_in_the_recycle_bin_does_not_block_other_edits(client, database):
+    w = W(client, database)
+    app = w.app()
+    customer = w.form(app, CUSTOMER)
+    order = w.form(app, ORDER)
+    c = w.create("admin", customer, {"name": "C"})
+    o = w.create("admin", order, {"title": "o", "customer": c["id"]})
+    assert w.call("admin", "DELETE", f"/records/{c['id']}", {"version": 1}).status_code == 204
+    r = w.call("admin", "PATCH", f"/records/{o['id']}", {"version": 1, "data": {"memo": "m"}})
+    assert r.status_code == 200, r.text
+    # Naming it anew is still refused: it is not there.
+    r = w.call("admin", "PATCH", f"/records/{o['id']}", {"version": 2, "data": {"customer": None}})
+    assert r.status_code == 200, r.text
+    r = w.call(
+        "admin", "PATCH", f"/records/{o['id']}", {"version": 3, "data": {"customer": c["id"]}}
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["code"] == "relation_not_found"
+
+
+SECRET_V1 = {
+    "key": "deal",
+    "name": "Deal",
+    "fields": [
+        {"key": "title", "type": "text", "label": "Title", "required": True},
+        {"key": "secret", "type": "text", "label": "Secret"},
+    ],
+}
+
+
+@pytest.mark.parametrize("change", ["remove", "to_number"])
+def test_a_search_does_not_find_text_of_a_field_no_longer_searched(client, database, change):
+    """A record's search_text is rebuilt on its next write: after a publish removes a field or
+    makes it a type that gives no text, records written before must not be found by that
+    field's text — by anyone, and least by those it was hidden from."""
+    w = W(client, database)
+    w.user("viewer")
+    app = w.app()
+    form = w.form(app, SECRET_V1)
+    w.grant(form, "viewer", "view_all", fields={"hidden": ["secret"]})
+    w.create("admin", form, {"title": "deal one", "secret": "zebracode"})
+    q = {"search": "zebracode"}
+    assert w.call("viewer", "POST", f"/forms/{form}/records/query", q).json()["count"] == 0
+    assert w.call("admin", "POST", f"/forms/{form}/records/query", q).json()["count"] == 1
+    title = SECRET_V1["fields"][0]
+    number = {"key": "secret", "type": "number", "label": "Secret"}
+    v2 = {**SECRET_V1, "fields": [title] if change == "remove" else [title, number]}
+    assert w.call("admin", "PUT", f"/forms/{form}", v2).status_code == 200
+    assert w.call("admin", "POST", f"/forms/{form}/publish").status_code == 200
+    for who in ("viewer", "admin"):
+        found = w.call(who, "POST", f"/forms/{form}/records/query", q)
+        assert found.status_code == 200 and found.json()["count"] == 0, (who, found.text)
+        visible = w.call(who, "POST", f"/forms/{form}/records/query", {"search": "deal"})
+        assert visible.json()["count"] == 1, (who, visible.text)

@@ -18,6 +18,7 @@ from builder.i18n import translate
 from runtime import messages as _messages  # noqa: F401  (registers the catalog)
 from runtime.compiled import CompiledForm
 from runtime.errors import FieldError, RecordValidationError
+from runtime.pipeline import _unchanged
 from runtime.safe_text import contains_nul
 from runtime.sanitize import sanitize_rich_text
 
@@ -112,7 +113,7 @@ def prepare_create(
     errors = _Errors(cf, ctx.lang)
     given = _coerce(cf, raw, ctx, errors)
     errors.raise_if_any()
-    data = dict(given)
+    data = {k: v for k, v in given.items() if v is not None}  # (session 15: blank, no key)
     _apply_defaults(cf, data, given, ctx, store, errors, stage)
     data = sanitize_rich_text(cf, data)  # after defaults: a default is HTML too
     _apply_serials(cf, data, ctx, store)
@@ -142,7 +143,8 @@ def prepare_update(
     given = sanitize_rich_text(cf, _coerce(cf, patch, ctx, errors))
     if editable is not None:
         for key in given:
-            if key not in editable and given[key] != current.get(key):
+            # (session 15: a sub-form sent back as read, formula columns and all, is unchanged)
+            if key not in editable and not _unchanged(cf, key, given[key], current, ctx):
                 errors.add(key, "not_editable_in_stage", key)
     errors.raise_if_any()
     data = {k: v for k, v in current.items() if k in cf.fields}

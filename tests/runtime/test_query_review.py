@@ -222,3 +222,22 @@ def test_visible_text_is_found_whatever_is_hidden(conn, word):
     assert svc.query(conn, user, fid, {"search": word})["count"] == 1  # nothing hidden: found
     svc2, fid2, user2 = _search_setup(conn, ["secret"])
     assert svc2.query(conn, user2, fid2, {"search": word})["count"] == 1, word
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "expected"),
+    [("contains", "5", "match"), ("in", ["5"], "match"), ("contains", 7, "match"),
+     ("contains", "abc", "422"), ("not_contains", "abc", "422"), ("in", [1.5], "422")],
+)  # fmt: skip
+def test_a_users_filter_value_is_an_id_or_refused(conn, op, value, expected):
+    """A users field's elements are ids: "5" reads as 5 (as a single user field's does), and
+    "abc" or 1.5 is a 422, not a silent no-match (or, negated, everything)."""
+    cf = make_form(conn, DEAL)
+    rid = insert_record(conn, cf, {"rep": 5, "watchers": [5, 7]})
+    cond = {"field": "watchers", "op": op, "value": value}
+    if expected == "422":
+        with pytest.raises(InvalidQueryError):
+            query_records(conn, cf, filter=cond, actor=Actor(1))
+    else:
+        page = query_records(conn, cf, filter=cond, actor=Actor(1))
+        assert [i["id"] for i in page.items] == [rid]

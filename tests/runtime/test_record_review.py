@@ -1,0 +1,134 @@
+"""Record-engine answers a review found wrong (session 15), each test failing before its fix:
+a serial field's ``start``, an edit blocked by a related record in the recycle bin, a cleared
+value coming back after a form change, a removed field's values in lists, a sub-form sent back
+as read refused in a stage that does not let it change, a blank on create stored as a key."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from runtime.actor import SYSTEM
+from runtime.pipeline import prepare_create, prepare_update
+from runtime.services import Services
+from runtime.store.tables import records
+from tests.runtime.test_pipeline import CTX, DictStore, _compiled
+from tests.runtime.test_record_service import NOW, grant, make_user
+
+NAME = {"key": "name", "type": "text", "label": "名"}
+EMAIL = {"key": "email", "type": "email", "label": "邮箱"}
+MEMO = {"key": "memo", "type": "text", "label": "备注"}
+
+
+@pytest.fixture
+def svc() -> Services:
+    return Services(clock=lambda: NOW)
+
+
+def _form(conn: Any, svc: Services, fields: list[dict[str, Any]]) -> int:
+    app = svc.create_app(conn, SYSTEM, key=f"a_{uuid.uuid4().hex[:8]}", name="应用")
+    fid = svc.create_form(conn, SYSTEM, app.id, {"key": "f", "name": "表", "fields": fields}).id
+    svc.publish_form(conn, SYSTEM, fid)
+    grant(conn, svc, fid)
+    return fid
+
+
+def _republish(conn: Any, svc: Services, fid: int, fields: list[dict[str, Any]]) -> None:
+    svc.save_draft(conn, SYSTEM, fid, {"key": "f", "name": "表", "fields": fields})
+    svc.publish_form(conn, SYSTEM, fid)
+
+
+def test_a_serial_counts_from_its_start(conn: Any, svc: Services) -> None:
+    actor = make_user(conn)
+    serial = {"key": "no", "type": "serial", "label": "号", "pattern": "S{SEQ:4}", "start": 1000}
+    fid = _form(conn, svc, [NAME, serial])
+    numbers = [svc.create_record(conn, actor, fid, {"name": n})["data"]["no"] for n in "ab"]
+    assert numbers == ["S1000", "S1001"]
+
+
+def test_a_related_record_in_the_recycle_bin_does_not_block_editing_other_fields(
+    conn: Any, svc: Services
+) -> None:
+    actor = make_user(conn)
+    app = svc.create_app(conn, SYSTEM, key=f"a_{uuid.uuid4().hex[:8]}", name="应用")
+    order_def = {
+        "key": "order",
+        "name": "订单",
+        "fields": [
+            {"key": "customer", "type": "relation", "label": "客户", "target": "customer"},
+            MEMO,
+        ],
+    }
+    ids = {}
+    for d in ({"key": "customer", "name": "客户", "fields": [NAME]}, order_def):
+        ids[d["key"]] = svc.create_form(conn, SYSTEM, app.id, d).id
+        svc.publish_form(conn, SYSTEM, ids[d["key"]])
+        grant(conn, svc, ids[d["key"]])
+    c = svc.create_record(conn, actor, ids["customer"], {"name": "华为"})
+    o = svc.create_record(conn, actor, ids["order"], {"customer": c["id"]})
+    svc.delete_record(conn, actor, c["id"], 1)
+    assert svc.update_record(conn, actor, o["id"], 1, {"memo": "只改备注"})["data"]["memo"] == (
+        "只改备注"
+    )
+
+
+def test_a_value_cleared_after_its_field_came_back_stays_cleared(conn: Any, svc: Services) -> None:
+    actor = make_user(conn)
+    fid = _form(conn, svc, [NAME, EMAIL])
+    rec = svc.create_record(conn, actor, fid, {"name": "a", "email": "a@b.cn"})
+    _republish(conn, svc, fid, [NAME])  # email removed: an edit moves its value to hidden
+    rec = svc.update_record(conn, actor, rec["id"], 1, {"name": "b"})
+    _republish(conn, svc, fid, [NAME, EMAIL])  # back: the value with it
+    assert svc.get_record(conn, actor, rec["id"])["data"]["email"] == "a@b.cn"
+    rec = svc.update_record(conn, actor, rec["id"], 2, {"email": None})  # cleared
+    hidden = conn.execute(sa.select(records.c.hidden).where(records.c.id == rec["id"])).scalar()
+    assert not hidden or "email" not in hidden
+    _republish(conn, svc, fid, [NAME, EMAIL, MEMO])
+    assert "email" not in svc.get_record(conn, actor, rec["id"])["data"]
+
+
+def test_a_list_never_shows_a_removed_fields_value(conn: Any, svc: Services) -> None:
+    actor = make_user(conn)
+    fid = _form(conn, svc, [NAME, EMAIL])
+    rec = svc.create_record(conn, actor, fid, {"name": "a", "email": "a@b.cn"})
+    _republish(conn, svc, fid, [NAME])
+    assert svc.get_record(conn, actor, rec["id"])["data"] == {"name": "a"}
+    assert svc.query(conn, actor, fid, {})["items"][0]["data"] == {"name": "a"}
+
+
+def test_a_sub_form_sent_back_as_read_is_unchanged_in_a_stage_that_locks_it() -> None:
+    cf = _compiled(
+        {
+            "key": "f",
+            "name": "表",
+            "fields": [
+                MEMO,
+                {
+                    "key": "items",
+                    "type": "subform",
+                    "label": "明细",
+                    "fields": [
+                        {"key": "price", "type": "number", "label": "价"},
+                        {"key": "qty", "type": "number", "label": "量"},
+                        {"key": "amount", "type": "formula", "label": "额", "expr": "price * qty"},
+                    ],
+                },
+            ],
+        }
+    )
+    created = prepare_create(cf, {"items": [{"price": 2, "qty": 3}]}, CTX, DictStore())
+    assert created.data["items"][0]["amount"] == 6
+    patch = {"memo": "x", "items": created.data["items"]}  # as a client read it
+    updated = prepare_update(
+        cf, created.data, patch, CTX, DictStore(), record_id=1, editable={"memo"}
+    )
+    assert updated.data["items"] == created.data["items"]
+
+
+def test_a_blank_on_create_is_no_key() -> None:
+    cf = _compiled({"key": "f", "name": "表", "fields": [NAME, MEMO]})
+    created = prepare_create(cf, {"name": "a", "memo": None}, CTX, DictStore())
+    assert created.data == {"name": "a"} and "memo" not in created.changes
