@@ -161,18 +161,10 @@ def _values(s: _Source, indent: int) -> None:
     s.emit(indent, f"values.setdefault({s.const('stage')}, stage)")
 
 
-def _finish(s: _Source) -> None:
-    """The steps after coercion (and, on create, defaults and serials); ``kept``: stored values
-    the write did not touch."""
+def _formulas(s: _Source) -> None:
+    """One pass of the formulas: the sub-forms' rows, then the record's (with ``values`` and
+    ``ectx`` made anew from ``data``)."""
     cf = s.cf
-    s.emit(0, "def finish(data, ctx, store, errors, stage, record_id, kept):")
-    s.emit(1, "cctx = ctx.coerce")
-    if cf.relations:
-        s.emit(1, "_check_relations(cf, data, store, errors, kept)")
-    if cf.lookups:
-        s.emit(1, "_apply_lookups(cf, data, store)")
-    # Formulas: sub-form rows first (so record formulas see computed columns), then the
-    # record's in dependency order; one that cannot be computed stores blank.
     if cf.row_formulas:
         s.emit(1, "_apply_row_formulas(cf, data, ctx, stage, record_id)")
     if cf.formula_order or cf.conditional:
@@ -201,6 +193,35 @@ def _finish(s: _Source) -> None:
             s.emit(2, f"values[{k}] = stored")
         else:
             s.emit(2, f"values[{k}] = {s.const(t.to_expr)}({fc}, stored, cctx)")
+
+
+def _rows_read_record_formulas(cf: CompiledForm) -> bool:
+    """Whether a sub-form's row formula reads one of the record's formulas."""
+    record_formulas = set(cf.formula_order)
+    for columns, order in cf.row_formulas.values():
+        for key in order:
+            source = _expression(columns[key].expr)  # type: ignore[attr-defined]
+            if isinstance(source, str) or source.references() & record_formulas:
+                return True
+    return False
+
+
+def _finish(s: _Source) -> None:
+    """The steps after coercion (and, on create, defaults and serials); ``kept``: stored values
+    the write did not touch."""
+    cf = s.cf
+    s.emit(0, "def finish(data, ctx, store, errors, stage, record_id, kept):")
+    s.emit(1, "cctx = ctx.coerce")
+    if cf.relations:
+        s.emit(1, "_check_relations(cf, data, store, errors, kept)")
+    if cf.lookups:
+        s.emit(1, "_apply_lookups(cf, data, store)")
+    # Formulas: sub-form rows first (so record formulas see computed columns), then the
+    # record's in dependency order; one that cannot be computed stores blank. When a row
+    # formula reads a record formula (``net = price * rate``, ``total = SUM(items.net)``),
+    # a second pass computes the rows with the record's new values, then the record again.
+    for _ in range(2 if _rows_read_record_formulas(cf) else 1):
+        _formulas(s)
     # Visibility: values of hidden fields are dropped; a rule that cannot be evaluated hides
     # nothing. ``required``: the keys required by rules and shown.
     rule_required = bool(cf.conditional) and bool(cf.definition.rules or cf.conditional_required)

@@ -132,3 +132,33 @@ def test_a_blank_on_create_is_no_key() -> None:
     cf = _compiled({"key": "f", "name": "表", "fields": [NAME, MEMO]})
     created = prepare_create(cf, {"name": "a", "memo": None}, CTX, DictStore())
     assert created.data == {"name": "a"} and "memo" not in created.changes
+
+
+def test_a_row_formula_reading_a_record_formula_sees_its_new_value() -> None:
+    cf = _compiled(
+        {
+            "key": "f",
+            "name": "表",
+            "fields": [
+                {"key": "vip", "type": "checkbox", "label": "VIP"},
+                {"key": "rate", "type": "formula", "label": "折扣", "expr": "IF(vip, 0.5, 1)"},
+                {
+                    "key": "items",
+                    "type": "subform",
+                    "label": "明细",
+                    "fields": [
+                        {"key": "price", "type": "number", "label": "价"},
+                        {"key": "net", "type": "formula", "label": "净", "expr": "price * rate"},
+                    ],
+                },
+                {"key": "total", "type": "formula", "label": "合计", "expr": "SUM(items.net)"},
+            ],
+        }
+    )
+    created = prepare_create(cf, {"vip": True, "items": [{"price": 100}]}, CTX, DictStore())
+    assert (created.data["rate"], created.data["items"][0]["net"]) == (0.5, 50)
+    assert created.data["total"] == 50
+    plain = prepare_create(cf, {"vip": False, "items": [{"price": 100}]}, CTX, DictStore())
+    assert plain.data["total"] == 100
+    updated = prepare_update(cf, plain.data, {"vip": True}, CTX, DictStore(), record_id=1)
+    assert (updated.data["items"][0]["net"], updated.data["total"]) == (50, 50)
