@@ -143,11 +143,7 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
             f.key for f in value_fields if f.key in conditional and f.required
         ),
         row_formulas=_row_formulas(value_fields),
-        defaults=tuple(
-            (f.key, f, types[f.key])
-            for f in value_fields
-            if f.default is not None and types[f.key].accepts_input
-        ),
+        defaults=_defaults_in_order(value_fields, types),
         serials=tuple(f for f in value_fields if f.type == "serial"),
         relations=tuple(f for f in value_fields if f.type == "relation"),
         lookups=tuple(f for f in value_fields if f.type == "lookup"),
@@ -210,6 +206,39 @@ def _expr_names(definition: FormDefinition, fields: list[FieldConfig]) -> frozen
         except ExpressionError:
             return None
     return frozenset(names)
+
+
+def _defaults_in_order(
+    fields: list[FieldConfig], types: Mapping[str, FieldType[Any]]
+) -> tuple[tuple[str, FieldConfig, FieldType[Any]], ...]:
+    """The fields with a default, each after the defaulted fields its expression reads
+    (``a = UPPER(b)`` after ``b``'s default), else in field order; a cycle (which gives
+    blanks) keeps field order."""
+    entries = [
+        (f.key, f, types[f.key])
+        for f in fields
+        if f.default is not None and types[f.key].accepts_input
+    ]
+    keys = {key for key, _, _ in entries}
+    reads: dict[str, set[str]] = {}
+    for key, f, _ in entries:
+        source = f.default_expr
+        try:
+            reads[key] = set(parse(source).references()) & keys - {key} if source else set()
+        except ExpressionError:
+            reads[key] = set()
+    ordered: list[tuple[str, FieldConfig, FieldType[Any]]] = []
+    placed: set[str] = set()
+    remaining = list(entries)
+    while remaining:
+        ready = next((e for e in remaining if reads[e[0]] <= placed), None)
+        if ready is None:  # a cycle
+            ordered.extend(remaining)
+            break
+        ordered.append(ready)
+        placed.add(ready[0])
+        remaining.remove(ready)
+    return tuple(ordered)
 
 
 def _row_formulas(

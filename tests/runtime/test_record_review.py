@@ -162,3 +162,20 @@ def test_a_row_formula_reading_a_record_formula_sees_its_new_value() -> None:
     assert plain.data["total"] == 100
     updated = prepare_update(cf, plain.data, {"vip": True}, CTX, DictStore(), record_id=1)
     assert (updated.data["items"][0]["net"], updated.data["total"]) == (50, 50)
+
+
+def test_a_default_reading_another_defaulted_field_sees_its_default() -> None:
+    cf = _compiled(
+        {
+            "key": "f",
+            "name": "表",
+            "fields": [
+                {"key": "a", "type": "text", "label": "a", "default": {"expr": "UPPER(b)"}},
+                {"key": "b", "type": "text", "label": "b", "default": "hello"},
+            ],
+        }
+    )
+    created = prepare_create(cf, {}, CTX, DictStore())
+    assert (created.data["a"], created.data["b"]) == ("HELLO", "hello")
+    given = prepare_create(cf, {"b": "x"}, CTX, DictStore())
+    assert given.data["a"] == "X"
