@@ -48,6 +48,8 @@ class CompiledForm:
     defaults: tuple[tuple[str, FieldConfig, FieldType[Any]], ...] = ()
     serials: tuple[FieldConfig, ...] = ()
     relations: tuple[FieldConfig, ...] = ()
+    # (sub-form key, relation column) of every sub-form's relation columns
+    row_relations: tuple[tuple[str, FieldConfig], ...] = ()
     lookups: tuple[FieldConfig, ...] = ()
     # Keys that must have a value whatever the rules say (required, input, not conditional).
     always_required: tuple[str, ...] = ()
@@ -146,6 +148,13 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
         defaults=_defaults_in_order(value_fields, types),
         serials=tuple(f for f in value_fields if f.type == "serial"),
         relations=tuple(f for f in value_fields if f.type == "relation"),
+        row_relations=tuple(
+            (f.key, c)
+            for f in value_fields
+            if f.type == "subform"
+            for c in getattr(f, "fields", ()) or ()
+            if c.type == "relation"
+        ),
         lookups=tuple(f for f in value_fields if f.type == "lookup"),
         always_required=tuple(
             f.key

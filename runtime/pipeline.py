@@ -394,6 +394,31 @@ def _check_relations(
         missing = set(ids) - store.existing_ids(f.target, ids)  # type: ignore[attr-defined]
         if missing:
             errors.add(key, "relation_not_found", key, ids=", ".join(map(str, sorted(missing))))
+    for sub_key, column in cf.row_relations:
+        if sub_key in kept and kept[sub_key] == data.get(sub_key):
+            continue
+        cells = [
+            (i, relation_ids(row.get(column.key))) for i, row in enumerate(rows_of(data, sub_key))
+        ]
+        wanted = {v for _, ids in cells for v in ids}
+        if not wanted:
+            continue
+        found = store.existing_ids(column.target, wanted)  # type: ignore[attr-defined]
+        for i, ids in cells:
+            missing = set(ids) - found
+            if missing:
+                errors.add(
+                    f"{sub_key}[{i}].{column.key}",
+                    "relation_not_found",
+                    label=column.label,
+                    ids=", ".join(map(str, sorted(missing))),
+                )
+
+
+def rows_of(data: Mapping[str, Any], sub_key: str) -> list[Mapping[str, Any]]:
+    """The rows of sub-form ``sub_key`` in ``data`` (none when it holds no list)."""
+    rows = data.get(sub_key)
+    return [r for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
 
 
 def _apply_lookups(cf: CompiledForm, data: dict[str, Any], store: StoreAccess) -> None:

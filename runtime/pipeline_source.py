@@ -212,7 +212,7 @@ def _finish(s: _Source) -> None:
     cf = s.cf
     s.emit(0, "def finish(data, ctx, store, errors, stage, record_id, kept):")
     s.emit(1, "cctx = ctx.coerce")
-    if cf.relations:
+    if cf.relations or cf.row_relations:
         s.emit(1, "_check_relations(cf, data, store, errors, kept)")
     if cf.lookups:
         s.emit(1, "_apply_lookups(cf, data, store)")

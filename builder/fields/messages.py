@@ -110,6 +110,10 @@ MESSAGES = {
         "zh": "子表单中不能使用“{type}”类型的字段",
         "en": "a {type} cannot be a sub-form column",
     },
+    "column_property_not_supported": {
+        "zh": "子表单的列暂不支持“{name}”",
+        "en": "a sub-form column cannot have '{name}' yet",
+    },
     "formula_empty": {"zh": "公式为空", "en": "the formula is empty"},
     "precision_not_number": {
         "zh": "只有数字结果可以设置小数位数",

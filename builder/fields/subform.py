@@ -35,7 +35,9 @@ if TYPE_CHECKING:
     FieldDefinition = FieldConfig
 
 # Column types that make no sense inside a row.
-FORBIDDEN_COLUMNS = frozenset({"subform", "section", "note", "serial"})
+FORBIDDEN_COLUMNS = frozenset({"subform", "section", "note", "serial", "lookup"})
+# Column properties the runtime does not apply in a row (yet): refused, not ignored.
+UNSUPPORTED_COLUMN_PROPERTIES = ("default", "visible_when", "hidden_when")
 MAX_ROWS = 1000
 
 
@@ -350,6 +352,16 @@ class SubformFieldType(FieldType[SubformConfig]):
                         {"type": column.type},
                     )
                 )
+            for name in UNSUPPORTED_COLUMN_PROPERTIES:
+                if getattr(column, name, None) is not None:
+                    problems.append(
+                        Problem(
+                            f"{where}.{name}",
+                            "column_property_not_supported",
+                            f"a sub-form column cannot have '{name}' yet",
+                            {"name": name},
+                        )
+                    )
         return problems
 
     def sample(self, field: SubformConfig) -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ from runtime.permissions import (
     resolve,
     stage_rules,
 )
-from runtime.pipeline import WriteContext, relation_ids
+from runtime.pipeline import WriteContext, relation_ids, rows_of
 from runtime.sanitize import converted_rich_text, sanitize_rich_text
 from runtime.search_text import is_searched, searched_keys
 from runtime.services import assignees
@@ -265,20 +265,30 @@ class ServiceBase:
         does not exist, so that neither the record nor its lookups' values reach them."""
         errors: list[FieldError] = []
         form_ids: Mapping[str, int] | None = None
+        named: list[tuple[str, str, str, list[int], set[int]]] = []  # path, label, target, ids, old
         for f in cf.relations:
-            new = set(relation_ids(after.get(f.key))) - set(relation_ids(before.get(f.key)))
+            ids = relation_ids(after.get(f.key))
+            old = set(relation_ids(before.get(f.key)))
+            named.append((f.key, cf.label(f.key), f.target, ids, old))  # type: ignore[attr-defined]
+        for sub_key, column in cf.row_relations:
+            old = {v for r in rows_of(before, sub_key) for v in relation_ids(r.get(column.key))}
+            for i, row in enumerate(rows_of(after, sub_key)):
+                ids = relation_ids(row.get(column.key))
+                path = f"{sub_key}[{i}].{column.key}"
+                named.append((path, column.label, column.target, ids, old))  # type: ignore[attr-defined]
+        for path, label, target, ids, old in named:
+            new = set(ids) - old
             if not new:
                 continue
             if form_ids is None:
                 app_id = form_store.get_form_head(conn, cf.form_id).app_id
                 form_ids = form_store.app_form_ids(conn, app_id)
-            target_id = form_ids.get(f.target)  # type: ignore[attr-defined]
+            target_id = form_ids.get(target)
             unseen = new if target_id is None else self._unviewable(conn, actor, target_id, new)
             if unseen:
-                ids = ", ".join(map(str, sorted(unseen)))
-                label = cf.label(f.key)
+                text = ", ".join(map(str, sorted(unseen)))
                 errors.append(
-                    FieldError.told(f.key, "relation_not_found", actor.lang, label=label, ids=ids)
+                    FieldError.told(path, "relation_not_found", actor.lang, label=label, ids=text)
                 )
         return errors
 

@@ -411,3 +411,46 @@ def test_a_search_does_not_find_text_of_a_field_no_longer_searched(client, datab
         assert found.status_code == 200 and found.json()["count"] == 0, (who, found.text)
         visible = w.call(who, "POST", f"/forms/{form}/records/query", {"search": "deal"})
         assert visible.json()["count"] == 1, (who, visible.text)
+
+
+def test_a_sub_form_relation_column_names_only_records_that_exist_and_the_writer_may_view(
+    client, database
+):
+    w = W(client, database)
+    w.user("seller")
+    app = w.app()
+    customer = w.form(app, CUSTOMER)
+    lines = {
+        "key": "quote",
+        "name": "Quote",
+        "fields": [
+            {"key": "title", "type": "text", "label": "Title", "required": True},
+            {
+                "key": "items",
+                "type": "subform",
+                "label": "Items",
+                "fields": [
+                    {"key": "who", "type": "relation", "label": "Who", "target": "customer"},
+                    {"key": "qty", "type": "number", "label": "Qty"},
+                ],
+            },
+        ],
+    }
+    quote = w.form(app, lines)
+    w.grant(customer, "seller", "manage_own")
+    w.grant(quote, "seller", "manage_own")
+    theirs = w.create("admin", customer, {"name": "BigCorp"})
+    mine = w.create("seller", customer, {"name": "SmallCo"})
+    for who, target in (("admin", 999_999), ("seller", theirs["id"])):
+        rows = [{"who": mine["id"], "qty": 1}, {"who": target, "qty": 2}]
+        r = w.call(who, "POST", f"/forms/{quote}/records", {"data": {"title": "q", "items": rows}})
+        assert r.status_code == 422, r.text
+        (problem,) = r.json()["detail"]
+        assert (problem["field"], problem["code"]) == ("items[1].who", "relation_not_found")
+    made = w.create("seller", quote, {"title": "q", "items": [{"who": mine["id"]}]})
+    # An admin's row naming theirs stays when the seller edits another field.
+    rows = [{"who": mine["id"]}, {"who": theirs["id"]}]
+    r = w.call("admin", "PATCH", f"/records/{made['id']}", {"version": 1, "data": {"items": rows}})
+    assert r.status_code == 200, r.text
+    r = w.call("seller", "PATCH", f"/records/{made['id']}", {"version": 2, "data": {"title": "t"}})
+    assert r.status_code == 200, r.text

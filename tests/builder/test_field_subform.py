@@ -147,6 +147,12 @@ def test_schema_rows() -> None:
          [("min_rows", "min_greater_than_max")]),
         ([{"key": "c", "type": "relation", "label": "客户", "target": "customer"},
           {"key": "f", "type": "formula", "label": "F", "expr": "1"}], {}, []),
+        # what the runtime does not apply in a row is refused, not ignored
+        ([{"key": "l", "type": "lookup", "label": "L", "relation": "c", "field": "name"}], {},
+         [("fields[0]", "column_type_not_allowed")]),
+        ([{"key": "a", "type": "text", "label": "A", "default": "x", "visible_when": "b"}], {},
+         [("fields[0].default", "column_property_not_supported"),
+          ("fields[0].visible_when", "column_property_not_supported")]),
     ],
 )  # fmt: skip
 def test_check_config(
