@@ -25,6 +25,7 @@ from runtime.calendar import add_working_hours, calendar_zone
 from runtime.compiled import CompiledForm
 from runtime.errors import EngineError
 from runtime.services import assignees
+from runtime.store import approvals as approval_store
 from runtime.store import directory
 from runtime.store import records as record_store
 from runtime.store import stages as stage_store
@@ -129,6 +130,10 @@ def _escalate_stay(
     calendar = stage_calendar(wf, stage)
     tz = services.coerce_context.timezone
     for i, rule in due_rules(stage, stay.due_at, now, calendar, tz):
+        if not _stay_goes_on(conn, stay):
+            # An earlier rule (or someone meanwhile) moved the record on: this stay's rules
+            # are spent with it, as they would be had the runs been more frequent.
+            return
         if (stay.id, i) in claimed or not stage_store.claim_escalation(conn, stay, i, now):
             continue
         report.fired += 1
@@ -141,6 +146,12 @@ def _escalate_stay(
             stage_store.set_escalation_outcome(conn, stay, i, outcome[:1000])
         else:
             stage_store.set_escalation_outcome(conn, stay, i, "done")
+
+
+def _stay_goes_on(conn: Any, stay: Stay) -> bool:
+    """Whether ``stay`` is still the record's open stay (in the same stage)."""
+    current = approval_store.open_stay(conn, stay.record_id)
+    return current is not None and current.id == stay.id
 
 
 def _apply(

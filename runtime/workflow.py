@@ -17,6 +17,7 @@ from typing import Any
 from builder.calendar import WorkCalendar
 from builder.errors import ExpressionError
 from builder.expr import EvalContext, evaluate
+from builder.fields.base import DEFAULT_CONTEXT, CoerceContext
 from builder.i18n import register, translate
 from builder.workflow import FieldActor, Stage, Transition, Workflow
 from runtime.actor import Actor
@@ -96,16 +97,22 @@ def may_fire(t: Transition, actor: Actor, state: RecordState) -> bool:
 
 
 def guard_holds(
-    cf: CompiledForm, t: Transition, state: RecordState, actor: Actor, now: dt.datetime
+    cf: CompiledForm,
+    t: Transition,
+    state: RecordState,
+    actor: Actor,
+    now: dt.datetime,
+    coerce: CoerceContext = DEFAULT_CONTEXT,
 ) -> bool:
-    """The ``when`` guard on the record's data; a guard that cannot be evaluated does not hold."""
+    """The ``when`` guard on the record's data, read in ``coerce``'s time zone (TODAY() is
+    the server's day, as in formulas); a guard that cannot be evaluated does not hold."""
     if not t.when:
         return True
     values: dict[str, Any] = {}
     for key, value in state.data.items():
         f = cf.fields.get(key)
         if f is not None:
-            values[key] = cf.types[key].to_expr(f, value)
+            values[key] = cf.types[key].to_expr(f, value, coerce)
     values["stage"] = state.stage
     try:
         return bool(
@@ -114,6 +121,7 @@ def guard_holds(
                 EvalContext(
                     values=values,
                     now=now,
+                    timezone=coerce.timezone,
                     current_user=actor.user_id,
                     record_id=state.record_id,
                     labels=cf.labels,
@@ -125,7 +133,11 @@ def guard_holds(
 
 
 def available_transitions(
-    cf: CompiledForm, state: RecordState, actor: Actor, now: dt.datetime
+    cf: CompiledForm,
+    state: RecordState,
+    actor: Actor,
+    now: dt.datetime,
+    coerce: CoerceContext = DEFAULT_CONTEXT,
 ) -> list[Transition]:
     """The transitions ``actor`` could fire from the record's stage whose guard holds now."""
     wf = cf.definition.workflow
@@ -136,7 +148,7 @@ def available_transitions(
         for t in wf.transitions
         if state.stage in t.from_
         and may_fire(t, actor, state)
-        and guard_holds(cf, t, state, actor, now)
+        and guard_holds(cf, t, state, actor, now, coerce)
     ]
 
 
@@ -194,6 +206,7 @@ def check_can_finish(
     actor: Actor,
     comment: str | None,
     now: dt.datetime,
+    coerce: CoerceContext = DEFAULT_CONTEXT,
 ) -> None:
     """The remaining checks, on the data as it will be after the request's ``data``.
 
@@ -201,7 +214,7 @@ def check_can_finish(
     """
     errors: list[FieldError] = []
     lang = actor.lang
-    if not guard_holds(cf, t, state, actor, now):
+    if not guard_holds(cf, t, state, actor, now, coerce):
         errors.append(
             FieldError(
                 "transition",

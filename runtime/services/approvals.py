@@ -92,7 +92,7 @@ class ApprovalServices(ServiceBase):
                 conn, actor, cf, row, approvals.approve_target(wf, stage), approvals.APPROVED, text
             )
         elif result == "rejected":
-            target = approvals.reject_target(stage, stay.from_stage)
+            target = approvals.reject_target(stage, _still_there(cf, stay.from_stage))
             self._move(conn, actor, cf, row, target, approvals.REJECTED, text)
         return self._record_with_approval(conn, actor, record_id)
 
@@ -117,16 +117,26 @@ class ApprovalServices(ServiceBase):
         if any(r.approver_id == user_id for r in rows):
             raise ConflictError.coded("already_approver")
         now = self.clock()
-        approval_store.add_approver(
-            conn,
-            record_id=row.id,
-            stage=stage.key,
-            round_number=rows[0].round,
-            stay_id=stay.id,
-            approver_id=user_id,
-            added_by=actor.user_id,
-            now=now,
-        )
+        if rows:
+            approval_store.add_approver(
+                conn,
+                record_id=row.id,
+                stage=stage.key,
+                round_number=rows[0].round,
+                stay_id=stay.id,
+                approver_id=user_id,
+                added_by=actor.user_id,
+                now=now,
+            )
+        else:  # no round: the stage gained its approval after the record entered it
+            approval_store.start_round(
+                conn,
+                record_id=row.id,
+                stage=stage.key,
+                stay_id=stay.id,
+                approver_ids=[user_id],
+                now=now,
+            )
         _event(
             conn,
             "record.approver_added",
@@ -161,10 +171,11 @@ class ApprovalServices(ServiceBase):
             raise PermissionDeniedError("approval.withdraw", reason="withdraw_not_allowed")
         if any(r.decision is not None for r in rows):
             raise ConflictError.coded("withdraw_not_allowed")
-        if stay.from_stage is None:
+        back = _still_there(cf, stay.from_stage)
+        if back is None or back == row.stage:
             raise ConflictError.coded("nowhere_to_withdraw")
         text = (comment or "").strip() or None
-        self._move(conn, actor, cf, row, stay.from_stage, approvals.WITHDRAWN, text)
+        self._move(conn, actor, cf, row, back, approvals.WITHDRAWN, text)
         return self._record_with_approval(conn, actor, record_id)
 
     def reassign(
@@ -298,6 +309,17 @@ class ApprovalServices(ServiceBase):
         data, _ = self._current_data(conn, row)
         shown = self._shown({**row.as_api(), "data": data}, view)
         return {**shown, **self.workflow_state(conn, actor, record_id)}
+
+
+def _still_there(cf: CompiledForm, came_from: str | None) -> str | None:
+    """Where a record that came from ``came_from`` goes back to: that stage while the
+    workflow still has it, else (a later version removed it) the workflow's initial stage."""
+    if came_from is None:
+        return None
+    wf = cf.definition.workflow
+    if wf is not None and wf.stage(came_from) is not None:
+        return came_from
+    return cf.initial_stage
 
 
 def _check_user(conn: Any, user_id: int, lang: str) -> None:

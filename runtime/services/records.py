@@ -33,6 +33,7 @@ from runtime.pipeline import prepare_create, prepare_update
 from runtime.safe_text import contains_nul
 from runtime.sanitize import sanitize_rich_text
 from runtime.services.base import ServiceBase, stale_shown, upgraded_hidden
+from runtime.services.stages import rehome
 from runtime.store import records as record_store
 from runtime.store import scope as scope_store
 from runtime.store.tables import records
@@ -321,6 +322,9 @@ class RecordServices(ServiceBase):
                 raise
             masked = mask_errors(taken.errors, view.hidden, actor.lang)
             raise record_store.unique_taken(masked) from None
+        if cf.definition.workflow is not None and restored.stage is not None:
+            rehome(self, conn, actor, cf, record_id)
+            restored = record_store.get_record(conn, record_id)
         return self._shown(restored.as_api(), view)
 
     def purge_record(self, conn: Any, actor: Actor, record_id: int) -> None:

@@ -76,7 +76,7 @@ class WorkflowServices(ServiceBase):
             row.stage, prepared.data if prepared else current, row.owner_id, row.assignee_id, row.id
         )
         try:
-            workflow.check_can_finish(cf, t, after, actor, comment, ctx.now)
+            workflow.check_can_finish(cf, t, after, actor, comment, ctx.now, ctx.coerce)
         except workflow.TransitionRefusedError as exc:  # not naming a field they cannot see
             raise workflow.TransitionRefusedError(
                 mask_errors(exc.errors, view.hidden, actor.lang)
@@ -114,7 +114,9 @@ class WorkflowServices(ServiceBase):
         stage = wf.stage(row.stage) if wf is not None and row.stage else None
         found = [
             t
-            for t in workflow.available_transitions(cf, state, actor, self.clock())
+            for t in workflow.available_transitions(
+                cf, state, actor, self.clock(), self.coerce_context
+            )
             if wf is None or not approvals.decided_by_approval(wf, stage, t)
         ]
         if any(_open_to_editors(t) for t in found) and not self._may(
