@@ -7,13 +7,17 @@ one line to stderr and exit 1; none prints a traceback for a situation a user ca
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from app import messages as _messages  # noqa: F401  (registers the catalog)
+from app.api.org import ROLE_KEY_PATTERN
+from app.api.users import EMAIL_PATTERN
 from app.config import Settings
 from app.security import generate_password, hash_password, new_api_token, password_problem
 from app.security import hash_secret as _hash_secret
@@ -168,7 +172,7 @@ def createuser(
 ) -> None:
     """Create a user who can log in with EMAIL and the password."""
     _check_password(password)
-    if "@" not in email:
+    if not 3 <= len(email) <= 320 or not re.fullmatch(EMAIL_PATTERN, email):
         raise fail(f"{email!r} is not an e-mail address")
     settings = Settings()
     with open_database(settings) as database:
@@ -266,6 +270,10 @@ def role_create(
     name: Annotated[str, typer.Argument(help="Display name, e.g. 销售主管.")],
 ) -> None:
     """Create a role."""
+    if not re.fullmatch(ROLE_KEY_PATTERN, key):
+        raise fail(f"{key!r} is not a role key: a-z first, then a-z, 0-9 and _ (at most 63)")
+    if not name.strip() or len(name) > 100:
+        raise fail("a role needs a name of 1 to 100 characters")
     with _org_change() as (conn, services):
         role = services.create_role(conn, CLI, key=key, name=name)
     typer.echo(f"created role {role.key} (id {role.id})")
@@ -456,7 +464,13 @@ def index() -> None:
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except ValidationError as error:  # a STAGEFORM_* setting: one line each, no traceback
+        for problem in error.errors():
+            name = "STAGEFORM_" + "_".join(str(p) for p in problem["loc"]).upper()
+            typer.echo(f"stageform: {name}: {problem['msg']}", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ import os
 import secrets
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runtime.store.database import PoolSettings
@@ -69,6 +70,15 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=PoolSettings.size, ge=1)
     db_max_overflow: int = Field(default=PoolSettings.overflow, ge=0)
     db_pool_timeout: float = Field(default=PoolSettings.timeout, gt=0, le=300)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name: Asia/Shanghai)") from None
+        return value
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -3,6 +3,7 @@ instance, the id path parameters and the version a write says it read."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Callable, Coroutine
@@ -11,11 +12,25 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Header, Path, Request, Response
 from fastapi.routing import APIRoute
+from pydantic import AfterValidator, AwareDatetime
 
 from runtime.services import Services
 
 # A \uD800–\uDFFF escape: the only way a lone surrogate gets into a string decoded from UTF-8.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _fits_utc(value: dt.datetime) -> dt.datetime:
+    """An instant the database can hold: 9999-12-31T23:00-05:00 is past the last UTC year."""
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("the instant is out of range in UTC") from None
+    return value
+
+
+# A client's instant: with its offset, and one UTC can express (else 422, not a 500).
+Instant = Annotated[AwareDatetime, AfterValidator(_fits_utc)]
 
 
 def _not_json(name: str) -> float:

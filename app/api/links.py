@@ -11,9 +11,9 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.common import MAX_INT32, FormId, JSONRoute, ServicesDep
+from app.api.common import MAX_INT32, FormId, Instant, JSONRoute, ServicesDep
 from app.auth import Actor
 from app.deps import ReadConn, WriteConn
 from app.errors import ApiError, error_responses
@@ -40,7 +40,7 @@ class LinkCreate(BaseModel):
     kind: Literal["fill", "query"]
     name: str = Field(min_length=1, max_length=100, pattern=NO_CONTROL)
     password: str | None = Field(None, max_length=1024)
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
     config: dict[str, Any] | None = None
 
 

@@ -27,6 +27,10 @@ Viewer = Annotated[Actor, Depends(require("user.view"))]
 Manager = Annotated[Actor, Depends(require("user.manage"))]
 
 
+# A role's key, which workflows name (the API and the command line).
+ROLE_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+
+
 class DepartmentRead(BaseModel):
     id: int
     name: str
@@ -56,7 +60,7 @@ class RoleRead(BaseModel):
 
 class RoleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    key: str = Field(pattern=ROLE_KEY_PATTERN)
     name: str = _NAME
 
 

@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from app.api.common import FormId, JSONRoute, ServicesDep
+from app.api.common import FormId, Instant, JSONRoute, ServicesDep
 from app.api.records import RecordRead
 from app.auth import Actor
 from app.deps import ReadConn
@@ -89,8 +89,8 @@ def process_stats(
     actor: Viewer,
     conn: ReadConn,
     services: ServicesDep,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    since: Annotated[Instant | None, Query()] = None,
+    until: Annotated[Instant | None, Query()] = None,
 ) -> dict[str, Any]:
     """Time spent per stage (avg, p50, p90 hours), SLA breach rate per stage and transition
     counts, over the stays entered in ``[since, until)`` (default: the last 30 days). The figures

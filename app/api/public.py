@@ -29,6 +29,7 @@ from app.deps import DatabaseDep, SettingsDep
 from app.errors import ApiError, error_responses
 from app.security import hash_secret, verify_password
 from app.state import LinkLimiterDep
+from runtime.permissions import LINK_FILL, stage_rules
 from runtime.store.links import LinkRow
 
 router = APIRouter(prefix="/public/links", tags=["public"], route_class=JSONRoute)
@@ -113,9 +114,21 @@ def _open(
             params={"wait": wait},
             headers={"Retry-After": str(wait)},
         )
-    if link.password_hash is not None and not verify_password(link.password_hash, password or ""):
+    if link.password_hash is not None and not _password_fits(link.password_hash, password or ""):
         raise ApiError(401, "link_password_required", params={"header": LINK_PASSWORD_HEADER})
     return link
+
+
+def _password_fits(password_hash: str, sent: str) -> bool:
+    """The header's password is the link's: as sent, or (Starlette reads a header's bytes as
+    Latin-1) as the UTF-8 a client sends a Chinese password in."""
+    if verify_password(password_hash, sent):
+        return True
+    try:
+        utf8 = sent.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return False
+    return utf8 != sent and verify_password(password_hash, utf8)
 
 
 @router.get(
@@ -143,10 +156,16 @@ def link_info(
             if k in cf.fields
         ]
     else:
+        # What a visitor may fill: not a field the initial stage hides or locks from them
+        # (sending one is refused as the create would refuse it).
+        view = stage_rules(LINK_FILL, cf.definition, cf.initial_stage)
         fields = [
             PublicField(key=k, label=cf.label(k), type=f.type, required=f.required)
             for k, f in cf.fields.items()
-            if cf.types[k].accepts_input and not f.read_only
+            if cf.types[k].accepts_input
+            and not f.read_only
+            and k not in view.hidden
+            and k not in view.read_only
         ]
     return LinkInfo(kind=link.kind, name=link.name, form_name=cf.definition.name, fields=fields)
 

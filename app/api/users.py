@@ -41,6 +41,10 @@ Viewer = Annotated[Actor, Depends(require("user.view"))]
 Manager = Annotated[Actor, Depends(require("user.manage"))]
 
 
+# An e-mail address as users are created with it (the API and the command line).
+EMAIL_PATTERN = r"^[^\s@\x00-\x1f]+@[^\s@\x00-\x1f]+$"
+
+
 class UserRead(BaseModel):
     id: int
     email: str
@@ -63,7 +67,7 @@ class UserCreated(UserRead):
 
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^\s@\x00-\x1f]+@[^\s@\x00-\x1f]+$")
+    email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
     name: str = Field(min_length=1, max_length=100, pattern=_TEXT)
     phone: str | None = Field(None, max_length=40, pattern=_TEXT)
     password: str | None = Field(None, min_length=1, max_length=1024)
@@ -73,9 +77,7 @@ class UserCreate(BaseModel):
 
 class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str | None = Field(
-        None, min_length=3, max_length=320, pattern=r"^[^\s@\x00-\x1f]+@[^\s@\x00-\x1f]+$"
-    )
+    email: str | None = Field(None, min_length=3, max_length=320, pattern=EMAIL_PATTERN)
     name: str | None = Field(None, min_length=1, max_length=100, pattern=_TEXT)
     phone: str | None = Field(None, max_length=40, pattern=_TEXT)
     attributes: dict[AttributeName, AttributeValue] | None = Field(None, max_length=50)

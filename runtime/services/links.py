@@ -224,13 +224,19 @@ class LinkServices(RecordServices):
 
         cf = self.compiled_form(conn, link.form_id)
         spec = QueryConfig.model_validate(link.config)
-        possible = not _query_problems(cf, spec, lang)  # the form changed under the link
+        changed = bool(_query_problems(cf, spec, lang))  # the form changed under the link
+        possible = not changed
         conditions = []
         for m in spec.match:
             if m.match == "exact":
                 value, ok = self._exact_value(cf, m.field, values.get(m.field))
                 possible = possible and ok
                 conditions.append({"field": m.field, "op": "eq", "value": value})
+        if changed:
+            # A matched field removed, or now of a type "eq" does not take: a query for no
+            # record, and the answer of any miss (never the engine's problem naming the field).
+            # (A value that cannot match keeps the query's shape: a miss costs what a hit does.)
+            conditions = [{"field": "id", "op": "eq", "value": 0}]
         wanted = sorted({k for k in spec.show if k in cf.fields} | {m.field for m in spec.match})
         page = query_records(
             conn,

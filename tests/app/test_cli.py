@@ -267,3 +267,36 @@ def test_roles_and_departments_from_the_command_line(
     assert nobody.exit_code == 1 and "no user" in nobody.output
     cycle = runner.invoke(cli, ["department", "create", "x", "--parent", "99"], env=env)
     assert cycle.exit_code == 1 and "no department '99'" in cycle.output
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("STAGEFORM_SESSION_DAYS", "abc"), ("STAGEFORM_PORT", "99999"), ("STAGEFORM_TIMEZONE", "X/Y")],
+)
+def test_a_bad_setting_is_one_line_not_a_traceback(tmp_path: Path, var: str, value: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEFORM_")}
+    env.update(STAGEFORM_DATA_DIR=str(tmp_path / "data"), **{var: value})
+    done = subprocess.run(
+        [sys.executable, "-c", "from app.cli import main; main()", "init"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr[-600:]
+    assert done.stderr.startswith(f"stageform: {var}: "), done.stderr
+
+
+def test_role_create_and_createuser_check_what_the_api_checks(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    assert runner.invoke(cli, ["init"], env=env).exit_code == 0
+    for key, name in (("Sales Manager", "销售主管"), ("sales_manager", " ")):
+        made = runner.invoke(cli, ["role", "create", key, name], env=env)
+        assert made.exit_code == 1, made.output
+    assert (
+        runner.invoke(cli, ["role", "create", "sales_manager", "销售主管"], env=env).exit_code == 0
+    )
+    for email in ("@", "a b@c.d", "x@"):
+        made = runner.invoke(cli, ["createuser", email, "--password", "longenough1"], env=env)
+        assert made.exit_code == 1 and "not an e-mail address" in made.output, made.output

@@ -63,3 +63,11 @@ def test_secret_key_is_generated_once_and_private(tmp_path: Path) -> None:
     assert len(key) >= 40
     assert Settings(data_dir=tmp_path / "data").resolved_secret_key() == key
     assert Settings(data_dir=tmp_path / "data", secret_key="given").resolved_secret_key() == "given"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "", "../etc/passwd"])
+def test_an_unknown_time_zone_is_refused(tmp_path: Path, zone: str) -> None:
+    """It was accepted, and then every record create answered 500."""
+    with pytest.raises(ValidationError, match="time zone"):
+        Settings(data_dir=tmp_path, timezone=zone)
+    assert Settings(data_dir=tmp_path, timezone="America/New_York").timezone == "America/New_York"

@@ -518,3 +518,87 @@ def test_a_link_dies_with_its_app(admin: TestClient, visitor: TestClient, form_i
     assert (
         visitor.post(f"{link['path']}/records", json={"data": {"order_no": "x"}}).status_code == 404
     )
+
+
+# --- found by a review (session 15) ---
+
+
+def _republish(admin, form_id, definition):
+    assert admin.put(f"{API}/forms/{form_id}", json=definition).status_code == 200
+    assert admin.post(f"{API}/forms/{form_id}/publish").status_code == 200
+
+
+def _without_order_no():
+    d = shipment_form()
+    d["fields"] = [f for f in d["fields"] if f["key"] != "order_no"]
+    d["title_field"] = "customer"
+    return d
+
+
+def _order_no_multi_select():
+    d = shipment_form()
+    d["title_field"] = "customer"
+    for f in d["fields"]:
+        if f["key"] == "order_no":
+            f.clear()
+            f.update(
+                {
+                    "key": "order_no",
+                    "label": "单号",
+                    "type": "multi_select",
+                    "options": [{"value": "a", "label": "a"}],
+                }
+            )
+    return d
+
+
+@pytest.mark.parametrize("changed", [_without_order_no, _order_no_multi_select])
+def test_a_query_link_on_a_changed_form_is_the_plain_not_found(admin, visitor, form_id, changed):
+    _record(admin, form_id, order_no="SO-1", phone="13812345678", customer="c")
+    link = _link(admin, form_id)
+    assert _ask(visitor, link, order_no="SO-1", phone="5678").status_code == 200
+    _republish(admin, form_id, changed())
+    r = _ask(visitor, link, order_no="SO-1", phone="5678")
+    assert r.status_code == 404, r.text
+    assert r.json()["detail"][0]["code"] == "not_found"
+
+
+def test_a_link_with_a_chinese_password_can_be_opened(admin, visitor, form_id):
+    """The admin sets the password in a JSON body (any Unicode is accepted); visitors must
+    send it in the X-Link-Password header, which HTTP carries as bytes (UTF-8 here, the only
+    way a client can send these characters at all)."""
+    password = "芝麻开门芝麻开门"
+    link = _link(admin, form_id, kind="fill", password=password)
+    assert link["has_password"] is True
+    r = visitor.get(link["path"], headers={"X-Link-Password": password.encode("utf-8")})
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("expires", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"])
+def test_extreme_expiry_is_not_a_500(admin, form_id, expires):
+    r = admin.post(
+        f"{API}/forms/{form_id}/links", json={"kind": "fill", "name": "x", "expires_at": expires}
+    )
+    assert r.status_code < 500, r.text
+
+
+def test_process_stats_extreme_since_is_not_a_500(admin, form_id):
+    r = admin.get(
+        f"{API}/forms/{form_id}/process-stats", params={"since": "9999-12-31T23:00:00-05:00"}
+    )
+    assert r.status_code < 500, r.text
+
+
+def test_fill_info_leaves_out_fields_hidden_in_the_initial_stage(admin, visitor):
+    d = shipment_form()
+    d["workflow"]["stages"][0]["hidden"] = ["internal"]
+    app = admin.post(f"{API}/apps", json={"key": "shop", "name": "商店"}).json()
+    fid = admin.post(f"{API}/apps/{app['id']}/forms", json=d).json()["id"]
+    assert admin.post(f"{API}/forms/{fid}/publish").status_code == 200
+    link = _link(admin, fid, kind="fill")
+    sent = visitor.post(
+        f"{link['path']}/records", json={"data": {"order_no": "S", "internal": "x"}}
+    )
+    assert sent.status_code == 422 and sent.json()["detail"][0]["code"] == "unknown_field"
+    keys = [f["key"] for f in visitor.get(link["path"]).json()["fields"]]
+    assert "internal" not in keys, keys
