@@ -9,7 +9,7 @@ over the caller's transaction (``conn``, opened and committed by the caller).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +49,7 @@ from runtime.store import audit
 from runtime.store import forms as form_store
 from runtime.store import org as org_store
 from runtime.store import records as record_store
+from runtime.store import stages as stage_store
 from runtime.store.records import AppStoreAccess, RecordRow
 from runtime.store.scope import record_in_scope, scope_condition
 from runtime.store.tables import records
@@ -141,6 +142,19 @@ class ServiceBase:
             versions = form_store.all_versions(conn, cf.form_id)[: cf.version]
             self._converted[key] = converted_rich_text(versions)
         return self._converted[key]
+
+    def _follow_due_field(
+        self, conn: Any, cf: CompiledForm, row: RecordRow, changed: Collection[str]
+    ) -> None:
+        """A stage due on a date field: an edit of that field moves the open stay's deadline
+        (entering the stage set it; a promised date put off is not overdue)."""
+        wf = cf.definition.workflow
+        stage = wf.stage(row.stage) if wf is not None and row.stage else None
+        if stage is None or stage.sla_hours is not None or stage.due_field not in changed:
+            return
+        stay = stage_store.open_stay(conn, row.id)
+        if stay is not None and stay.stage == stage.key:
+            stage_store.set_due(conn, stay.id, self._deadline(cf, stage, row.data, stay.at))
 
     def _stale_search_versions(self, conn: Any, cf: CompiledForm) -> tuple[int, ...]:
         """The older versions of ``cf``'s form that searched a field ``cf`` does not (removed,

@@ -293,6 +293,7 @@ class RecordServices(ServiceBase):
                 lang=actor.lang,
                 hidden=upgraded_hidden(row, cf, hidden),
             )
+        self._follow_due_field(conn, cf, updated, prepared.changes)
         return self._shown(updated.as_api(), view)
 
     def delete_record(self, conn: Any, actor: Actor, record_id: int, version: int | None) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from runtime.store.tables import stage_log
+from runtime.store.tables import records, stage_log
 
 PERCENTILES = (50, 90)
 
@@ -25,7 +25,17 @@ def _hours(conn: sa.Connection, start: Any, end: Any) -> sa.ColumnElement[Any]:
 
 
 def _period(form_id: int, since: dt.datetime, until: dt.datetime) -> list[sa.ColumnElement[bool]]:
-    return [stage_log.c.form_id == form_id, stage_log.c.at >= since, stage_log.c.at < until]
+    # Not the stays of records in the recycle bin (an open one would count as breached for
+    # good), as the overdue list and escalation leave them out.
+    binned = sa.select(records.c.id).where(
+        records.c.form_id == form_id, records.c.deleted_at.is_not(None)
+    )
+    return [
+        stage_log.c.form_id == form_id,
+        stage_log.c.at >= since,
+        stage_log.c.at < until,
+        stage_log.c.record_id.not_in(binned),
+    ]
 
 
 def cycle_times(

@@ -70,6 +70,15 @@ def open_stay(conn: sa.Connection, record_id: int) -> Stay | None:
     return None if r is None else _stay(r)
 
 
+def set_due(conn: sa.Connection, stay_id: int, due_at: dt.datetime | None) -> None:
+    """Move an open stay's deadline (its due-date field was edited)."""
+    conn.execute(
+        stage_log.update()
+        .where(stage_log.c.id == stay_id, stage_log.c.left_at.is_(None))
+        .values(due_at=due_at)
+    )
+
+
 def _overdue_conditions(
     form_id: int, now: dt.datetime, stage: str | None, scope: sa.ColumnElement[bool] | None
 ) -> list[sa.ColumnElement[bool]]:

@@ -207,3 +207,32 @@ def test_an_admin_adding_an_approver_opens_the_round_a_stage_gained_later(
     state = svc.add_approver(conn, admin, rec["id"], approver.user_id)
     assert [a["user_id"] for a in state["approval"]["approvers"]] == [approver.user_id]
     assert svc.vote(conn, approver, rec["id"], "approve")["stage"] == "paid"
+
+
+def test_editing_a_stages_due_field_moves_its_deadline(conn: sa.Connection) -> None:
+    clock = Clock(MONDAY_10)
+    svc = Services(clock=clock)
+    actor = make_user(conn)
+    form_id = publish_ticket(conn, svc)
+    rec = svc.create_record(conn, actor, form_id, {"title": "t"})
+    svc.fire_transition(conn, actor, rec["id"], "start")
+    svc.fire_transition(conn, actor, rec["id"], "wait", data={"promised": "2026-11-24"})
+    # The customer asks for more time: the promised date moves a week on.
+    current = svc.get_record(conn, actor, rec["id"])
+    svc.update_record(conn, actor, rec["id"], current["version"], {"promised": "2026-12-01"})
+    clock.now = dt.datetime(2026, 11, 26, 10, 0, tzinfo=SH)
+    assert svc.record_deadline(conn, actor, rec["id"])["overdue"] is False
+    assert svc.overdue(conn, actor, form_id)["count"] == 0
+
+
+def test_process_stats_leave_out_records_in_the_recycle_bin(conn: sa.Connection) -> None:
+    clock = Clock(MONDAY_10)
+    svc = Services(clock=clock)
+    actor = make_user(conn)
+    form_id = publish_ticket(conn, svc)
+    rec = svc.create_record(conn, actor, form_id, {"title": "误建"})
+    svc.delete_record(conn, actor, rec["id"], 1)
+    clock.now = MONDAY_10 + dt.timedelta(days=3)
+    assert svc.overdue(conn, actor, form_id)["count"] == 0
+    stats = svc.process_stats(conn, actor, form_id)
+    assert all(s.get("breached", 0) == 0 for s in stats["stages"]), stats
