@@ -17,6 +17,7 @@ from runtime.safe_text import contains_nul
 from runtime.services.base import ServiceBase, _authorize
 from runtime.services.stages import move_records, plan_stage_moves
 from runtime.store import forms as form_store
+from runtime.store import records as record_store
 
 
 class DefinitionServices(ServiceBase):
@@ -128,6 +129,15 @@ class DefinitionServices(ServiceBase):
             conn, form_id, dump_form(published), actor_id=actor.user_id, now=self.clock()
         )
         compiled = self.compiled.get(form_id, published)
+        if row.published_version:
+            before = self._version(conn, form_id, row.published_version)
+            made_unique = [
+                k
+                for k in compiled.unique_keys
+                if k not in before.fields or not before.fields[k].unique
+            ]
+            if made_unique:  # the values records hold now are taken from now on
+                record_store.claim_existing(conn, compiled, made_unique)
         move_records(self, conn, actor, compiled, moves)
         create_indexes(conn, compiled)
         self._audit(conn, actor, "form.publish", f"form:{form_id}", {"version": version})

@@ -162,6 +162,51 @@ def _claim(
         raise RecordValidationError(errors)
 
 
+def claim_existing(conn: sa.Connection, cf: CompiledForm, keys: Sequence[str]) -> int:
+    """Claims for the values live records already hold in ``keys``, fields a new version made
+    unique: from then on a write must not take one of them. Where records already share a
+    value, the first (by id) holds it; the others keep theirs until they are edited. Returns
+    how many values were claimed."""
+    insert: Any = (
+        postgresql.insert(record_unique)
+        if conn.dialect.name == "postgresql"
+        else sqlite.insert(record_unique)
+    )
+    statement = insert.on_conflict_do_nothing()
+    claimed = 0
+    for key in keys:
+        value = (
+            records.c.data[key]
+            if conn.dialect.name == "postgresql"
+            else sa.func.json_extract(records.c.data, sa.literal(f"$.{key}"))
+        )
+        rows = conn.execute(
+            sa.select(records.c.id, value.label("value"))
+            .where(records.c.form_id == cf.form_id, records.c.deleted_at.is_(None))
+            .order_by(records.c.id)
+        )
+        batch: list[dict[str, Any]] = []
+        for record_id, held in rows.all():
+            if held is None or held == "" or held == []:
+                continue
+            batch.append(
+                {
+                    "form_id": cf.form_id,
+                    "field_key": key,
+                    "value_key": _value_key(held),
+                    "record_id": record_id,
+                }
+            )
+            if len(batch) == 1000:
+                conn.execute(statement, batch)
+                claimed += len(batch)
+                batch = []
+        if batch:
+            conn.execute(statement, batch)
+            claimed += len(batch)
+    return claimed
+
+
 def _history(
     conn: sa.Connection,
     row_id: int,

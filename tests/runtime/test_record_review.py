@@ -179,3 +179,24 @@ def test_a_default_reading_another_defaulted_field_sees_its_default() -> None:
     assert (created.data["a"], created.data["b"]) == ("HELLO", "hello")
     given = prepare_create(cf, {"b": "x"}, CTX, DictStore())
     assert given.data["a"] == "X"
+
+
+def test_a_field_made_unique_holds_the_values_records_already_have(
+    conn: Any, svc: Services
+) -> None:
+    from runtime.errors import RecordValidationError
+
+    actor = make_user(conn)
+    fid = _form(conn, svc, [NAME, MEMO])
+    first = svc.create_record(conn, actor, fid, {"name": "X"})
+    twin = svc.create_record(conn, actor, fid, {"name": "X"})  # allowed: not unique yet
+    _republish(conn, svc, fid, [{**NAME, "unique": True}, MEMO])
+    with pytest.raises(RecordValidationError) as taken:
+        svc.create_record(conn, actor, fid, {"name": "X"})
+    assert [e.code for e in taken.value.errors] == ["not_unique"]
+    # The records that shared it before are edited as usual (the twin until it renames).
+    svc.update_record(conn, actor, first["id"], 1, {"memo": "a"})
+    svc.update_record(conn, actor, twin["id"], 1, {"memo": "b"})
+    svc.update_record(conn, actor, twin["id"], 2, {"name": "Y"})
+    with pytest.raises(RecordValidationError):
+        svc.create_record(conn, actor, fid, {"name": "Y"})
