@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.common import MAX_INT32, JSONRoute, ServicesDep
@@ -195,12 +195,13 @@ def reset_password(
     responses=error_responses(),
 )
 def change_own_password(
+    request: Request,
     body: PasswordChange,
     actor: Annotated[Actor, Depends(require("me"))],
     conn: WriteConn,
     services: ServicesDep,
 ) -> Response:
-    """Change your own password, naming the current one."""
+    """Change your own password, naming the current one; your other sessions end."""
     assert actor.user_id is not None  # a signed-in user
     found = user_store.get_user(conn, actor.user_id)
     login = user_store.get_login(conn, found.email) if found is not None else None
@@ -212,6 +213,11 @@ def change_own_password(
     if body.new_password == body.current_password:
         raise ApiError(422, "same_password", field="new_password")
     services.set_password(
-        conn, actor, actor.user_id, hash_password(body.new_password), must_change=False
+        conn,
+        actor,
+        actor.user_id,
+        hash_password(body.new_password),
+        must_change=False,
+        keep_session=getattr(request.state, "session_hash", None),
     )
     return Response(status_code=204)

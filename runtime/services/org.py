@@ -122,16 +122,24 @@ class OrgServices(ServiceBase):
         return org_store.get_user_detail(conn, user_id)
 
     def set_password(
-        self, conn: Any, actor: Actor, user_id: int, password_hash: str, *, must_change: bool
+        self,
+        conn: Any,
+        actor: Actor,
+        user_id: int,
+        password_hash: str,
+        *,
+        must_change: bool,
+        keep_session: str | None = None,
     ) -> None:
-        """Set a user's password (``must_change``: an admin's reset, changed at next login; the
-        user's sessions end). For the user's own change, ``must_change`` is False.
+        """Set a user's password (``must_change``: an admin's reset, changed at next login).
+        The user's sessions end — for their own change (``must_change`` False) all but the
+        one they changed it in (``keep_session``, its hash): a password changed because it
+        leaked must not leave the other browser signed in.
 
         Raises: NotFoundError.
         """
         user_store.set_password_hash(conn, user_id, password_hash, must_change=must_change)
-        if must_change:
-            user_store.delete_user_sessions(conn, user_id)
+        user_store.delete_user_sessions(conn, user_id, keep=None if must_change else keep_session)
         action = "user.password_reset" if must_change else "user.password_change"
         self._audit(conn, actor, action, f"user:{user_id}", {})
 

@@ -276,8 +276,12 @@ def delete_session(conn: sa.Connection, session_hash: str) -> None:
     conn.execute(sessions.delete().where(sessions.c.id == session_hash))
 
 
-def delete_user_sessions(conn: sa.Connection, user_id: int) -> None:
-    conn.execute(sessions.delete().where(sessions.c.user_id == user_id))
+def delete_user_sessions(conn: sa.Connection, user_id: int, *, keep: str | None = None) -> None:
+    """End the user's sessions (but the one whose hash is ``keep``)."""
+    condition = sessions.c.user_id == user_id
+    if keep is not None:
+        condition = sa.and_(condition, sessions.c.id != keep)
+    conn.execute(sessions.delete().where(condition))
 
 
 def delete_expired_sessions(conn: sa.Connection, *, now: datetime | None = None) -> int:

@@ -95,6 +95,33 @@ def test_initial_password_must_be_changed_at_first_login(
     assert ("user.password_reset", f"user:{body['id']}") in _audit(database)
 
 
+def test_changing_your_password_ends_your_other_sessions(
+    admin: TestClient, app: FastAPI, database: Database
+) -> None:
+    created = admin.post("/api/v1/users", json={"email": "eve@example.com", "name": "Eve"})
+    initial = created.json()["initial_password"]
+    first = make_client(app)
+    csrf = login(first, "eve@example.com", initial)
+    changed = first.post(
+        "/api/v1/me/password",
+        json={"current_password": initial, "new_password": NEW_PASSWORD},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert changed.status_code == 204, changed.text
+    laptop, phone = make_client(app), make_client(app)
+    csrf = login(laptop, "eve@example.com", NEW_PASSWORD)
+    login(phone, "eve@example.com", NEW_PASSWORD)
+    again = laptop.post(
+        "/api/v1/me/password",
+        json={"current_password": NEW_PASSWORD, "new_password": NEW_PASSWORD + "x"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert again.status_code == 204, again.text
+    assert laptop.get("/api/v1/auth/me").status_code == 200  # where it was changed
+    assert_error(phone.get("/api/v1/auth/me"), 401, "not_authenticated")
+    assert_error(first.get("/api/v1/auth/me"), 401, "not_authenticated")
+
+
 def test_deactivating_a_user_stops_sessions_and_tokens_at_once(
     admin: TestClient, app: FastAPI, database: Database
 ) -> None:
