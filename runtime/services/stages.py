@@ -12,6 +12,7 @@ from typing import Any
 
 from builder.form import FormDefinition
 from builder.i18n import register, translate
+from builder.workflow import Stage
 from runtime import workflow
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm
@@ -22,6 +23,7 @@ from runtime.services.base import ServiceBase
 from runtime.store import process as process_store
 from runtime.store import records as record_store
 from runtime.store import stages as stage_store
+from runtime.store.records import RecordRow
 from runtime.timestamps import utc_text_or_none
 from runtime.workflow_versions import stage_moves
 
@@ -185,38 +187,23 @@ def move_records(
         to = wf.stage(new)
         assert to is not None  # stage_moves checked it
         for row in stage_store.live_records_in_stage(conn, cf.form_id, old):
-            state = workflow.RecordState(row.stage, row.data, row.owner_id, row.assignee_id, row.id)
-            assignee_id = assignees.stage_assignee(conn, cf, to, state)
-            stage_store.migrate_stage(
-                conn,
-                svc._version(conn, cf.form_id, row.schema_version),
-                row,
-                to_stage=to.key,
-                assignee_id=assignee_id,
-                due_at=svc._deadline(cf, to, row.data, now),
-                actor_id=actor.user_id,
-                now=now,
-            )
-            # What entering the stage starts (its cc, its approval round), as on any entry:
-            # a record moved into an approval stage without a round could never leave it.
-            entered = workflow.RecordState(to.key, row.data, row.owner_id, assignee_id, row.id)
-            assignees.stage_entered(conn, cf, to, entered, now, actor.lang)
+            _migrate(svc, conn, actor, cf, row, to, now)
             moved += 1
     return moved
 
 
-def rehome(svc: ServiceBase, conn: Any, actor: Actor, cf: CompiledForm, record_id: int) -> None:
-    """A record back from the recycle bin in a stage the workflow no longer has (a version
-    removed it while the record was deleted, so publishing did not move it): moved to the
-    workflow's initial stage, as a migration, with what entering it starts."""
-    wf = cf.definition.workflow
-    row = record_store.get_record(conn, record_id)
-    if wf is None or row.stage is None or wf.stage(row.stage) is not None:
-        return
-    to = wf.stage(cf.initial_stage) if cf.initial_stage else None
-    if to is None:
-        return
-    now = svc.clock()
+def _migrate(
+    svc: ServiceBase,
+    conn: Any,
+    actor: Actor,
+    cf: CompiledForm,
+    row: RecordRow,
+    to: Stage,
+    now: dt.datetime,
+) -> None:
+    """Move ``row`` to stage ``to`` as a migration (its new assignee and deadline set), and
+    start what entering the stage starts (its cc, its approval round), as on any entry: a
+    record moved into an approval stage without a round could never leave it."""
     state = workflow.RecordState(row.stage, row.data, row.owner_id, row.assignee_id, row.id)
     assignee_id = assignees.stage_assignee(conn, cf, to, state)
     stage_store.migrate_stage(
@@ -231,6 +218,19 @@ def rehome(svc: ServiceBase, conn: Any, actor: Actor, cf: CompiledForm, record_i
     )
     entered = workflow.RecordState(to.key, row.data, row.owner_id, assignee_id, row.id)
     assignees.stage_entered(conn, cf, to, entered, now, actor.lang)
+
+
+def rehome(svc: ServiceBase, conn: Any, actor: Actor, cf: CompiledForm, record_id: int) -> None:
+    """A record back from the recycle bin in a stage the workflow no longer has (a version
+    removed it while the record was deleted, so publishing did not move it): moved to the
+    workflow's initial stage, as a migration, with what entering it starts."""
+    wf = cf.definition.workflow
+    row = record_store.get_record(conn, record_id)
+    if wf is None or row.stage is None or wf.stage(row.stage) is not None:
+        return
+    to = wf.stage(cf.initial_stage) if cf.initial_stage else None
+    if to is not None:
+        _migrate(svc, conn, actor, cf, row, to, svc.clock())
 
 
 def _cursor(due_at: dt.datetime, record_id: int) -> str:
