@@ -161,16 +161,16 @@ def _values(s: _Source, indent: int) -> None:
     s.emit(indent, f"values.setdefault({s.const('stage')}, stage)")
 
 
-def _formulas(s: _Source) -> None:
+def _formulas(s: _Source, b: int) -> None:
     """One pass of the formulas: the sub-forms' rows, then the record's (with ``values`` and
     ``ectx`` made anew from ``data``)."""
     cf = s.cf
     if cf.row_formulas:
-        s.emit(1, "_apply_row_formulas(cf, data, ctx, stage, record_id)")
+        s.emit(b, "_apply_row_formulas(cf, data, ctx, stage, record_id)")
     if cf.formula_order or cf.conditional:
-        _values(s, 1)
+        _values(s, b)
         s.emit(
-            1,
+            b,
             f"base = ctx.eval_contexts.get({s.const((cf.form_id, cf.version))})",
             "if base is None:",
             "    base = _base_context(cf, ctx)",
@@ -181,7 +181,7 @@ def _formulas(s: _Source) -> None:
         k, fc = s.const(key), s.const(f)
         expr = s.const(_expression(f.expr))  # type: ignore[attr-defined]
         s.emit(
-            1,
+            b,
             f"stored = _formula_value({s.const(t)}, {fc}, {expr}, ectx, cctx)",
             "if stored is None:",
             f"    data.pop({k}, None)",
@@ -190,9 +190,24 @@ def _formulas(s: _Source) -> None:
             f"    data[{k}] = stored",
         )
         if type(t).to_expr is FieldType.to_expr:
-            s.emit(2, f"values[{k}] = stored")
+            s.emit(b + 1, f"values[{k}] = stored")
         else:
-            s.emit(2, f"values[{k}] = {s.const(t.to_expr)}({fc}, stored, cctx)")
+            s.emit(b + 1, f"values[{k}] = {s.const(t.to_expr)}({fc}, stored, cctx)")
+
+
+def _visibility_chains(cf: CompiledForm) -> bool:
+    """Whether a visibility condition, a rule or a formula reads a field a rule may hide (so
+    dropping a hidden value may change what they give)."""
+    if not cf.conditional:
+        return False
+    sources: list[str] = [w for _, v, h in cf.field_conditions for w in (v, h) if w]
+    sources.extend(rule.when for rule in cf.definition.rules)
+    sources.extend(cf.fields[k].expr for k in cf.formula_order)  # type: ignore[attr-defined]
+    for source in sources:
+        parsed = _expression(source)
+        if isinstance(parsed, str) or parsed.references() & cf.conditional:
+            return True
+    return False
 
 
 def _rows_read_record_formulas(cf: CompiledForm) -> bool:
@@ -220,33 +235,44 @@ def _finish(s: _Source) -> None:
     # record's in dependency order; one that cannot be computed stores blank. When a row
     # formula reads a record formula (``net = price * rate``, ``total = SUM(items.net)``),
     # a second pass computes the rows with the record's new values, then the record again.
-    for _ in range(2 if _rows_read_record_formulas(cf) else 1):
-        _formulas(s)
     # Visibility: values of hidden fields are dropped; a rule that cannot be evaluated hides
-    # nothing. ``required``: the keys required by rules and shown.
+    # nothing. ``required``: the keys required by rules and shown. When a rule or a formula
+    # reads a field a rule may hide, the formulas and rules run again without the values
+    # just dropped, until nothing more is dropped (a formula must not keep a value computed
+    # from a hidden one, nor a rule show a field because of a hidden value).
+    chained = _visibility_chains(cf)
+    b = 2 if chained else 1
+    if chained:
+        s.emit(1, f"for _pass in range({len(cf.conditional) + 1}):")
+    for _ in range(2 if _rows_read_record_formulas(cf) else 1):
+        _formulas(s, b)
     rule_required = bool(cf.conditional) and bool(cf.definition.rules or cf.conditional_required)
     if cf.conditional:
-        s.emit(1, "hidden = set()")
+        s.emit(b, "hidden = set()")
         for key, visible_when, hidden_when in cf.field_conditions:
             k = s.const(key)
             if visible_when:
                 s.emit(
-                    1,
+                    b,
                     f"if _holds({s.const(_expression(visible_when))}, ectx) is False:",
                     f"    hidden.add({k})",
                 )
             if hidden_when:
                 s.emit(
-                    1,
+                    b,
                     f"if _holds({s.const(_expression(hidden_when))}, ectx) is True:",
                     f"    hidden.add({k})",
                 )
-        s.emit(1, "required = set()")
+        s.emit(b, "required = set()")
         if cf.definition.rules:
-            s.emit(1, "_rule_visibility(cf, ectx, hidden, required)")
-        s.emit(1, "for key in hidden:", "    data.pop(key, None)")
+            s.emit(b, "_rule_visibility(cf, ectx, hidden, required)")
+        if chained:
+            s.emit(b, "gone = [key for key in hidden if key in data]")
+        s.emit(b, "for key in hidden:", "    data.pop(key, None)")
         if rule_required:
-            s.emit(1, f"required = (required | {s.const(cf.conditional_required)}) - hidden")
+            s.emit(b, f"required = (required | {s.const(cf.conditional_required)}) - hidden")
+        if chained:
+            s.emit(b, "if not gone:", "    break")
     # Required fields, in field order (those required only by rules when they are).
     s.emit(1, "missing = (None, '', [])")
     for key in cf.fields:

@@ -177,8 +177,14 @@ def _finish(
     """The steps after coercion. ``kept``: stored values the write did not touch."""
     _check_relations(cf, data, store, errors)
     _apply_lookups(cf, data, store)
-    values = _apply_formulas(cf, data, ctx, stage, record_id)
-    required = _apply_visibility(cf, data, ctx, stage, record_id, values)
+    # (session 15: formulas and rules run again without the values visibility dropped, until
+    # nothing more is dropped)
+    for _ in range(len(cf.conditional) + 1):
+        values = _apply_formulas(cf, data, ctx, stage, record_id)
+        present = set(data)
+        required = _apply_visibility(cf, data, ctx, stage, record_id, values)
+        if set(data) == present:
+            break
     _validate(cf, data, required, errors, kept or {})
     errors.raise_if_any()
 

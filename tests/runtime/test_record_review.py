@@ -200,3 +200,48 @@ def test_a_field_made_unique_holds_the_values_records_already_have(
     svc.update_record(conn, actor, twin["id"], 2, {"name": "Y"})
     with pytest.raises(RecordValidationError):
         svc.create_record(conn, actor, fid, {"name": "Y"})
+
+
+def test_a_formula_never_keeps_a_value_computed_from_a_hidden_one() -> None:
+    cf = _compiled(
+        {
+            "key": "f",
+            "name": "表",
+            "fields": [
+                {"key": "vip", "type": "checkbox", "label": "VIP"},
+                {"key": "amount", "type": "number", "label": "金额"},
+                {"key": "discount", "type": "number", "label": "折扣", "visible_when": "vip"},
+                {"key": "net", "type": "formula", "label": "净", "expr": "amount - discount"},
+                MEMO,
+            ],
+        }
+    )
+    created = prepare_create(cf, {"vip": False, "amount": 100, "discount": 30}, CTX, DictStore())
+    assert "discount" not in created.data and created.data["net"] == 100
+    updated = prepare_update(cf, created.data, {"memo": "x"}, CTX, DictStore(), record_id=1)
+    assert updated.data["net"] == 100  # an unrelated edit does not change it
+
+
+def test_a_field_shown_because_of_a_hidden_value_is_hidden_too() -> None:
+    cf = _compiled(
+        {
+            "key": "f",
+            "name": "表",
+            "fields": [
+                {"key": "kind", "type": "select", "label": "类", "options": ["a", "b"]},
+                {
+                    "key": "sub",
+                    "type": "select",
+                    "label": "子",
+                    "options": ["x", "y"],
+                    "visible_when": 'kind = "a"',
+                },
+                {"key": "detail", "type": "text", "label": "细", "visible_when": 'sub = "x"'},
+                MEMO,
+            ],
+        }
+    )
+    created = prepare_create(cf, {"kind": "b", "sub": "x", "detail": "d"}, CTX, DictStore())
+    assert "sub" not in created.data and "detail" not in created.data
+    shown = prepare_create(cf, {"kind": "a", "sub": "x", "detail": "d"}, CTX, DictStore())
+    assert (shown.data["sub"], shown.data["detail"]) == ("x", "d")
