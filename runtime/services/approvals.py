@@ -17,6 +17,7 @@ from runtime import approvals, workflow
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import ConflictError, FieldError, PermissionDeniedError, RecordValidationError
+from runtime.pipeline import in_stage
 from runtime.services import assignees
 from runtime.services.base import ServiceBase, upgraded_hidden
 from runtime.store import approvals as approval_store
@@ -263,7 +264,7 @@ class ApprovalServices(ServiceBase):
             conn,
             cf,
             row,
-            None,
+            in_stage(cf, current, None, self._context(actor), to.key, row.id),
             transition=marker,
             to_stage=to.key,
             assignee_id=assignees.stage_assignee(conn, cf, to, state),

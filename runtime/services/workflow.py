@@ -11,7 +11,7 @@ from runtime import approvals, workflow
 from runtime.actor import Actor
 from runtime.errors import PermissionDeniedError, RecordValidationError, StaleVersionError
 from runtime.permissions import check_write, mask_errors, project
-from runtime.pipeline import prepare_update
+from runtime.pipeline import in_stage, prepare_update
 from runtime.services import assignees
 from runtime.services.base import ServiceBase, stale_shown, upgraded_hidden
 from runtime.store import records as record_store
@@ -83,6 +83,7 @@ class WorkflowServices(ServiceBase):
             ) from None
         to = wf.stage(t.to)
         assert to is not None  # validation guarantees transitions name known stages
+        prepared = in_stage(cf, current, prepared, ctx, to.key, row.id)
         with stale_shown(view):  # another write won meanwhile: the 409's record, as they see it
             moved = record_store.transition_record(
                 conn,

@@ -245,3 +245,36 @@ def test_a_field_shown_because_of_a_hidden_value_is_hidden_too() -> None:
     assert "sub" not in created.data and "detail" not in created.data
     shown = prepare_create(cf, {"kind": "a", "sub": "x", "detail": "d"}, CTX, DictStore())
     assert (shown.data["sub"], shown.data["detail"]) == ("x", "d")
+
+
+def test_a_formula_reading_the_stage_follows_a_transition(conn: Any, svc: Services) -> None:
+    actor = make_user(conn, admin=True)
+    app = svc.create_app(conn, SYSTEM, key=f"a_{uuid.uuid4().hex[:8]}", name="应用")
+    state = {
+        "key": "state",
+        "type": "formula",
+        "label": "状态",
+        "expr": 'IF(stage = "done", "已完成", "未完成")',
+        "result_type": "text",
+    }
+    workflow = {
+        "stages": [
+            {"key": "open", "name": "进行中", "initial": True},
+            {"key": "done", "name": "完成", "kind": "done"},
+        ],
+        "transitions": [
+            {"key": "finish", "label": "完成", "from": ["open"], "to": "done"},
+            {"key": "reopen", "label": "重开", "from": ["done"], "to": "open"},
+        ],
+    }
+    definition = {"key": "f", "name": "表", "fields": [NAME, state], "workflow": workflow}
+    fid = svc.create_form(conn, SYSTEM, app.id, definition).id
+    svc.publish_form(conn, SYSTEM, fid)
+    made = svc.create_record(conn, actor, fid, {"name": "a"})
+    assert made["data"]["state"] == "未完成"
+    done = svc.fire_transition(conn, actor, made["id"], "finish")  # no data
+    assert (done["stage"], done["data"]["state"]) == ("done", "已完成")
+    back = svc.fire_transition(conn, actor, made["id"], "reopen", data={"name": "b"})
+    assert (back["stage"], back["data"]["state"]) == ("open", "未完成")
+    history = svc.record_history(conn, actor, made["id"])
+    assert history[1]["diff"]["state"] == ["未完成", "已完成"]
