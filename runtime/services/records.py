@@ -274,13 +274,14 @@ class RecordServices(ServiceBase):
             if unseen:
                 raise RecordValidationError(unseen)
         if row.schema_version != cf.version:
-            prepared.changes.update(
-                {
-                    k: [row.data.get(k), current.get(k)]
-                    for k in set(row.data) | set(current)
-                    if row.data.get(k) != current.get(k) and k not in prepared.changes
-                }
-            )
+            # History's old values are what the record held, not their upgrade (5, not "5").
+            for k in set(row.data) | set(current):
+                if row.data.get(k) == current.get(k):
+                    continue
+                if k in prepared.changes:
+                    prepared.changes[k][0] = row.data.get(k)
+                else:
+                    prepared.changes[k] = [row.data.get(k), current.get(k)]
         with _masked(view, actor.lang), stale_shown(view):
             updated = record_store.update_record(
                 conn,

@@ -278,3 +278,15 @@ def test_a_formula_reading_the_stage_follows_a_transition(conn: Any, svc: Servic
     assert (back["stage"], back["data"]["state"]) == ("open", "未完成")
     history = svc.record_history(conn, actor, made["id"])
     assert history[1]["diff"]["state"] == ["未完成", "已完成"]
+
+
+def test_history_shows_what_the_record_held_before_an_upgraded_edit(
+    conn: Any, svc: Services
+) -> None:
+    actor = make_user(conn)
+    fid = _form(conn, svc, [NAME, {"key": "n", "type": "number", "label": "数"}])
+    made = svc.create_record(conn, actor, fid, {"name": "a", "n": 5})
+    _republish(conn, svc, fid, [NAME, {"key": "n", "type": "text", "label": "数"}])
+    svc.update_record(conn, actor, made["id"], 1, {"n": "7"})
+    history = svc.record_history(conn, actor, made["id"])
+    assert [h["diff"]["n"] for h in history] == [[None, 5], [5, "7"]]
