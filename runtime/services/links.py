@@ -224,7 +224,9 @@ class LinkServices(RecordServices):
 
         cf = self.compiled_form(conn, link.form_id)
         spec = QueryConfig.model_validate(link.config)
-        changed = bool(_query_problems(cf, spec, lang))  # the form changed under the link
+        # The form changed under the link so that its matching cannot work (a matched field
+        # removed, or of another type). A removed *shown* field is only left out of answers.
+        changed = any(p["path"].startswith("config.match") for p in _query_problems(cf, spec, lang))
         possible = not changed
         conditions = []
         for m in spec.match:

@@ -154,11 +154,18 @@ def contains_pattern(text: str) -> str:
 
 
 def _ilike(expr: ColumnElement[Any], pattern: str, dialect: str) -> ColumnElement[bool]:
+    """``expr`` LIKE ``pattern`` (escaped, not lower-cased) ignoring case, both sides lowered
+    by the same function: Python's ``str.lower`` and PostgreSQL's ``lower()`` differ (final
+    sigma: ΟΔΟΣ → οδος against οδοσ; İ → i̇ against i), so a pattern lowered by one never
+    matches text lowered by the other."""
     if dialect == "sqlite" and _cased_beyond_ascii(pattern):
         # SQLite's lower() folds A-Z only: Москва, Éclair or full-width ＡＢＣ would not match
         # their own lower case. The engine's connections define this one (Python's lower).
-        return sa.func.stageform_lower(expr).like(pattern, escape="\\")
-    return sa.func.lower(expr).like(pattern, escape="\\")
+        lower: Any = sa.func.stageform_lower
+    else:
+        lower = sa.func.lower
+    matched: ColumnElement[bool] = lower(expr).like(lower(sa.literal(pattern)), escape="\\")
+    return matched
 
 
 def _cased_beyond_ascii(text: str) -> bool:
@@ -289,13 +296,13 @@ def condition(
     if op == "contains":
         if s is not StorageKind.TEXT:
             return _bool(expr == value)  # a single relation "contains" its one id
-        return _ilike(expr, contains_pattern(str(value)), dialect)
+        return _ilike(expr, f"%{like_escape(str(value))}%", dialect)
     if op == "not_contains":
         if s is not StorageKind.TEXT:
             return _or_null(expr, expr != value)
-        return _or_null(expr, sa.not_(_ilike(expr, contains_pattern(str(value)), dialect)))
+        return _or_null(expr, sa.not_(_ilike(expr, f"%{like_escape(str(value))}%", dialect)))
     if op == "starts_with":
-        return _ilike(expr, like_escape(str(value).lower()) + "%", dialect)
+        return _ilike(expr, like_escape(str(value)) + "%", dialect)
     raise ValueError(f"operator {op!r} not handled")  # the validation refused it before
 
 
