@@ -103,8 +103,13 @@ def update_app(
 
 
 def delete_app(conn: sa.Connection, app_id: int, now: dt.datetime) -> None:
-    get_app(conn, app_id)
-    conn.execute(apps.update().where(apps.c.id == app_id).values(deleted_at=now))
+    """Soft-delete the app (its forms and records stay in the database) and free its key:
+    a deleted app cannot be restored, so the key (a template's, the demo's) may be used
+    again. The deleted row keeps ``key~id``, which no live app can have."""
+    app = get_app(conn, app_id)
+    conn.execute(
+        apps.update().where(apps.c.id == app_id).values(deleted_at=now, key=f"{app.key}~{app_id}")
+    )
 
 
 def create_form(

@@ -523,6 +523,17 @@ def test_a_link_dies_with_its_app(admin: TestClient, visitor: TestClient, form_i
 # --- found by a review (session 15) ---
 
 
+def test_a_deleted_apps_key_can_be_used_again(admin: TestClient) -> None:
+    """A deleted app cannot be restored: its key (a template's, the demo's) is free again."""
+    made = admin.post(f"{API}/apps", json={"key": "shop", "name": "店"})
+    assert made.status_code == 201
+    assert admin.post(f"{API}/apps", json={"key": "shop", "name": "店"}).status_code == 409
+    assert admin.delete(f"{API}/apps/{made.json()['id']}").status_code == 204
+    again = admin.post(f"{API}/apps", json={"key": "shop", "name": "新店"})
+    assert again.status_code == 201, again.text
+    assert [a["key"] for a in admin.get(f"{API}/apps").json()] == ["shop"]
+
+
 def _republish(admin, form_id, definition):
     assert admin.put(f"{API}/forms/{form_id}", json=definition).status_code == 200
     assert admin.post(f"{API}/forms/{form_id}/publish").status_code == 200
@@ -561,6 +572,18 @@ def test_a_query_link_on_a_changed_form_is_the_plain_not_found(admin, visitor, f
     r = _ask(visitor, link, order_no="SO-1", phone="5678")
     assert r.status_code == 404, r.text
     assert r.json()["detail"][0]["code"] == "not_found"
+
+
+def test_a_query_link_still_answers_when_a_field_it_shows_is_removed(admin, visitor, form_id):
+    _record(admin, form_id, order_no="SO-1", phone="13812345678", customer="c", note="<p>n</p>")
+    link = _link(admin, form_id)
+    assert _ask(visitor, link, order_no="SO-1", phone="5678").status_code == 200
+    d = shipment_form()
+    d["fields"] = [f for f in d["fields"] if f["key"] != "note"]
+    _republish(admin, form_id, d)
+    r = _ask(visitor, link, order_no="SO-1", phone="5678")
+    assert r.status_code == 200, r.text
+    assert [f["key"] for f in r.json()["fields"]] == ["order_no", "customer"]
 
 
 def test_a_link_with_a_chinese_password_can_be_opened(admin, visitor, form_id):
