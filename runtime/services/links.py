@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from builder.errors import CoercionError
-from builder.fields.base import Source
+from builder.fields.base import CoerceContext, Source
 from builder.pydantic_messages import pydantic_message
 from builder.value_types import StorageKind
 from runtime.actor import PUBLIC, Actor
@@ -37,6 +37,7 @@ from runtime.compiled import CompiledForm
 from runtime.errors import DefinitionRejectedError, FieldError, NotFoundError
 from runtime.safe_text import contains_nul
 from runtime.services.records import RecordServices
+from runtime.store import directory
 from runtime.store import forms as form_store
 from runtime.store import links as link_store
 
@@ -263,7 +264,7 @@ class LinkServices(RecordServices):
         ]
         found = len(matches) == 1 and page.count <= MAX_CANDIDATES and possible
         record = matches[0] if len(matches) == 1 else {"data": {}, "stage": None}
-        answer = self._answer(cf, spec, record, lang)
+        answer = self._answer(conn, cf, spec, record, lang)
         return answer if found else None
 
     def _exact_value(self, cf: CompiledForm, key: str, raw: Any) -> tuple[Any, bool]:
@@ -283,28 +284,56 @@ class LinkServices(RecordServices):
         return t.sample(f), False
 
     def _answer(
-        self, cf: CompiledForm, spec: QueryConfig, record: Mapping[str, Any], lang: str
+        self, conn: Any, cf: CompiledForm, spec: QueryConfig, record: Mapping[str, Any], lang: str
     ) -> dict[str, Any]:
         data = record.get("data") or {}
         wf = cf.definition.workflow
         stage = wf.stage(record["stage"]) if wf is not None and record.get("stage") else None
         hidden = set(stage.hidden or ()) if stage is not None else set()
+        shown = [key for key in spec.show if key in cf.fields and key not in hidden]
+        ctx = self._naming(conn, cf, shown, data)
         fields = [
             {
                 "key": key,
                 "label": cf.label(key),
-                "value": cf.types[key].display(
-                    cf.fields[key], data.get(key), lang, self.coerce_context
-                ),
+                "value": cf.types[key].display(cf.fields[key], data.get(key), lang, ctx),
             }
-            for key in spec.show
-            if key in cf.fields and key not in hidden
+            for key in shown
         ]
         answer: dict[str, Any] = {"fields": fields}
         if spec.show_stage and wf is not None:
             answer["stage"] = None if stage is None else {"key": stage.key, "name": stage.name}
             answer["stages"] = [{"key": s.key, "name": s.name} for s in wf.stages]
         return answer
+
+    def _naming(
+        self, conn: Any, cf: CompiledForm, keys: list[str], data: Mapping[str, Any]
+    ) -> CoerceContext:
+        """The coercion context with the names of the people and departments ``keys`` hold:
+        a visitor sees 张三, not the user id 7."""
+        people = _ids_in([data.get(k) for k in keys if cf.fields[k].type in _PEOPLE])
+        groups = _ids_in([data.get(k) for k in keys if cf.fields[k].type in _GROUPS])
+        if not people and not groups:
+            return self.coerce_context
+        user_names, department_names = directory.names(conn, people, groups)
+        return dataclasses.replace(
+            self.coerce_context,
+            describe_user=user_names.get,
+            describe_department=department_names.get,
+        )
+
+
+_PEOPLE = frozenset({"user", "users"})
+_GROUPS = frozenset({"department"})
+
+
+def _ids_in(values: list[Any]) -> set[int]:
+    found: set[int] = set()
+    for value in values:
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, int) and not isinstance(v, bool):
+                found.add(v)
+    return found
 
 
 def _suffix_matches(stored: Any, given: Any, m: Matcher) -> bool:

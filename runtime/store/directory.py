@@ -72,3 +72,22 @@ def active_user_ids(conn: sa.Connection, ids: set[int]) -> set[int]:
         sa.select(users.c.id).where(users.c.id.in_(sorted(ids)), users.c.is_active.is_(True))
     )
     return {int(r) for r in rows.scalars()}
+
+
+def names(
+    conn: sa.Connection, user_ids: set[int], department_ids: set[int]
+) -> tuple[dict[int, str], dict[int, str]]:
+    """The names of these users and departments (for showing a record's people as text)."""
+    people: dict[int, str] = {}
+    if user_ids:
+        rows = conn.execute(sa.select(users.c.id, users.c.name).where(users.c.id.in_(user_ids)))
+        people = {r.id: r.name for r in rows}
+    groups: dict[int, str] = {}
+    if department_ids:
+        rows = conn.execute(
+            sa.select(departments.c.id, departments.c.name).where(
+                departments.c.id.in_(department_ids)
+            )
+        )
+        groups = {r.id: r.name for r in rows}
+    return people, groups

@@ -586,6 +586,19 @@ def test_a_query_link_still_answers_when_a_field_it_shows_is_removed(admin, visi
     assert [f["key"] for f in r.json()["fields"]] == ["order_no", "customer"]
 
 
+def test_a_query_link_shows_people_by_name(admin, visitor, form_id, database):
+    rep = make_user(database, "rep@example.com", name="王销售")
+    d = shipment_form()
+    d["fields"].append({"key": "rep", "type": "user", "label": "销售"})
+    _republish(admin, form_id, d)
+    _record(admin, form_id, order_no="SO-9", phone="13812345678", rep=rep.id)
+    config = {**QUERY_CONFIG, "show": ["order_no", "rep"]}
+    link = _link(admin, form_id, config=config)
+    r = _ask(visitor, link, order_no="SO-9", phone="5678")
+    assert r.status_code == 200, r.text
+    assert r.json()["fields"][1] == {"key": "rep", "label": "销售", "value": "王销售"}
+
+
 def test_a_link_with_a_chinese_password_can_be_opened(admin, visitor, form_id):
     """The admin sets the password in a JSON body (any Unicode is accepted); visitors must
     send it in the X-Link-Password header, which HTTP carries as bytes (UTF-8 here, the only
