@@ -90,7 +90,18 @@ def dump_form(form: FormDefinition) -> dict[str, Any]:
 
 
 def publish(form: FormDefinition, version: int) -> FormDefinition:
-    """An immutable published copy of ``form`` carrying ``version``."""
+    """An immutable published copy of ``form`` carrying ``version``. A formula without a
+    ``result_type`` gets the one its expression yields (the docs' "inferred when absent"):
+    stored, filtered, sorted and summed as that type — 价值评分 is a number, not JSON."""
+    from builder.fields.formula import result_type_of
+    from builder.validation.expressions import expression_names
+
     data = dump_form(form)
     data["version"] = version
+    names = expression_names(form)
+    for field in data.get("fields", []):
+        if field.get("type") == "formula" and field.get("result_type") is None:
+            inferred = result_type_of(names[field["key"]].type) if field["key"] in names else None
+            if inferred is not None:
+                field["result_type"] = inferred
     return FormDefinition.model_validate(data)

@@ -60,6 +60,16 @@ _EXPR_TYPE = {
     "datetime": ExprType.DATETIME,
     "bool": ExprType.BOOL,
 }
+
+
+def result_type_of(expr_type: ExprType) -> ResultType | None:
+    """The ``result_type`` of an expression of ``expr_type`` (None: no single one, e.g. ANY)."""
+    for result, kind in _EXPR_TYPE.items():
+        if kind == expr_type:
+            return result  # type: ignore[return-value]
+    return None
+
+
 _OPERATORS = {
     "number": NUMBER_OPERATORS,
     "text": TEXT_OPERATORS,

@@ -61,7 +61,12 @@ def test_published_definition_carries_version_and_is_immutable() -> None:
     assert draft.version is None
     published = publish(draft, 3)
     assert published.version == 3
-    assert dump_form(published) == {**example("customer.json"), "version": 3}
+    # The same definition, with the formula's result_type inferred (价值评分: a number).
+    expected = {**example("customer.json"), "version": 3}
+    expected["fields"] = [
+        {**f, "result_type": "number"} if f["key"] == "score" else f for f in expected["fields"]
+    ]
+    assert dump_form(published) == expected
     with pytest.raises(pydantic.ValidationError):
         published.name = "改名"  # type: ignore[misc]
     with pytest.raises(pydantic.ValidationError):

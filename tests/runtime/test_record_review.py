@@ -290,3 +290,29 @@ def test_history_shows_what_the_record_held_before_an_upgraded_edit(
     svc.update_record(conn, actor, made["id"], 1, {"n": "7"})
     history = svc.record_history(conn, actor, made["id"])
     assert [h["diff"]["n"] for h in history] == [[None, 5], [5, "7"]]
+
+
+def test_a_formula_without_result_type_is_its_inferred_type(conn: Any, svc: Services) -> None:
+    """The CRM's 价值评分 has no result_type: published with the inferred one (number), it is
+    found by eq on SQLite too, and it can be compared, sorted and summed."""
+    actor = make_user(conn)
+    fid = _form(
+        conn,
+        svc,
+        [
+            NAME,
+            {"key": "budget", "type": "number", "label": "预算"},
+            {"key": "score", "type": "formula", "label": "评分", "expr": "budget / 1000 + 20"},
+        ],
+    )
+    for name, budget in (("a", 100_000), ("b", 50_000)):
+        svc.create_record(conn, actor, fid, {"name": name, "budget": budget})
+
+    def names(body: dict[str, Any]) -> list[str]:
+        return [i["data"]["name"] for i in svc.query(conn, actor, fid, body)["items"]]
+
+    assert names({"filter": {"field": "score", "op": "eq", "value": 120}}) == ["a"]
+    assert names({"filter": {"field": "score", "op": "gt", "value": 80}}) == ["a"]
+    assert names({"sort": [{"field": "score", "dir": "asc"}]}) == ["b", "a"]
+    total = svc.aggregate(conn, actor, fid, {"metrics": [{"op": "sum", "field": "score"}]})
+    assert float(total["groups"][0]["values"]["sum_score"]) == 190
