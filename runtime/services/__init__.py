@@ -26,6 +26,7 @@ from runtime.services.stages import StageServices
 from runtime.services.tasks import TaskServices
 from runtime.services.workflow import WorkflowServices
 from runtime.store import forms as form_store
+from runtime.store import org as org_store
 
 
 @dataclass
@@ -48,8 +49,10 @@ class Services(
         app: AppDefinition,
         sample_data: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     ) -> form_store.AppRow:
-        """Create ``app`` as an ordinary app: every form saved, then published (so relations
-        between them resolve in any order), then the sample records created.
+        """Create ``app`` as an ordinary app: the roles its workflows name that do not exist
+        yet (roles are the organisation's, shared by apps: an existing one is kept as it is),
+        every form saved, then published (so relations between them resolve in any order),
+        then the sample records created.
 
         Automations and dashboards of the definition are not stored yet (their tables arrive
         with the automations and dashboards issues).
@@ -65,6 +68,10 @@ class Services(
             description=app.description or "",
             icon=app.icon,
         )
+        existing = {role.key for role in org_store.list_roles(conn)}
+        for role in app.roles:
+            if role.key not in existing:
+                self.create_role(conn, actor, key=role.key, name=role.name)
         form_ids = {
             f.key: self.create_form(conn, actor, row.id, dump_form(f)).id for f in app.forms
         }

@@ -236,3 +236,19 @@ def test_process_stats_leave_out_records_in_the_recycle_bin(conn: sa.Connection)
     assert svc.overdue(conn, actor, form_id)["count"] == 0
     stats = svc.process_stats(conn, actor, form_id)
     assert all(s.get("breached", 0) == 0 for s in stats["stages"]), stats
+
+
+def test_installing_a_template_creates_the_roles_its_workflows_name(conn: sa.Connection) -> None:
+    """The CRM's 赢单 transition is for sales_manager: without the role nobody but an admin
+    could fire it after `stageform demo`. A role that exists is kept as it is."""
+    from runtime.store import org as org_store
+    from templates_lib.loader import load_template
+
+    svc = Services(clock=lambda: NOW)
+    admin = make_user(conn, admin=True)
+    svc.create_role(conn, admin, key="sales", name="我们的销售")
+    template = load_template("crm")
+    svc.install_app(conn, admin, template.app)
+    roles = {r.key: r.name for r in org_store.list_roles(conn)}
+    assert roles["sales"] == "我们的销售"
+    assert {r.key for r in template.app.roles} <= set(roles)
