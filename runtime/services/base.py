@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-
 from builder import load_form
 from builder.diff import upgrade_data
 from builder.fields.base import CoerceContext
@@ -51,8 +49,7 @@ from runtime.store import org as org_store
 from runtime.store import records as record_store
 from runtime.store import stages as stage_store
 from runtime.store.records import AppStoreAccess, RecordRow
-from runtime.store.scope import record_in_scope, scope_condition
-from runtime.store.tables import records
+from runtime.store.scope import reached, record_in_scope, scope_condition
 
 
 def _utcnow() -> dt.datetime:
@@ -320,10 +317,7 @@ class ServiceBase:
         scope = scope_condition(conn, target, access.scopes_for("view"), actor, self.timezone)
         if scope is None:
             return set()
-        seen = conn.execute(
-            sa.select(records.c.id).where(records.c.id.in_(sorted(ids)), scope)
-        ).scalars()
-        return set(ids) - set(seen)
+        return set(ids) - reached(conn, ids, scope)
 
     def _stage_view(
         self, conn: Any, actor: Actor, cf: CompiledForm, stage: str | None

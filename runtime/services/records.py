@@ -7,8 +7,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-import sqlalchemy as sa
-
 from runtime.actor import Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import (
@@ -36,7 +34,6 @@ from runtime.services.base import ServiceBase, stale_shown, upgraded_hidden
 from runtime.services.stages import rehome
 from runtime.store import records as record_store
 from runtime.store import scope as scope_store
-from runtime.store.tables import records
 
 
 class RecordServices(ServiceBase):
@@ -233,7 +230,7 @@ class RecordServices(ServiceBase):
         if within is not None and not scope_store.search_hides(cf, hidden):
             # Only records written under a version that searched a field this one does not
             # (their search_text may hold its text) must match on what is visible now.
-            within = sa.or_(records.c.schema_version.not_in(stale), within)
+            within = scope_store.unless_written_under(stale, within)
         if within is not None:
             scope = within if scope is None else scope_store.both(scope, within)
         return access, hidden, scope

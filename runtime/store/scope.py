@@ -5,7 +5,7 @@ single-record read of one actor are ANDed with (the decisions themselves are
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -120,3 +120,17 @@ def visible_search_condition(
 
 def both(a: ColumnElement[bool], b: ColumnElement[bool]) -> ColumnElement[bool]:
     return sa.and_(a, b)
+
+
+def reached(conn: sa.Connection, ids: Collection[int], scope: ColumnElement[bool]) -> set[int]:
+    """Which of the records ``ids`` pass ``scope``."""
+    rows = conn.execute(sa.select(records.c.id).where(records.c.id.in_(sorted(ids)), scope))
+    return set(rows.scalars())
+
+
+def unless_written_under(
+    versions: Collection[int], condition: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """``condition`` for the records written under one of ``versions``; every other record
+    passes."""
+    return sa.or_(records.c.schema_version.not_in(sorted(versions)), condition)
