@@ -50,6 +50,8 @@ class CompiledForm:
     relations: tuple[FieldConfig, ...] = ()
     # (sub-form key, relation column) of every sub-form's relation columns
     row_relations: tuple[tuple[str, FieldConfig], ...] = ()
+    # Whether a record formula reads ``stage`` (a transition then recomputes them)
+    stage_formulas: bool = False
     lookups: tuple[FieldConfig, ...] = ()
     # Keys that must have a value whatever the rules say (required, input, not conditional).
     always_required: tuple[str, ...] = ()
@@ -148,6 +150,7 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
         defaults=_defaults_in_order(value_fields, types),
         serials=tuple(f for f in value_fields if f.type == "serial"),
         relations=tuple(f for f in value_fields if f.type == "relation"),
+        stage_formulas=any(_reads_stage(f) for f in value_fields if f.type == "formula"),
         row_relations=tuple(
             (f.key, c)
             for f in value_fields
@@ -215,6 +218,13 @@ def _expr_names(definition: FormDefinition, fields: list[FieldConfig]) -> frozen
         except ExpressionError:
             return None
     return frozenset(names)
+
+
+def _reads_stage(f: FieldConfig) -> bool:
+    try:
+        return "stage" in parse(f.expr).references()  # type: ignore[attr-defined]
+    except ExpressionError:
+        return False
 
 
 def _defaults_in_order(

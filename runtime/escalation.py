@@ -25,7 +25,6 @@ from runtime.calendar import add_working_hours, calendar_zone
 from runtime.compiled import CompiledForm
 from runtime.errors import EngineError
 from runtime.services import assignees
-from runtime.store import approvals as approval_store
 from runtime.store import directory
 from runtime.store import records as record_store
 from runtime.store import stages as stage_store
@@ -150,7 +149,7 @@ def _escalate_stay(
 
 def _stay_goes_on(conn: Any, stay: Stay) -> bool:
     """Whether ``stay`` is still the record's open stay (in the same stage)."""
-    current = approval_store.open_stay(conn, stay.record_id)
+    current = stage_store.open_stay(conn, stay.record_id)
     return current is not None and current.id == stay.id
 
 

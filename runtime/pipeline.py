@@ -26,7 +26,7 @@ from functools import cached_property
 from typing import Any, NamedTuple, Protocol
 
 from builder.errors import CoercionError, ExpressionError
-from builder.expr import EvalContext, evaluate, parse
+from builder.expr import EvalContext, evaluate
 from builder.fields import FieldConfig, FieldType, type_of
 from builder.fields.base import DEFAULT_CONTEXT, CoerceContext, Source
 from builder.i18n import translate
@@ -555,14 +555,14 @@ def in_stage(
     for the stage it enters (``IF(stage = "done", …)``), over the data as the transition leaves
     it (``prepared``'s, else ``current``). ``prepared`` as it was when no formula reads the
     stage or none changes."""
-    readers = [k for k in cf.formula_order if _reads_stage(cf.fields[k])]
-    if not readers:
+    if not cf.stage_formulas:
         return prepared
-    data = dict(prepared.data if prepared is not None else current)
+    before = prepared.data if prepared is not None else current
+    data = dict(before)
     values = _expr_values(cf, data, ctx, stage)
     values["stage"] = stage
     _run_formulas(cf, cf.formula_order, cf.fields, data, values, ctx, record_id)
-    if data == (prepared.data if prepared is not None else current):
+    if data == before:
         return prepared
     changes = {
         k: [current.get(k), data.get(k)]
@@ -571,13 +571,6 @@ def in_stage(
     }
     unique = prepared.unique if prepared is not None else {}
     return Prepared(data, changes, unique)
-
-
-def _reads_stage(f: FieldConfig) -> bool:
-    try:
-        return "stage" in parse(f.expr).references()  # type: ignore[attr-defined]
-    except ExpressionError:
-        return False
 
 
 def _formula_value(

@@ -14,3 +14,13 @@ def utc_text(value: dt.datetime) -> str:
 def utc_text_or_none(value: dt.datetime | None) -> str | None:
     """:func:`utc_text`, with ``None`` for no value."""
     return None if value is None else utc_text(value)
+
+
+def fits_utc(value: dt.datetime) -> bool:
+    """Whether an aware instant can be expressed in UTC (0001-01-01T00:00+05:00 and
+    9999-12-31T23:00-05:00 cannot: the database would refuse to bind them)."""
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        return False
+    return True

@@ -15,17 +15,15 @@ from fastapi.routing import APIRoute
 from pydantic import AfterValidator, AwareDatetime
 
 from runtime.services import Services
+from runtime.timestamps import fits_utc
 
 # A \uD800–\uDFFF escape: the only way a lone surrogate gets into a string decoded from UTF-8.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _fits_utc(value: dt.datetime) -> dt.datetime:
-    """An instant the database can hold: 9999-12-31T23:00-05:00 is past the last UTC year."""
-    try:
-        value.astimezone(dt.UTC)
-    except OverflowError:
-        raise ValueError("the instant is out of range in UTC") from None
+    if not fits_utc(value):
+        raise ValueError("the instant is out of range in UTC")
     return value
 
 

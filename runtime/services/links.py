@@ -35,6 +35,7 @@ from builder.value_types import StorageKind
 from runtime.actor import PUBLIC, Actor
 from runtime.compiled import CompiledForm
 from runtime.errors import DefinitionRejectedError, FieldError, NotFoundError
+from runtime.pipeline import relation_ids as ids_of
 from runtime.safe_text import contains_nul
 from runtime.services.records import RecordServices
 from runtime.store import directory
@@ -311,8 +312,8 @@ class LinkServices(RecordServices):
     ) -> CoerceContext:
         """The coercion context with the names of the people and departments ``keys`` hold:
         a visitor sees 张三, not the user id 7."""
-        people = _ids_in([data.get(k) for k in keys if cf.fields[k].type in _PEOPLE])
-        groups = _ids_in([data.get(k) for k in keys if cf.fields[k].type in _GROUPS])
+        people = {i for k in keys if cf.fields[k].type in _PEOPLE for i in ids_of(data.get(k))}
+        groups = {i for k in keys if cf.fields[k].type in _GROUPS for i in ids_of(data.get(k))}
         if not people and not groups:
             return self.coerce_context
         user_names, department_names = directory.names(conn, people, groups)
@@ -325,15 +326,6 @@ class LinkServices(RecordServices):
 
 _PEOPLE = frozenset({"user", "users"})
 _GROUPS = frozenset({"department"})
-
-
-def _ids_in(values: list[Any]) -> set[int]:
-    found: set[int] = set()
-    for value in values:
-        for v in value if isinstance(value, list) else [value]:
-            if isinstance(v, int) and not isinstance(v, bool):
-                found.add(v)
-    return found
 
 
 def _suffix_matches(stored: Any, given: Any, m: Matcher) -> bool:

@@ -221,17 +221,16 @@ class RecordServices(ServiceBase):
         hidden = query_hidden(access, cf.definition)
         if not isinstance(search, str) or not search.strip():
             return access, hidden, scope
-        within: Any = None
-        stale = self._stale_search_versions(conn, cf)
-        if scope_store.search_hides(cf, hidden) or stale:
+        hides = scope_store.search_hides(cf, hidden)
+        stale = () if hides else self._stale_search_versions(conn, cf)
+        if hides or stale:
             within = scope_store.visible_search_condition(
                 conn, cf, search, hidden, actor, self.timezone
             )
-        if within is not None and not scope_store.search_hides(cf, hidden):
-            # Only records written under a version that searched a field this one does not
-            # (their search_text may hold its text) must match on what is visible now.
-            within = scope_store.unless_written_under(stale, within)
-        if within is not None:
+            if not hides:
+                # Only records written under a version that searched a field this one does
+                # not (their search_text may hold its text) must match on what is visible now.
+                within = scope_store.unless_written_under(stale, within)
             scope = within if scope is None else scope_store.both(scope, within)
         return access, hidden, scope
 

@@ -82,6 +82,7 @@ from runtime.store.query_sql import (
 from runtime.store.search import search_condition
 from runtime.store.tables import records
 from runtime.store.values import ValueTable, live_value_table
+from runtime.timestamps import fits_utc
 
 __all__ = [
     "Actor",
@@ -912,10 +913,8 @@ def _decode_value(t: Target, v: Any, dialect: str) -> Any:
             when = dt.datetime.fromisoformat(v["t"])
             if when.tzinfo is None:
                 raise ValueError("naive")
-            try:
-                when.astimezone(dt.UTC)  # what binding it does: 0001-01-01+05:00 overflows
-            except OverflowError:
-                raise ValueError("datetime") from None
+            if not fits_utc(when):
+                raise ValueError("datetime")
             return when
         raise ValueError("value")
     if system_datetime:

@@ -122,6 +122,17 @@ def _value_key(value: Any) -> str:
     return _VALUE_KEY(value)
 
 
+def _claims(conn: sa.Connection) -> Any:
+    """``INSERT INTO record_unique … ON CONFLICT DO NOTHING``: a value another record holds is
+    not claimed, and the transaction goes on."""
+    insert: Any = (
+        postgresql.insert(record_unique)
+        if conn.dialect.name == "postgresql"
+        else sqlite.insert(record_unique)
+    )
+    return insert.on_conflict_do_nothing()
+
+
 def _claim(
     conn: sa.Connection,
     cf: CompiledForm,
@@ -148,13 +159,8 @@ def _claim(
             "value_key": _value_key(value),
             "record_id": record_id,
         }
-        stmt: Any = (
-            postgresql.insert(record_unique)
-            if conn.dialect.name == "postgresql"
-            else sqlite.insert(record_unique)
-        )
         claimed = conn.execute(
-            stmt.values(**row).on_conflict_do_nothing().returning(record_unique.c.record_id)
+            _claims(conn).values(**row).returning(record_unique.c.record_id)
         ).first()
         if claimed is None:
             errors.append(_not_unique(cf, key, value, lang))
@@ -167,12 +173,7 @@ def claim_existing(conn: sa.Connection, cf: CompiledForm, keys: Sequence[str]) -
     unique: from then on a write must not take one of them. Where records already share a
     value, the first (by id) holds it; the others keep theirs until they are edited. Returns
     how many values were claimed."""
-    insert: Any = (
-        postgresql.insert(record_unique)
-        if conn.dialect.name == "postgresql"
-        else sqlite.insert(record_unique)
-    )
-    statement = insert.on_conflict_do_nothing()
+    statement = _claims(conn)
     claimed = 0
     for key in keys:
         value = (
