@@ -1,4 +1,4 @@
-"""The ``stageform`` command: init, serve, createuser, token, demo, escalate.
+"""The ``stageform`` command: init, serve, createuser, token, demo, escalate, index, upgrade.
 
 Settings come from ``STAGEFORM_*`` environment variables (:mod:`app.config`). Failures print
 one line to stderr and exit 1; none prints a traceback for a situation a user can fix.
@@ -26,6 +26,7 @@ from runtime.actor import SYSTEM, Actor
 from runtime.errors import EngineError
 from runtime.escalation import run_escalations
 from runtime.services import Services
+from runtime.services.upgrade import drain_upgrades
 from runtime.store import audit, search_index, users
 from runtime.store.database import Database
 from templates_lib.loader import load_template
@@ -461,6 +462,41 @@ def index() -> None:
         except EngineError as error:
             raise fail(error.message) from error
     typer.echo(f"search index: {applied} record(s) applied")
+
+
+@cli.command()
+def upgrade(
+    form: Annotated[
+        int | None, typer.Option("--form", help="Only this form's records (its id).")
+    ] = None,
+) -> None:
+    """Write the records of each form that were written under an older version again, as its
+    newest version derives them (converted types, new formulas, unique values).
+
+    The server does this itself after each publish; run this after a server stopped in the
+    middle of it, or after publishing from another tool. Reads upgrade a record whether or
+    not this has run; lists, filters and aggregates see the new values once it has. Safe to
+    run while servers run, and from several places at once."""
+    settings = Settings()
+    with open_database(settings) as database:
+        services = Services(timezone=settings.timezone)
+
+        def progress(form_id: int, upgraded: int, left: int) -> None:
+            typer.echo(f"form {form_id}: {upgraded} upgraded, {left} left", err=True)
+
+        try:
+            upgraded, left = drain_upgrades(
+                database, services, None if form is None else [form], progress=progress
+            )
+        except EngineError as error:
+            raise fail(error.message) from error
+    typer.echo(f"records upgraded: {upgraded}; left as they were: {left}")
+    if left:
+        typer.echo(
+            "  a record left holds a value that converts to one another record of its unique "
+            "field holds; it is upgraded when read, and its next edit must change that value",
+            err=True,
+        )
 
 
 def main() -> None:

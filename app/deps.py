@@ -44,7 +44,7 @@ from app.config import Settings
 from app.errors import ApiError
 from app.permissions import ACTIONS, check, require
 from app.security import hash_secret
-from app.state import DatabaseDep, SettingsDep, get_search_indexer
+from app.state import DatabaseDep, SettingsDep, get_record_upgrader, get_search_indexer
 from runtime.actor import Actor
 from runtime.errors import DatabaseBusyError
 from runtime.store.database import Conn, Database, WriteLockTaken
@@ -59,6 +59,7 @@ __all__ = [
     "SettingsDep",
     "WriteConn",
     "Writer",
+    "published",
     "read_as",
     "require",
     "write_as",
@@ -74,6 +75,14 @@ def _write_conn(request: Request, database: DatabaseDep, actor: CurrentActor) ->
     with database.begin() as conn:
         yield conn
     get_search_indexer(request).poke()
+    for form_id in getattr(request.state, "published_forms", ()):
+        get_record_upgrader(request).poke(form_id)
+
+
+def published(request: Request, form_id: int) -> None:
+    """Note that the request's write transaction publishes ``form_id``: once it commits, the
+    form's older records are upgraded (:mod:`runtime.services.upgrade`)."""
+    request.state.published_forms = [*getattr(request.state, "published_forms", ()), form_id]
 
 
 def _public_write_conn(request: Request, database: DatabaseDep) -> Iterator[Conn]:

@@ -27,6 +27,7 @@ from app.ratelimit import LinkRateLimiter, LoginRateLimiter
 from app.state import DatabaseDep
 from app.static_files import install_static
 from runtime.services import Services
+from runtime.services.upgrade import RecordUpgrader
 from runtime.store.database import Database
 from runtime.store.search_index import SearchIndexer
 
@@ -73,14 +74,21 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     # Applies the search queue shortly after write requests, off their transactions
     # (runtime.store.search_index; both databases).
     indexer = SearchIndexer(db)
+    # The engine's process-wide state (compiled-form cache, time zone): one per app.
+    services = Services(timezone=settings.timezone)
+    # Writes the records of a form again after a publish changed how they derive
+    # (runtime.services.upgrade), off the publish's transaction.
+    upgrader = RecordUpgrader(db, services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         indexer.start()
+        upgrader.start()
         try:
             yield
         finally:
             # Off the event loop: stopping waits for a batch in progress.
+            await run_in_threadpool(upgrader.stop)
             await run_in_threadpool(indexer.stop)
             if owns_database:
                 db.dispose()
@@ -100,8 +108,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.search_indexer = indexer
     app.state.secret_key = secret_key
     app.state.recent_tokens = RecentTokens()  # app.deps.write_as
-    # The engine's process-wide state (compiled-form cache, time zone): one per app.
-    app.state.services = Services(timezone=settings.timezone)
+    app.state.services = services
+    app.state.record_upgrader = upgrader
     app.state.login_limiter = LoginRateLimiter(
         db,
         max_failures=settings.login_max_failures,

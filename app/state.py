@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from app.config import Settings
 from app.ratelimit import LinkRateLimiter, LoginRateLimiter
+from runtime.services.upgrade import RecordUpgrader
 from runtime.store.database import Database
 from runtime.store.search_index import SearchIndexer
 
@@ -25,6 +26,12 @@ def get_search_indexer(request: Request) -> SearchIndexer:
     """Called by the write dependencies (not a dependency itself)."""
     indexer: SearchIndexer = request.app.state.search_indexer
     return indexer
+
+
+def get_record_upgrader(request: Request) -> RecordUpgrader:
+    """Called by the write dependency after a commit (not a dependency itself)."""
+    upgrader: RecordUpgrader = request.app.state.record_upgrader
+    return upgrader
 
 
 async def get_settings(request: Request) -> Settings:

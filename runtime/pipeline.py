@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Collection, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple, Protocol
@@ -173,12 +174,42 @@ def prepare_update(
             data[key] = value
     kept = {k: v for k, v in current.items() if k not in given}
     steps.finish(data, ctx, store, errors, stage, record_id, kept)
+    return _prepared(steps, current, data)
+
+
+def prepare_upgrade(
+    cf: CompiledForm,
+    stored: Mapping[str, Any],
+    current: Mapping[str, Any],
+    ctx: WriteContext,
+    store: StoreAccess,
+    *,
+    record_id: int,
+    stage: str | None = None,
+) -> Prepared:
+    """A record written under an older version as ``cf`` derives it: ``current`` is its data
+    converted to ``cf`` (:func:`builder.diff.upgrade_data`), ``stored`` what the record holds.
+    Lookups, formulas and visibility run again, as for a write that changes nothing; the
+    changes and unique values are counted from ``stored`` (a unique ``"5"`` that became ``5``
+    is claimed again). Unlike a write, an upgrade is never refused: a record that does not meet
+    a rule of the new version (a field that became required) keeps its values, derived ones
+    included, and meets the rule at its next edit."""
+    steps = _steps(cf)
+    data = {k: v for k, v in current.items() if k in cf.fields}
+    # ``finish`` derives every value (in ``data``) before it validates any.
+    with suppress(RecordValidationError):
+        steps.finish(data, ctx, store, _Errors(cf, ctx.lang), stage, record_id, dict(current))
+    return _prepared(steps, stored, data)
+
+
+def _prepared(steps: _Steps, before: Mapping[str, Any], data: dict[str, Any]) -> Prepared:
+    """The write of ``data`` over ``before``: what changed, and the unique values to claim."""
     changes = {
-        k: [current.get(k), data.get(k)]
-        for k in set(current) | set(data)
-        if current.get(k) != data.get(k)
+        k: [before.get(k), data.get(k)]
+        for k in set(before) | set(data)
+        if before.get(k) != data.get(k)
     }
-    unique = {k: v for k, v in steps.unique_values(data).items() if current.get(k) != v}
+    unique = {k: v for k, v in steps.unique_values(data).items() if before.get(k) != v}
     return Prepared(data, changes, unique)
 
 

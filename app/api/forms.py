@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.api.common import AppId, FormId, JSONRoute, ServicesDep
 from app.auth import Actor
-from app.deps import ReadConn, WriteConn
+from app.deps import ReadConn, WriteConn, published
 from app.errors import error_responses
 from app.permissions import require
 
@@ -113,6 +113,7 @@ def save_draft(
     responses=error_responses(404, 409),
 )
 def publish_form(
+    request: Request,
     form_id: FormId,
     actor: Annotated[Actor, Depends(require("form.manage"))],
     conn: WriteConn,
@@ -120,9 +121,15 @@ def publish_form(
     body: PublishBody | None = None,
 ) -> FormRead:
     """Publish the draft. Records in stages the new workflow removes must be mapped to a
-    stage (``stage_mapping``); without it the answer is 422 with the count per stage."""
+    stage (``stage_mapping``); without it the answer is 422 with the count per stage.
+    Records written under older versions are then written again in the background, as the
+    new version derives them (converted types, new formulas): their history shows an
+    ``upgrade``."""
     mapping = body.stage_mapping if body else None
-    return _read(services.publish_form(conn, actor, form_id, stage_mapping=mapping))
+    row = services.publish_form(conn, actor, form_id, stage_mapping=mapping)
+    if (row.published_version or 0) > 1:  # records can be behind only from the second on
+        published(request, form_id)
+    return _read(row)
 
 
 @router.get(

@@ -4,7 +4,7 @@ delete/restore/purge, history and comments — each through the record pipeline 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from typing import Any
 
 from runtime.actor import Actor
@@ -30,13 +30,14 @@ from runtime.permissions import (
 from runtime.pipeline import prepare_create, prepare_update
 from runtime.safe_text import contains_nul
 from runtime.sanitize import sanitize_rich_text
-from runtime.services.base import ServiceBase, stale_shown, upgraded_hidden
+from runtime.services.base import stale_shown, upgraded_hidden
 from runtime.services.stages import rehome
+from runtime.services.upgrade import UpgradeServices
 from runtime.store import records as record_store
 from runtime.store import scope as scope_store
 
 
-class RecordServices(ServiceBase):
+class RecordServices(UpgradeServices):
     def create_record(
         self, conn: Any, actor: Actor, form_id: int, data: Any, *, own_transaction: bool = False
     ) -> dict[str, Any]:
@@ -320,9 +321,15 @@ class RecordServices(ServiceBase):
                 raise
             masked = mask_errors(taken.errors, view.hidden, actor.lang)
             raise record_store.unique_taken(masked) from None
+        if restored.schema_version != cf.version:
+            # As the upgrade after a publish would have, had the record not been in the bin
+            # (runtime.services.upgrade); a converted unique value that is taken stays as it
+            # was, and is still upgraded when read.
+            with suppress(RecordValidationError):
+                self.upgrade_record(conn, cf, restored)
         if cf.definition.workflow is not None and restored.stage is not None:
             rehome(self, conn, actor, cf, record_id)
-            restored = record_store.get_record(conn, record_id)
+        restored = record_store.get_record(conn, record_id)
         return self._shown(restored.as_api(), view)
 
     def purge_record(self, conn: Any, actor: Actor, record_id: int) -> None:

@@ -183,6 +183,19 @@ def list_forms(conn: sa.Connection, app_id: int) -> list[FormRow]:
     return [_form(r) for r in rows]
 
 
+def published_form_ids(conn: sa.Connection) -> list[int]:
+    """The forms of live apps published more than once (only those can have records written
+    under an older version)."""
+    return list(
+        conn.execute(
+            sa.select(forms.c.id)
+            .join(apps, apps.c.id == forms.c.app_id)
+            .where(apps.c.deleted_at.is_(None), forms.c.published_version > 1)
+            .order_by(forms.c.id)
+        ).scalars()
+    )
+
+
 def app_form_ids(conn: sa.Connection, app_id: int) -> dict[str, int]:
     rows = conn.execute(sa.select(forms.c.key, forms.c.id).where(forms.c.app_id == app_id))
     return {r.key: r.id for r in rows}

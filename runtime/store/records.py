@@ -641,14 +641,26 @@ def _write_version(
     lang: str,
     hidden: dict[str, Any] | None,
     extra: Mapping[str, Any] | None = None,
+    bump: bool = True,
 ) -> None:
     """Write the record's next version if it is still at ``expected_version``: its data (and
-    ``extra`` columns such as the stage), claims for new unique values, releases for cleared
-    ones — the one versioned write that updates and transitions share.
+    ``extra`` columns such as the stage, or the kept ``updated_*`` of an upgrade), claims for
+    new unique values, releases for cleared ones — the one versioned write that updates,
+    transitions and upgrades share. ``bump=False`` (an upgrade): the version stays.
 
     Raises: StaleVersionError, RecordValidationError (``not_unique``).
     """
     with _atomic(conn, bool(unique)):
+        values = {
+            "data": data,
+            "search_text": search_text(cf, data),
+            "schema_version": cf.version,
+            "version": expected_version + 1 if bump else expected_version,
+            "updated_at": now,
+            "updated_by": actor_id,
+            "hidden": hidden if hidden is not None else current.hidden,
+            **(extra or {}),
+        }
         result = conn.execute(
             records.update()
             .where(
@@ -656,16 +668,7 @@ def _write_version(
                 records.c.version == expected_version,
                 records.c.deleted_at.is_(None),
             )
-            .values(
-                data=data,
-                search_text=search_text(cf, data),
-                schema_version=cf.version,
-                version=expected_version + 1,
-                updated_at=now,
-                updated_by=actor_id,
-                hidden=hidden if hidden is not None else current.hidden,
-                **(extra or {}),
-            )
+            .values(**values)
         )
         if result.rowcount != 1:
             raise StaleVersionError(expected_version, get_record(conn, current.id).as_api())
@@ -744,6 +747,71 @@ def update_record(
         now,
     )
     return get_record(conn, current.id)
+
+
+def behind(
+    conn: sa.Connection, form_id: int, version: int, *, after_id: int, limit: int
+) -> list[RecordRow]:
+    """Up to ``limit`` live records of the form written under a version older than
+    ``version``, in id order after ``after_id``."""
+    result = conn.execute(
+        sa.select(*_COLUMNS)
+        .where(
+            records.c.form_id == form_id,
+            records.c.deleted_at.is_(None),
+            records.c.id > after_id,
+            records.c.schema_version < version,
+        )
+        .order_by(records.c.id)
+        .limit(limit)
+    )
+    return [_row(r) for r in result]
+
+
+def upgrade_record(
+    conn: sa.Connection,
+    cf: CompiledForm,
+    current: RecordRow,
+    prepared: Prepared,
+    *,
+    hidden: dict[str, Any],
+    now: dt.datetime,
+) -> bool:
+    """Store ``current`` as ``cf``'s version derives it (``prepared``: its values, their
+    changes from what is stored, the unique values to claim), as the system, not as an edit:
+    the version stays (an edit begun before it is not refused: it applies to the upgraded
+    values), ``updated_at``/``updated_by`` stay, no event is sent (nobody changed the record;
+    automations must not fire for every record of a form that changed), and what changed is
+    kept in a history entry with the action ``upgrade`` and no actor, at the record's
+    current version. Returns whether it was written; ``False``: it changed since it was read
+    (its writer upgraded it).
+
+    Raises: RecordValidationError (``not_unique``: a converted value another record holds;
+    nothing is written).
+    """
+    try:
+        _write_version(
+            conn,
+            cf,
+            current,
+            prepared.data,
+            prepared.changes,
+            prepared.unique,
+            expected_version=current.version,
+            actor_id=None,
+            now=now,
+            lang="en",
+            hidden=hidden,
+            extra={"updated_at": current.updated_at, "updated_by": current.updated_by},
+            bump=False,
+        )
+    except StaleVersionError:
+        return False
+    if prepared.changes:
+        _history(
+            conn, current.id, cf.form_id, current.version, "upgrade", None, now, prepared.changes
+        )
+    return True
 
 
 def delete_record(

@@ -25,14 +25,10 @@ drainer never removes a change it did not read.
 
 from __future__ import annotations
 
-import logging
-import threading
-
 import sqlalchemy as sa
 
+from runtime.store.background import Background
 from runtime.store.database import Database
-
-log = logging.getLogger("stageform.search")
 
 QUEUES = {"sqlite": "records_fts_queue", "postgresql": "records_search_queue"}
 BATCH = 1000
@@ -129,48 +125,10 @@ def drain(database: Database, batch: int = BATCH) -> int:
     return total
 
 
-class SearchIndexer:
-    """The app server's background drainer.
-
-    :meth:`poke` after a write transaction commits; the thread waits ``delay`` seconds for
-    more writes to join the batch, then drains. It also looks every ``interval`` seconds, so
-    writes that did not poke (or a drain that failed, e.g. on a busy database) are applied
-    later. Never inside a request's transaction.
-    """
+class SearchIndexer(Background):
+    """The app server's background drainer (:func:`drain` when poked after a write, and
+    every ``interval`` seconds). Stopping leaves what is still queued queued, and found by
+    search."""
 
     def __init__(self, database: Database, *, delay: float = 0.2, interval: float = 30.0) -> None:
-        self._database = database
-        self._delay = delay
-        self._interval = interval
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._wake.set()  # what an earlier run left queued
-        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
-        self._thread.start()
-
-    def poke(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread (what is still queued stays queued, and found by search)."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(self._interval)
-            if self._stopping.wait(self._delay):
-                return
-            self._wake.clear()
-            try:
-                drain(self._database)
-            except Exception:
-                log.warning("search indexing failed; retrying later", exc_info=True)
+        super().__init__(THREAD_NAME, lambda: drain(database), delay=delay, interval=interval)

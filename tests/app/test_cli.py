@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import app.cli
 from app.cli import DEMO_ADMIN_EMAIL, cli
 from app.security import hash_secret, verify_password
-from runtime.store import audit, users
+from runtime.store import audit, tables, users
 from runtime.store.database import Database
 
 runner = CliRunner()
@@ -300,3 +300,36 @@ def test_role_create_and_createuser_check_what_the_api_checks(tmp_path: Path) ->
     for email in ("@", "a b@c.d", "x@"):
         made = runner.invoke(cli, ["createuser", email, "--password", "longenough1"], env=env)
         assert made.exit_code == 1 and "not an e-mail address" in made.output, made.output
+
+
+def test_upgrade_writes_the_records_a_publish_left_behind(
+    fresh_engine: sa.Engine, tmp_path: Path
+) -> None:
+    from runtime.actor import SYSTEM
+    from runtime.services import Services
+
+    database = Database.from_engine(fresh_engine)
+    svc = Services()
+    form = {"key": "f", "name": "表", "fields": [{"key": "qty", "type": "text", "label": "数"}]}
+    with database.begin() as conn:
+        app_row = svc.create_app(conn, SYSTEM, key="cli_up", name="应用")
+        fid = svc.create_form(conn, SYSTEM, app_row.id, form).id
+        svc.publish_form(conn, SYSTEM, fid)
+        rid = svc.create_record(conn, SYSTEM, fid, {"qty": "7"})["id"]
+        form["fields"][0]["type"] = "number"  # type: ignore[index]
+        svc.save_draft(conn, SYSTEM, fid, form)
+        svc.publish_form(conn, SYSTEM, fid)
+    result = runner.invoke(cli, ["upgrade"], env=_env(tmp_path, _url(fresh_engine)))
+    assert result.exit_code == 0, result.output
+    assert "records upgraded: 1; left as they were: 0" in result.output
+    with database.read() as conn:
+        stored = conn.execute(
+            sa.select(tables.records.c.data, tables.records.c.schema_version).where(
+                tables.records.c.id == rid
+            )
+        ).one()
+    assert stored.data == {"qty": 7} and stored.schema_version == 2
+    again = runner.invoke(
+        cli, ["upgrade", "--form", str(fid)], env=_env(tmp_path, _url(fresh_engine))
+    )
+    assert "records upgraded: 0; left as they were: 0" in again.output

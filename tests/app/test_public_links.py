@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from app.security import hash_secret
+from runtime.services import upgrade
 from runtime.store import search_index, tables
 from runtime.store.database import Database
 from tests.app.factories import TestClient, assert_error, make_client, make_token, make_user
@@ -383,8 +384,8 @@ def _statements(database: Database) -> Iterator[list[str]]:
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.startswith("PRAGMA"):  # SQLite's per-connection read-only switch
             return
-        if threading.current_thread().name == search_index.THREAD_NAME:
-            return  # the server's search indexer, woken by an earlier write, not this request
+        if threading.current_thread().name in (search_index.THREAD_NAME, upgrade.THREAD_NAME):
+            return  # the server's search indexer or upgrader, woken earlier, not this request
         seen.append(re.sub(r"\s+", " ", statement))
 
     engine = database.engine
