@@ -14,6 +14,7 @@ from runtime.errors import (
     FieldError,
     PermissionDeniedError,
     RecordValidationError,
+    StaleVersionError,
     VersionRequiredError,
 )
 from runtime.permissions import (
@@ -254,6 +255,10 @@ class RecordServices(UpgradeServices):
         if version is None:
             raise VersionRequiredError()
         current, hidden = self._current_data(conn, row)
+        if version != row.version:
+            # Before the data is looked at: a write made from a stale read is a conflict
+            # (409 with the record as it is now, as a read shows it), whatever else is wrong.
+            raise StaleVersionError(version, self._shown({**row.as_api(), "data": current}, view))
         ctx = self._context(actor)
         check_write(view, data, current, cf.labels, actor.lang)
         with _masked(view, actor.lang), stale_shown(view):

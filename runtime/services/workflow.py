@@ -49,7 +49,7 @@ class WorkflowServices(ServiceBase):
         workflow.check_can_start(cf, t, state, actor)
         approvals.check_not_decided_by_approval(wf, row.stage, t, actor.lang)
         if version is not None and version != row.version:
-            raise StaleVersionError(version, self._shown(row.as_api(), view))
+            raise StaleVersionError(version, self._shown({**row.as_api(), "data": current}, view))
         ctx = self._context(actor)
         prepared = None
         if data:

@@ -185,3 +185,20 @@ def test_drain_and_the_background_upgrader_bring_every_record_up(
     with database.read() as conn:
         doubles = svc.aggregate(conn, actor, fid, {"metrics": [{"op": "sum", "field": "double"}]})
     assert behind == 0 and doubles["groups"][0]["values"] == {"sum_double": 42}
+
+
+def test_a_stale_write_is_a_conflict_even_when_its_data_is_invalid(
+    conn: Any, svc: Services
+) -> None:
+    from runtime.errors import StaleVersionError
+
+    actor = make_user(conn)
+    fid = _form(conn, svc, [NAME, QTY_TEXT])
+    rid = svc.create_record(conn, actor, fid, {"name": "a", "qty": "5"})["id"]
+    svc.update_record(conn, actor, rid, 1, {"name": "b"})
+    _republish(conn, svc, fid, [NAME, QTY])
+    with pytest.raises(StaleVersionError) as stale:
+        svc.update_record(conn, actor, rid, 1, {"qty": "not a number", "nope": 1})
+    # The record as a read shows it: in the newest version's types.
+    assert stale.value.current["data"] == {"name": "b", "qty": 5}
+    assert stale.value.current["version"] == 2
