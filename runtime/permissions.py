@@ -27,7 +27,7 @@ both (:mod:`runtime.services.base`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
@@ -227,9 +227,12 @@ def check_write(
     current: Mapping[str, Any] | None,
     labels: Mapping[str, str],
     lang: str,
+    same: Callable[[str, Any], bool] | None = None,
 ) -> None:
     """Refuse writing hidden fields (as unknown fields: no probing) and changing read-only ones
-    (422 naming the field). ``current`` is the record's data for an update, ``None`` for a create.
+    (422 naming the field). ``current`` is the record's data for an update, ``None`` for a create;
+    ``same(key, value)``: whether a given value is the stored one as input reads it (``"100"``
+    for a stored 100), else they are compared as given.
 
     Raises: RecordValidationError.
     """
@@ -245,7 +248,10 @@ def check_write(
                     key, "unknown_field", translate("unknown_field", lang, key=key, label=key)
                 )
             )
-        elif key in view.read_only and (current is None or current.get(key) != value):
+        elif key in view.read_only and (
+            current is None
+            or (current.get(key) != value and (same is None or not same(key, value)))
+        ):
             label = labels.get(key, key)
             errors.append(
                 FieldError(

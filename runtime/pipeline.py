@@ -163,7 +163,7 @@ def prepare_update(
     given = sanitize_rich_text(cf, _coerce(cf, patch, ctx, errors))
     if editable is not None:
         for key in given:
-            if key not in editable and not _unchanged(cf, key, given[key], current, ctx):
+            if key not in editable and not unchanged(cf, key, given[key], current, ctx):
                 errors.add(key, "not_editable_in_stage", key)
     errors.raise_if_any()
     data = {k: v for k, v in current.items() if k in cf.fields}
@@ -213,7 +213,18 @@ def _prepared(steps: _Steps, before: Mapping[str, Any], data: dict[str, Any]) ->
     return Prepared(data, changes, unique)
 
 
-def _unchanged(
+def same_as_stored(
+    cf: CompiledForm, key: str, raw: Any, current: Mapping[str, Any], ctx: WriteContext
+) -> bool:
+    """Whether raw input ``raw`` for ``key`` reads as the stored value (``"100"`` for a stored
+    100, a local time for the same instant): what a field people may not change may be sent
+    back as."""
+    errors = _Errors(cf, ctx.lang)
+    given = sanitize_rich_text(cf, _coerce(cf, {key: raw}, ctx, errors))
+    return not errors.items and key in given and unchanged(cf, key, given[key], current, ctx)
+
+
+def unchanged(
     cf: CompiledForm, key: str, given: Any, current: Mapping[str, Any], ctx: WriteContext
 ) -> bool:
     """Whether a value sent back is the one stored: compared as input reads it (a sub-form's

@@ -28,7 +28,7 @@ from runtime.permissions import (
     stage_rules,
     without_fields,
 )
-from runtime.pipeline import prepare_create, prepare_update
+from runtime.pipeline import prepare_create, prepare_update, same_as_stored
 from runtime.safe_text import contains_nul
 from runtime.sanitize import sanitize_rich_text
 from runtime.services.base import stale_shown, upgraded_hidden
@@ -260,7 +260,14 @@ class RecordServices(UpgradeServices):
             # (409 with the record as it is now, as a read shows it), whatever else is wrong.
             raise StaleVersionError(version, self._shown({**row.as_api(), "data": current}, view))
         ctx = self._context(actor)
-        check_write(view, data, current, cf.labels, actor.lang)
+        check_write(
+            view,
+            data,
+            current,
+            cf.labels,
+            actor.lang,
+            lambda k, v: same_as_stored(cf, k, v, current, ctx),
+        )
         with _masked(view, actor.lang), stale_shown(view):
             prepared = prepare_update(
                 cf,

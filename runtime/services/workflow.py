@@ -11,7 +11,7 @@ from runtime import approvals, workflow
 from runtime.actor import Actor
 from runtime.errors import PermissionDeniedError, RecordValidationError, StaleVersionError
 from runtime.permissions import check_write, mask_errors, project
-from runtime.pipeline import in_stage, prepare_update
+from runtime.pipeline import in_stage, prepare_update, same_as_stored
 from runtime.services import assignees
 from runtime.services.base import ServiceBase, stale_shown, upgraded_hidden
 from runtime.store import records as record_store
@@ -53,7 +53,14 @@ class WorkflowServices(ServiceBase):
         ctx = self._context(actor)
         prepared = None
         if data:
-            check_write(view, data, current, cf.labels, actor.lang)
+            check_write(
+                view,
+                data,
+                current,
+                cf.labels,
+                actor.lang,
+                lambda k, v: same_as_stored(cf, k, v, current, ctx),
+            )
             try:
                 prepared = prepare_update(
                     cf,

@@ -316,3 +316,28 @@ def test_a_formula_without_result_type_is_its_inferred_type(conn: Any, svc: Serv
     assert names({"sort": [{"field": "score", "dir": "asc"}]}) == ["b", "a"]
     total = svc.aggregate(conn, actor, fid, {"metrics": [{"op": "sum", "field": "score"}]})
     assert float(total["groups"][0]["values"]["sum_score"]) == 190
+
+
+def test_a_read_only_value_may_be_sent_back_as_input_reads_it(conn: Any, svc: Services) -> None:
+    from runtime.errors import RecordValidationError
+    from runtime.permissions import FieldRules, from_preset
+    from tests.runtime.test_record_service import company
+
+    actor = make_user(conn)
+    price = {"key": "price", "type": "number", "label": "价格"}
+    at = {"key": "at", "type": "datetime", "label": "时间"}
+    app = svc.create_app(conn, SYSTEM, key=f"a_{uuid.uuid4().hex[:8]}", name="应用")
+    form = {"key": "f", "name": "表", "fields": [NAME, price, at]}
+    fid = svc.create_form(conn, SYSTEM, app.id, form).id
+    svc.publish_form(conn, SYSTEM, fid)
+    rid = svc.create_record(
+        conn, SYSTEM, fid, {"name": "a", "price": 100, "at": "2026-11-22T02:00:00Z"}
+    )["id"]
+    spec = from_preset("edit", "manage_all", FieldRules(read_only=["price", "at"]))
+    svc.save_permission_set(conn, SYSTEM, fid, spec, [("department", company(conn))])
+    # The record as a form posts it back: the number as text, the time in local time.
+    same = {"name": "b", "price": "100", "at": "2026-11-22 10:00"}
+    assert svc.update_record(conn, actor, rid, 1, same)["data"]["name"] == "b"
+    with pytest.raises(RecordValidationError) as refused:
+        svc.update_record(conn, actor, rid, 2, {"price": "101"})
+    assert [(e.field, e.code) for e in refused.value.errors] == [("price", "read_only_field")]
