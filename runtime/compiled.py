@@ -21,6 +21,9 @@ from builder.schema import RecordValidator, validator_for
 from builder.validation import expression_names
 from builder.value_types import StorageKind
 
+# Field types whose values are ids of people (user, users) or departments.
+PEOPLE_TYPES = frozenset({"user", "users", "department"})
+
 
 @dataclass(frozen=True, eq=False)
 class CompiledForm:
@@ -50,6 +53,8 @@ class CompiledForm:
     relations: tuple[FieldConfig, ...] = ()
     # (sub-form key, relation column) of every sub-form's relation columns
     row_relations: tuple[tuple[str, FieldConfig], ...] = ()
+    # (sub-form key or None, field) of every user, users and department field and column
+    people: tuple[tuple[str | None, FieldConfig], ...] = ()
     # Whether a record formula reads ``stage`` (a transition then recomputes them)
     stage_formulas: bool = False
     lookups: tuple[FieldConfig, ...] = ()
@@ -157,6 +162,14 @@ def compile_form(form_id: int, definition: FormDefinition) -> CompiledForm:
             if f.type == "subform"
             for c in getattr(f, "fields", ()) or ()
             if c.type == "relation"
+        ),
+        people=tuple((None, f) for f in value_fields if f.type in PEOPLE_TYPES)
+        + tuple(
+            (f.key, c)
+            for f in value_fields
+            if f.type == "subform"
+            for c in getattr(f, "fields", ()) or ()
+            if c.type in PEOPLE_TYPES
         ),
         lookups=tuple(f for f in value_fields if f.type == "lookup"),
         always_required=tuple(

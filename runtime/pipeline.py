@@ -49,6 +49,10 @@ class StoreAccess(Protocol):
     def existing_ids(self, form_key: str, ids: Collection[int]) -> set[int]:
         """Which of ``ids`` are live records of the app's form ``form_key``."""
 
+    def existing_people(self, kind: str, ids: Collection[int]) -> set[int]:
+        """Which of ``ids`` are users (``kind`` ``"user"``, active or not) or departments
+        (``"department"``)."""
+
     def related_value(self, form_key: str, record_id: int, field_key: str) -> Any:
         """Field ``field_key`` of record ``record_id`` of form ``form_key`` (None if absent)."""
 
@@ -455,6 +459,54 @@ def _check_relations(
                     label=column.label,
                     ids=", ".join(map(str, sorted(missing))),
                 )
+
+
+def _check_people(
+    cf: CompiledForm,
+    data: Mapping[str, Any],
+    store: StoreAccess,
+    errors: _Errors,
+    kept: Mapping[str, Any],
+    actor_id: int | None,
+) -> None:
+    """Every user and department a write names exists; one query for each kind. Someone who
+    has left (deactivated) still counts: old records imported with their owners are kept as
+    they were (assignment rules skip inactive people). The writer exists (they are signed
+    in), and a value the write left untouched is not checked again."""
+    cells: list[tuple[str, str, str, list[int]]] = []  # (path, kind, key, ids)
+    for sub_key, f in cf.people:
+        kind = "department" if f.type == "department" else "user"
+        if sub_key is None:
+            if f.key in kept and kept[f.key] == data.get(f.key):
+                continue
+            cells.append((f.key, kind, f.key, _ids(data.get(f.key))))
+        elif not (sub_key in kept and kept[sub_key] == data.get(sub_key)):
+            for i, row in enumerate(rows_of(data, sub_key)):
+                cells.append((f"{sub_key}[{i}].{f.key}", kind, sub_key, _ids(row.get(f.key))))
+    wanted: dict[str, set[int]] = {"user": set(), "department": set()}
+    for _, kind, _, ids in cells:
+        wanted[kind].update(ids)
+    if actor_id is not None:
+        wanted["user"].discard(actor_id)
+    found = {
+        kind: store.existing_people(kind, ids) if ids else set() for kind, ids in wanted.items()
+    }
+    if actor_id is not None:
+        found["user"].add(actor_id)
+    for path, kind, key, ids in cells:
+        missing = [i for i in ids if i not in found[kind]]
+        if missing:
+            code = "unknown_department" if kind == "department" else "unknown_user"
+            errors.add(path, code, key, value=", ".join(map(str, missing)))
+
+
+def _ids(value: Any) -> list[int]:
+    """The ids a people value holds (one id, or a list of them)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
+    return []
 
 
 def rows_of(data: Mapping[str, Any], sub_key: str) -> list[Mapping[str, Any]]:

@@ -40,6 +40,7 @@ HELPERS = (
     "_default",
     "sanitize_rich_text",
     "_check_relations",
+    "_check_people",
     "_apply_lookups",
     "_apply_row_formulas",
     "_expr_values",
@@ -229,6 +230,8 @@ def _finish(s: _Source) -> None:
     s.emit(1, "cctx = ctx.coerce")
     if cf.relations or cf.row_relations:
         s.emit(1, "_check_relations(cf, data, store, errors, kept)")
+    if cf.people:
+        s.emit(1, "_check_people(cf, data, store, errors, kept, ctx.actor_id)")
     if cf.lookups:
         s.emit(1, "_apply_lookups(cf, data, store)")
     # Formulas: sub-form rows first (so record formulas see computed columns), then the

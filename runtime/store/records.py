@@ -31,6 +31,7 @@ from runtime.search_text import search_text
 from runtime.store.batch_insert import begun, driver_row, insert_many, insert_new
 from runtime.store.prebuilt import Prebuilt
 from runtime.store.tables import (
+    departments,
     outbox,
     record_comments,
     record_history,
@@ -38,6 +39,7 @@ from runtime.store.tables import (
     records,
     serial_counters,
     stage_log,
+    users,
 )
 from runtime.store.values import BY_STATEMENT
 from runtime.timestamps import utc_text, utc_text_or_none
@@ -1009,6 +1011,13 @@ class AppStoreAccess:
             )
         )
         return {r.id for r in rows}
+
+    def existing_people(self, kind: str, ids: Collection[int]) -> set[int]:
+        if kind == "department":
+            query = sa.select(departments.c.id).where(departments.c.id.in_(list(ids)))
+        else:
+            query = sa.select(users.c.id).where(users.c.id.in_(list(ids)))
+        return set(self.conn.execute(query).scalars())
 
     def related_value(self, form_key: str, record_id: int, field_key: str) -> Any:
         target = self._target(form_key)

@@ -18,7 +18,8 @@ from builder.i18n import translate
 from runtime import messages as _messages  # noqa: F401  (registers the catalog)
 from runtime.compiled import CompiledForm
 from runtime.errors import FieldError, RecordValidationError
-from runtime.pipeline import _unchanged
+from runtime.pipeline import _check_people
+from runtime.pipeline import unchanged as _unchanged
 from runtime.safe_text import contains_nul
 from runtime.sanitize import sanitize_rich_text
 
@@ -32,6 +33,9 @@ class StoreAccess(Protocol):
 
     def existing_ids(self, form_key: str, ids: Collection[int]) -> set[int]:
         """Which of ``ids`` are live records of the app's form ``form_key``."""
+
+    def existing_people(self, kind: str, ids: Collection[int]) -> set[int]:
+        """Which of ``ids`` are users or departments (``kind``)."""
 
     def related_value(self, form_key: str, record_id: int, field_key: str) -> Any:
         """Field ``field_key`` of record ``record_id`` of form ``form_key`` (None if absent)."""
@@ -176,6 +180,8 @@ def _finish(
 ) -> None:
     """The steps after coercion. ``kept``: stored values the write did not touch."""
     _check_relations(cf, data, store, errors)
+    # (session 16: users and departments named must exist)
+    _check_people(cf, data, store, errors, kept or {}, ctx.actor_id)  # type: ignore[arg-type]
     _apply_lookups(cf, data, store)
     # (session 15: formulas and rules run again without the values visibility dropped, until
     # nothing more is dropped)

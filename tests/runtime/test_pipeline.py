@@ -32,6 +32,9 @@ class DictStore:
     def existing_ids(self, form_key: str, ids: Collection[int]) -> set[int]:
         return {i for i in ids if i in self.records.get(form_key, {})}
 
+    def existing_people(self, kind: str, ids: Collection[int]) -> set[int]:
+        return set(ids)  # everyone exists here
+
     def related_value(self, form_key: str, record_id: int, field_key: str) -> Any:
         return self.records.get(form_key, {}).get(record_id, {}).get(field_key)
 

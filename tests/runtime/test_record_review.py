@@ -341,3 +341,54 @@ def test_a_read_only_value_may_be_sent_back_as_input_reads_it(conn: Any, svc: Se
     with pytest.raises(RecordValidationError) as refused:
         svc.update_record(conn, actor, rid, 2, {"price": "101"})
     assert [(e.field, e.code) for e in refused.value.errors] == [("price", "read_only_field")]
+
+
+def test_users_and_departments_a_write_names_must_exist(conn: Any, svc: Services) -> None:
+    from runtime.errors import RecordValidationError
+    from tests.runtime.test_record_service import company
+
+    actor = make_user(conn)
+    other = make_user(conn)
+    people = [
+        NAME,
+        {"key": "rep", "type": "user", "label": "负责人"},
+        {"key": "team", "type": "users", "label": "团队"},
+        {"key": "dept", "type": "department", "label": "部门"},
+        {
+            "key": "items",
+            "type": "subform",
+            "label": "明细",
+            "fields": [{"key": "who", "type": "user", "label": "经办"}],
+        },
+    ]
+    fid = _form(conn, svc, people)
+    ok = {
+        "name": "a",
+        "rep": other.user_id,
+        "team": [actor.user_id, other.user_id],
+        "dept": company(conn),
+        "items": [{"who": other.user_id}],
+    }
+    rid = svc.create_record(conn, actor, fid, ok)["id"]
+    ghost = 10**9
+    with pytest.raises(RecordValidationError) as refused:
+        svc.create_record(
+            conn,
+            actor,
+            fid,
+            {
+                "name": "b",
+                "rep": ghost,
+                "team": [other.user_id, ghost + 1],
+                "dept": ghost,
+                "items": [{"who": other.user_id}, {"who": ghost}],
+            },
+        )
+    assert [(e.field, e.code) for e in refused.value.errors] == [
+        ("rep", "unknown_user"),
+        ("team", "unknown_user"),
+        ("dept", "unknown_department"),
+        ("items[1].who", "unknown_user"),
+    ]
+    # Values the edit does not touch are not checked again.
+    assert svc.update_record(conn, actor, rid, 1, {"name": "c"})["data"]["rep"] == other.user_id
