@@ -39,7 +39,7 @@ from runtime.permissions import (
     resolve,
     stage_rules,
 )
-from runtime.pipeline import WriteContext, relation_ids, rows_of
+from runtime.pipeline import WriteContext, prepare_upgrade, relation_ids, rows_of
 from runtime.sanitize import converted_rich_text, sanitize_rich_text
 from runtime.search_text import is_searched, searched_keys
 from runtime.services import assignees
@@ -108,7 +108,12 @@ class ServiceBase:
 
         return AppStoreAccess(conn, cf.form_id, form_ids)
 
-    def _current_data(self, conn: Any, row: RecordRow) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _current_data(
+        self, conn: Any, row: RecordRow, *, derive: bool = True
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The record's data and hidden data in its form's newest version: converted, and
+        (``derive``) with the formulas and lookups of that version worked out, as the
+        upgrade after a publish will store them (:mod:`runtime.services.upgrade`)."""
         cf = self.compiled_form(conn, row.form_id)
         if row.schema_version == cf.version:
             return row.data, row.hidden or {}
@@ -116,7 +121,16 @@ class ServiceBase:
         up = upgrade_data(old, cf.definition, row.data, row.hidden, self.coerce_context)
         # A field that became rich_text (or came back from hidden) holds HTML no pipeline has
         # cleaned yet.
-        return sanitize_rich_text(cf, up.data), up.hidden
+        data = sanitize_rich_text(cf, up.data)
+        if derive:
+            ctx = WriteContext(
+                actor_id=None, now=self.clock(), coerce=self.coerce_context, enforce_read_only=False
+            )
+            access = self._access(conn, cf)
+            data = prepare_upgrade(
+                cf, row.data, data, ctx, access, record_id=row.id, stage=row.stage
+            ).data
+        return data, up.hidden
 
     def _audit(
         self, conn: Any, actor: Actor, action: str, target: str, detail: Mapping[str, Any]

@@ -82,7 +82,7 @@ class UpgradeServices(ServiceBase):
         ctx = WriteContext(
             actor_id=None, now=now, coerce=self.coerce_context, enforce_read_only=False
         )
-        current, hidden = self._current_data(conn, row)
+        current, hidden = self._current_data(conn, row, derive=False)
         prepared = prepare_upgrade(
             cf, row.data, current, ctx, self._access(conn, cf), record_id=row.id, stage=row.stage
         )

@@ -202,3 +202,12 @@ def test_a_stale_write_is_a_conflict_even_when_its_data_is_invalid(
     # The record as a read shows it: in the newest version's types.
     assert stale.value.current["data"] == {"name": "b", "qty": 5}
     assert stale.value.current["version"] == 2
+
+
+def test_a_read_shows_a_new_formula_before_the_upgrade_ran(conn: Any, svc: Services) -> None:
+    actor = make_user(conn)
+    fid = _form(conn, svc, [NAME, QTY])
+    rid = svc.create_record(conn, actor, fid, {"name": "x", "qty": 4})["id"]
+    _republish(conn, svc, fid, [NAME, QTY, DOUBLE])
+    assert svc.get_record(conn, actor, rid)["data"] == {"name": "x", "qty": 4, "double": 8}
+    assert _stored(conn, rid).schema_version == 1  # nothing was written by the read
