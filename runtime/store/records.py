@@ -989,6 +989,7 @@ class AppStoreAccess:
         self.serial_block = serial_block
         # (field key, period) → [next number to hand out, last number reserved]
         self._serials: dict[tuple[str, str], list[int]] = {}
+        self._people: dict[str, set[int]] = {}  # kind → ids known to exist
 
     @property
     def form_ids(self) -> Mapping[str, int]:
@@ -1013,11 +1014,15 @@ class AppStoreAccess:
         return {r.id for r in rows}
 
     def existing_people(self, kind: str, ids: Collection[int]) -> set[int]:
-        if kind == "department":
-            query = sa.select(departments.c.id).where(departments.c.id.in_(list(ids)))
-        else:
-            query = sa.select(users.c.id).where(users.c.id.in_(list(ids)))
-        return set(self.conn.execute(query).scalars())
+        # Remembered for this write (a batch names the same people in many records).
+        known = self._people.setdefault(kind, set())
+        asked = [i for i in ids if i not in known]
+        if asked:
+            table = departments if kind == "department" else users
+            known.update(
+                self.conn.execute(sa.select(table.c.id).where(table.c.id.in_(asked))).scalars()
+            )
+        return known.intersection(ids)
 
     def related_value(self, form_key: str, record_id: int, field_key: str) -> Any:
         target = self._target(form_key)
