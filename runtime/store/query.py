@@ -284,6 +284,11 @@ def aggregate_records(
 
     metric_exprs: list[tuple[str, ColumnElement[Any], Target | None]] = []
     metric_parts: list[tuple[str, ColumnElement[Any] | None]] = []  # (op, value): for halves
+    # The decimal places of each metric's figure when it is a sum of values stored with a
+    # fixed precision (money, a number with ``precision``): SQLite adds them as binary floats
+    # (0.1 + 0.2 = 0.30000000000000004), PostgreSQL as numeric; rounded to the places, both
+    # give the exact sum.
+    places: dict[str, int] = {}
     seen: set[str] = set()
     for m in wanted:
         if m.name in seen:
@@ -307,6 +312,9 @@ def aggregate_records(
             metric = sa.func.count(value)
         elif m.op == "sum":
             metric = sa.func.sum(value)
+            precision = getattr(cf.fields.get(m.field), "precision", None)
+            if isinstance(precision, int):
+                places[m.name] = precision
         elif m.op == "avg":
             metric = sa.func.avg(value)
         elif m.op == "min":
@@ -324,7 +332,8 @@ def aggregate_records(
             {
                 "keys": {key_exprs[0][0]: _group_key(value, key_exprs[0][2], bucketed=False)},
                 "values": {
-                    name: _plain(v) for (name, _, _), v in zip(metric_exprs, figures, strict=True)
+                    name: _figure(v, places.get(name))
+                    for (name, _, _), v in zip(metric_exprs, figures, strict=True)
                 },
             }
             for value, figures in few
@@ -395,7 +404,10 @@ def aggregate_records(
             name: _group_key(m[f"k{i}"], t, bucketed=groups[i].bucket is not None)
             for i, (name, _, t, _) in enumerate(key_exprs)
         }
-        values = {name: _plain(m[f"m{i}"]) for i, (name, _, _) in enumerate(metric_exprs)}
+        values = {
+            name: _figure(m[f"m{i}"], places.get(name))
+            for i, (name, _, _) in enumerate(metric_exprs)
+        }
         out.append({"keys": keys, "values": values})
     return out
 
@@ -1006,6 +1018,15 @@ def _item(row: Sequence[Any], wanted: set[str] | None) -> dict[str, Any]:
         "updated_at": _iso(updated_at),
         "updated_by": updated_by,
     }
+
+
+def _figure(value: Any, places: int | None) -> Any:
+    """A metric's value for the API; a float sum of fixed-precision values rounded to their
+    places (see ``places`` in :func:`aggregate_records`)."""
+    if places is not None and isinstance(value, float):
+        rounded = round(value, places)
+        return int(rounded) if places == 0 else rounded
+    return _plain(value)
 
 
 def _plain(value: Any) -> Any:

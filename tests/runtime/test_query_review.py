@@ -244,3 +244,25 @@ def test_a_users_filter_value_is_an_id_or_refused(conn, op, value, expected):
     else:
         page = query_records(conn, cf, filter=cond, actor=Actor(1))
         assert [i["id"] for i in page.items] == [rid]
+
+
+def test_sums_of_money_are_exact_on_both_databases(conn) -> None:
+    from tests.runtime.test_record_review import NAME, _form
+
+    svc = Services()
+    actor = make_user(conn)
+    amount = {"key": "amount", "type": "money", "label": "金额"}
+    rate = {"key": "rate", "type": "number", "label": "比率", "precision": 1}
+    fid = _form(conn, svc, [NAME, amount, rate])
+    for name, a, r in (("a", 0.1, 0.1), ("a", 0.2, 0.2), ("b", 1000000.07, 0.7)):
+        svc.create_record(conn, actor, fid, {"name": name, "amount": a, "rate": r})
+    metrics = [{"op": "sum", "field": "amount"}, {"op": "sum", "field": "rate"}]
+    whole = svc.aggregate(conn, actor, fid, {"metrics": metrics})["groups"][0]["values"]
+    assert whole == {"sum_amount": 1000000.37, "sum_rate": 1.0}
+    grouped = svc.aggregate(
+        conn, actor, fid, {"group_by": [{"field": "name"}], "metrics": metrics}
+    )["groups"]
+    assert {g["keys"]["name"]: g["values"]["sum_amount"] for g in grouped} == {
+        "a": 0.3,
+        "b": 1000000.07,
+    }
