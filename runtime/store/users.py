@@ -214,7 +214,9 @@ def set_password_hash(
 
 
 def set_user_active(conn: sa.Connection, user_id: int, active: bool) -> None:
-    """Activate or deactivate a user; deactivating also ends their sessions.
+    """Activate or deactivate a user; deactivating also ends their sessions and revokes their
+    API tokens (activating again does not bring them back: a token of someone who left may
+    have stayed in a script or a leaked file).
 
     Raises:
         NotFoundError: no such user.
@@ -226,6 +228,11 @@ def set_user_active(conn: sa.Connection, user_id: int, active: bool) -> None:
         raise NotFoundError("user", user_id)
     if not active:
         delete_user_sessions(conn, user_id)
+        conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
 
 
 # --- sessions ----------------------------------------------------------------------------------

@@ -139,6 +139,12 @@ def test_deactivating_a_user_stops_sessions_and_tokens_at_once(
         401,
         "invalid_credentials",
     )
+    # Back at work: the old token stays revoked (it may have stayed in a script); logging in
+    # works again.
+    on = admin.patch(f"/api/v1/users/{user_id}", json={"is_active": True})
+    assert on.status_code == 200 and on.json()["is_active"] is True
+    assert_error(admin.get("/api/v1/auth/me", headers=bearer), 401, "not_authenticated")
+    assert login(browser, "carol@example.com")
     # an admin cannot lock themselves out
     me = admin.get("/api/v1/auth/me").json()["id"]
     assert_error(
