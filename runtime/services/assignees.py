@@ -138,19 +138,53 @@ def stage_entered(
         )
     if stage.approval is None:
         return
+    stay = approval_store.open_stay(conn, state.record_id)
+    assert stay is not None and stay.stage == stage.key
+    _start_round(conn, cf, stage, state, stay.id, now, lang)
+
+
+def start_round_if_none(
+    conn: Any,
+    cf: CompiledForm,
+    stage: Stage,
+    state: workflow.RecordState,
+    now: dt.datetime,
+    lang: str = "zh",
+) -> bool:
+    """Open the approval round of the record's stay in approval stage ``stage`` unless it has
+    one (a version gave the stage its approval while the record was in it); whether it did.
+
+    Raises: TransitionRefusedError (``no_approvers``, ``not_enough_approvers``).
+    """
+    assert state.record_id is not None
+    stay = approval_store.open_stay(conn, state.record_id)
+    if stay is None or stay.stage != stage.key or approval_store.round_rows(conn, stay.id):
+        return False
+    _start_round(conn, cf, stage, state, stay.id, now, lang)
+    return True
+
+
+def _start_round(
+    conn: Any,
+    cf: CompiledForm,
+    stage: Stage,
+    state: workflow.RecordState,
+    stay_id: int,
+    now: dt.datetime,
+    lang: str,
+) -> None:
+    assert state.record_id is not None
     people = approvers(conn, cf, stage, state)
     need = approvals.required(stage, len(people))
     if not people or need > len(people):
         code = "not_enough_approvers" if people else "no_approvers"
         message = translate(code, lang, stage=stage.name, n=need, m=len(people))
         raise workflow.TransitionRefusedError([FieldError("stage", code, message)])
-    stay = approval_store.open_stay(conn, state.record_id)
-    assert stay is not None and stay.stage == stage.key
     approval_store.start_round(
         conn,
         record_id=state.record_id,
         stage=stage.key,
-        stay_id=stay.id,
+        stay_id=stay_id,
         approver_ids=people,
         now=now,
     )

@@ -15,7 +15,7 @@ from runtime.errors import DefinitionRejectedError
 from runtime.permissions import query_hidden
 from runtime.safe_text import contains_nul
 from runtime.services.base import ServiceBase, _authorize
-from runtime.services.stages import move_records, plan_stage_moves
+from runtime.services.stages import follow_approvals, move_records, plan_stage_moves
 from runtime.store import forms as form_store
 from runtime.store import records as record_store
 
@@ -129,8 +129,10 @@ class DefinitionServices(ServiceBase):
             conn, form_id, dump_form(published), actor_id=actor.user_id, now=self.clock()
         )
         compiled = self.compiled.get(form_id, published)
-        if row.published_version:
-            before = self._version(conn, form_id, row.published_version)
+        before = (
+            self._version(conn, form_id, row.published_version) if row.published_version else None
+        )
+        if before is not None:
             made_unique = [
                 k
                 for k in compiled.unique_keys
@@ -139,6 +141,8 @@ class DefinitionServices(ServiceBase):
             if made_unique:  # the values records hold now are taken from now on
                 record_store.claim_existing(conn, compiled, made_unique)
         move_records(self, conn, actor, compiled, moves)
+        if before is not None:
+            follow_approvals(self, conn, actor, before, compiled)
         create_indexes(conn, compiled)
         self._audit(conn, actor, "form.publish", f"form:{form_id}", {"version": version})
         return form_store.get_form(conn, form_id)

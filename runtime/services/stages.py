@@ -8,6 +8,7 @@ import base64
 import binascii
 import datetime as dt
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any
 
 from builder.form import FormDefinition
@@ -20,6 +21,7 @@ from runtime.errors import FieldError, InvalidQueryError, PermissionDeniedError
 from runtime.permissions import project, stage_rules
 from runtime.services import assignees
 from runtime.services.base import ServiceBase
+from runtime.store import approvals as approval_store
 from runtime.store import process as process_store
 from runtime.store import records as record_store
 from runtime.store import stages as stage_store
@@ -190,6 +192,30 @@ def move_records(
             _migrate(svc, conn, actor, cf, row, to, now)
             moved += 1
     return moved
+
+
+def follow_approvals(
+    svc: ServiceBase, conn: Any, actor: Actor, before: CompiledForm, cf: CompiledForm
+) -> None:
+    """After publishing ``cf`` over ``before``: the records staying in a stage whose approval
+    the new version removed leave their rounds (nobody is asked to vote on a stage that no
+    longer votes), and those in a stage that gained one get their round, as on entering it
+    (a stage nobody can approve in is left to an admin's add-approver)."""
+    old_wf, wf = before.definition.workflow, cf.definition.workflow
+    if old_wf is None or wf is None:
+        return
+    now = svc.clock()
+    for stage in wf.stages:
+        was = old_wf.stage(stage.key)
+        if was is None or (was.approval is None) == (stage.approval is None):
+            continue
+        if stage.approval is None:
+            approval_store.retire_pending(conn, cf.form_id, stage.key)
+            continue
+        for row in stage_store.live_records_in_stage(conn, cf.form_id, stage.key):
+            state = workflow.RecordState(row.stage, row.data, row.owner_id, row.assignee_id, row.id)
+            with suppress(workflow.TransitionRefusedError):
+                assignees.start_round_if_none(conn, cf, stage, state, now)
 
 
 def _migrate(

@@ -192,8 +192,9 @@ def test_rules_of_a_stay_stop_once_the_record_left_the_stage(conn: sa.Connection
 def test_an_admin_adding_an_approver_opens_the_round_a_stage_gained_later(
     conn: sa.Connection,
 ) -> None:
-    """A stage that gains an approval in a later version holds records with no round: an
-    admin's 加签 opens one (it was a 500, rows[0] of no rows), and the approval then decides."""
+    """A stage that gains an approval in a later version holds records with no round when
+    nobody could approve them then (here: the approver field is blank): an admin's 加签 opens
+    one (it was a 500, rows[0] of no rows), and the approval then decides."""
     svc = Services(clock=lambda: NOW)
     admin = make_user(conn, admin=True)
     owner = make_user(conn)
@@ -201,9 +202,10 @@ def test_an_admin_adding_an_approver_opens_the_round_a_stage_gained_later(
     form_id = publish(conn, svc, admin, expense_form(None))
     rec = svc.create_record(conn, owner, form_id, {"title": "x", "amount": 1})
     assert svc.fire_transition(conn, owner, rec["id"], "submit")["stage"] == "review"
-    approval = {"policy": "any", "approvers": {"users": [approver.user_id]}}
+    approval = {"policy": "any", "approvers": {"field": "manager"}}
     svc.save_draft(conn, admin, form_id, expense_form(approval))
     svc.publish_form(conn, admin, form_id)
+    assert svc.workflow_state(conn, admin, rec["id"])["approval"]["approvers"] == []
     state = svc.add_approver(conn, admin, rec["id"], approver.user_id)
     assert [a["user_id"] for a in state["approval"]["approvers"]] == [approver.user_id]
     assert svc.vote(conn, approver, rec["id"], "approve")["stage"] == "paid"
@@ -252,3 +254,40 @@ def test_installing_a_template_creates_the_roles_its_workflows_name(conn: sa.Con
     roles = {r.key: r.name for r in org_store.list_roles(conn)}
     assert roles["sales"] == "我们的销售"
     assert {r.key for r in template.app.roles} <= set(roles)
+
+
+def test_a_stage_that_gains_an_approval_opens_the_round_of_the_records_in_it(
+    conn: sa.Connection,
+) -> None:
+    svc = Services(clock=lambda: NOW)
+    admin = make_user(conn, admin=True)
+    owner = make_user(conn)
+    approver = make_user(conn)
+    form_id = publish(conn, svc, admin, expense_form(None))
+    rec = svc.create_record(conn, owner, form_id, {"title": "x", "amount": 1})
+    svc.fire_transition(conn, owner, rec["id"], "submit")
+    approval = {"policy": "any", "approvers": {"users": [approver.user_id]}}
+    svc.save_draft(conn, admin, form_id, expense_form(approval))
+    svc.publish_form(conn, admin, form_id)
+    state = svc.workflow_state(conn, approver, rec["id"])
+    assert [a["user_id"] for a in state["approval"]["approvers"]] == [approver.user_id]
+    assert svc.vote(conn, approver, rec["id"], "approve")["stage"] == "paid"
+
+
+def test_a_stage_that_loses_its_approval_leaves_no_task_behind(conn: sa.Connection) -> None:
+    svc = Services(clock=lambda: NOW)
+    admin = make_user(conn, admin=True)
+    owner = make_user(conn)
+    approver = make_user(conn)
+    approval = {"policy": "any", "approvers": {"users": [approver.user_id]}}
+    form_id = publish(conn, svc, admin, expense_form(approval))
+    rec = svc.create_record(conn, owner, form_id, {"title": "x", "amount": 1})
+    svc.fire_transition(conn, owner, rec["id"], "submit")
+    assert [r["record_id"] for r in svc.my_tasks(conn, approver, "approvals")["items"]] == [
+        rec["id"]
+    ]
+    svc.save_draft(conn, admin, form_id, expense_form(None))
+    svc.publish_form(conn, admin, form_id)
+    assert svc.my_tasks(conn, approver, "approvals")["items"] == []
+    assert svc.workflow_state(conn, admin, rec["id"])["approval"] is None
+    assert svc.fire_transition(conn, owner, rec["id"], "pay")["stage"] == "paid"
