@@ -15,7 +15,7 @@ from runtime.errors import DefinitionRejectedError
 from runtime.permissions import query_hidden
 from runtime.safe_text import contains_nul
 from runtime.services.base import ServiceBase, _authorize
-from runtime.services.stages import follow_approvals, move_records, plan_stage_moves
+from runtime.services.stages import follow_workflow, move_records, plan_stage_moves
 from runtime.store import forms as form_store
 from runtime.store import records as record_store
 
@@ -142,7 +142,7 @@ class DefinitionServices(ServiceBase):
                 record_store.claim_existing(conn, compiled, made_unique)
         move_records(self, conn, actor, compiled, moves)
         if before is not None:
-            follow_approvals(self, conn, actor, before, compiled)
+            follow_workflow(self, conn, actor, before, compiled)
         create_indexes(conn, compiled)
         self._audit(conn, actor, "form.publish", f"form:{form_id}", {"version": version})
         return form_store.get_form(conn, form_id)

@@ -194,17 +194,22 @@ def move_records(
     return moved
 
 
-def follow_approvals(
+def follow_workflow(
     svc: ServiceBase, conn: Any, actor: Actor, before: CompiledForm, cf: CompiledForm
 ) -> None:
     """After publishing ``cf`` over ``before``: the records staying in a stage whose approval
     the new version removed leave their rounds (nobody is asked to vote on a stage that no
     longer votes), and those in a stage that gained one get their round, as on entering it
-    (a stage nobody can approve in is left to an admin's add-approver)."""
+    (a stage nobody can approve in is left to an admin's add-approver). A version without the
+    workflow ends every stay, round and assignment of the form's records."""
     old_wf, wf = before.definition.workflow, cf.definition.workflow
-    if old_wf is None or wf is None:
+    if old_wf is None:
         return
     now = svc.clock()
+    if wf is None:
+        approval_store.retire_pending(conn, cf.form_id)
+        stage_store.end_workflow(conn, cf.form_id, now)
+        return
     for stage in wf.stages:
         was = old_wf.stage(stage.key)
         if was is None or (was.approval is None) == (stage.approval is None):

@@ -291,3 +291,29 @@ def test_a_stage_that_loses_its_approval_leaves_no_task_behind(conn: sa.Connecti
     assert svc.my_tasks(conn, approver, "approvals")["items"] == []
     assert svc.workflow_state(conn, admin, rec["id"])["approval"] is None
     assert svc.fire_transition(conn, owner, rec["id"], "pay")["stage"] == "paid"
+
+
+def test_a_version_without_the_workflow_ends_stays_rounds_and_assignments(
+    conn: sa.Connection,
+) -> None:
+    from runtime.store import approvals as approval_store
+
+    svc = Services(clock=lambda: NOW)
+    admin = make_user(conn, admin=True)
+    owner = make_user(conn)
+    approver = make_user(conn)
+    approval = {"policy": "any", "approvers": {"users": [approver.user_id]}}
+    form_id = publish(
+        conn, svc, admin, expense_form(approval, review={"assignee": {"users": [approver.user_id]}})
+    )
+    rec = svc.create_record(conn, owner, form_id, {"title": "x", "amount": 1})
+    svc.fire_transition(conn, owner, rec["id"], "submit")
+    assert svc.my_tasks(conn, approver, "todo")["items"]
+    plain = expense_form(None)
+    del plain["workflow"]
+    svc.save_draft(conn, admin, form_id, plain)
+    svc.publish_form(conn, admin, form_id)
+    assert svc.my_tasks(conn, approver, "approvals")["items"] == []
+    assert svc.my_tasks(conn, approver, "todo")["items"] == []
+    assert approval_store.open_stay(conn, rec["id"]) is None
+    assert svc.get_record(conn, owner, rec["id"])["stage"] == "review"  # kept, as history
