@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from builder.calendar import WorkCalendar
 from builder.errors import ExpressionError
-from builder.expr import EvalContext, evaluate
+from builder.expr import EvalContext, evaluate, parse
 from builder.fields.base import DEFAULT_CONTEXT, CoerceContext
 from builder.i18n import register, translate
 from builder.workflow import FieldActor, Stage, Transition, Workflow
@@ -38,6 +39,10 @@ register(
         "guard_failed": {
             "zh": "不满足“{label}”的条件：{when}",
             "en": "the condition of '{label}' does not hold: {when}",
+        },
+        "guard_failed_hidden": {
+            "zh": "不满足“{label}”的条件",
+            "en": "the condition of '{label}' does not hold",
         },
         "required_for_transition": {
             "zh": "执行“{label}”前须填写“{field}”",
@@ -199,6 +204,15 @@ def check_can_start(cf: CompiledForm, t: Transition, state: RecordState, actor: 
         raise PermissionDeniedError(f"transition {t.key}")
 
 
+@lru_cache(maxsize=1024)
+def _reads(source: str) -> frozenset[str] | None:
+    """The names expression ``source`` reads (None: it does not parse)."""
+    try:
+        return frozenset(parse(source).references())
+    except ExpressionError:
+        return None
+
+
 def check_can_finish(
     cf: CompiledForm,
     t: Transition,
@@ -207,21 +221,22 @@ def check_can_finish(
     comment: str | None,
     now: dt.datetime,
     coerce: CoerceContext = DEFAULT_CONTEXT,
+    hidden: frozenset[str] = frozenset(),
 ) -> None:
-    """The remaining checks, on the data as it will be after the request's ``data``.
+    """The remaining checks, on the data as it will be after the request's ``data``. A guard
+    that reads a field ``hidden`` from the actor is reported without its expression.
 
     Raises: TransitionRefusedError with every reason (guard, required fields, comment).
     """
     errors: list[FieldError] = []
     lang = actor.lang
     if not guard_holds(cf, t, state, actor, now, coerce):
-        errors.append(
-            FieldError(
-                "transition",
-                "guard_failed",
-                translate("guard_failed", lang, label=t.label, when=t.when),
-            )
-        )
+        reads = _reads(t.when) if t.when else frozenset()
+        if reads is None or reads & hidden:
+            message = translate("guard_failed_hidden", lang, label=t.label)
+        else:
+            message = translate("guard_failed", lang, label=t.label, when=t.when)
+        errors.append(FieldError("transition", "guard_failed", message))
     for key in t.requires:
         if state.data.get(key) in (None, "", []):
             errors.append(

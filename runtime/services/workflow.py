@@ -83,7 +83,9 @@ class WorkflowServices(ServiceBase):
             row.stage, prepared.data if prepared else current, row.owner_id, row.assignee_id, row.id
         )
         try:
-            workflow.check_can_finish(cf, t, after, actor, comment, ctx.now, ctx.coerce)
+            workflow.check_can_finish(
+                cf, t, after, actor, comment, ctx.now, ctx.coerce, hidden=view.hidden
+            )
         except workflow.TransitionRefusedError as exc:  # not naming a field they cannot see
             raise workflow.TransitionRefusedError(
                 mask_errors(exc.errors, view.hidden, actor.lang)

@@ -317,3 +317,29 @@ def test_a_version_without_the_workflow_ends_stays_rounds_and_assignments(
     assert svc.my_tasks(conn, approver, "todo")["items"] == []
     assert approval_store.open_stay(conn, rec["id"]) is None
     assert svc.get_record(conn, owner, rec["id"])["stage"] == "review"  # kept, as history
+
+
+def test_a_guard_reading_a_hidden_field_is_refused_without_its_expression(
+    conn: sa.Connection,
+) -> None:
+    from runtime.permissions import FieldRules, from_preset
+    from tests.runtime.test_record_service import company
+
+    svc = Services(clock=lambda: NOW)
+    admin = make_user(conn, admin=True)
+    owner = make_user(conn)
+    definition = expense_form(None)
+    for t in definition["workflow"]["transitions"]:
+        if t["key"] == "submit":
+            t["when"] = "amount < 100"
+    form_id = publish(conn, svc, admin, definition, presets=())
+    spec = from_preset("staff", "manage_all", FieldRules(hidden=["amount"]))
+    svc.save_permission_set(conn, admin, form_id, spec, [("department", company(conn))])
+    rec = svc.create_record(conn, admin, form_id, {"title": "x", "amount": 500})
+    with pytest.raises(TransitionRefusedError) as hidden:
+        svc.fire_transition(conn, owner, rec["id"], "submit")
+    assert [e.code for e in hidden.value.errors] == ["guard_failed"]
+    assert "amount" not in hidden.value.errors[0].message
+    with pytest.raises(TransitionRefusedError) as shown:
+        svc.fire_transition(conn, admin, rec["id"], "submit")
+    assert "amount < 100" in shown.value.errors[0].message
