@@ -473,19 +473,26 @@ def _check_people(
     has left (deactivated) still counts: old records imported with their owners are kept as
     they were (assignment rules skip inactive people). The writer exists (they are signed
     in), and a value the write left untouched is not checked again."""
-    cells: list[tuple[str, str, str, list[int]]] = []  # (path, kind, key, ids)
+    cells: list[tuple[str, str, list[int]]] = []  # (path, kind, ids), for the report
+    wanted: dict[str, set[int]] = {"user": set(), "department": set()}
     for sub_key, f in cf.people:
         kind = "department" if f.type == "department" else "user"
+        key = f.key if sub_key is None else sub_key
+        if key in kept and kept[key] == data.get(key):
+            continue
         if sub_key is None:
-            if f.key in kept and kept[f.key] == data.get(f.key):
-                continue
-            cells.append((f.key, kind, f.key, _ids(data.get(f.key))))
-        elif not (sub_key in kept and kept[sub_key] == data.get(sub_key)):
-            for i, row in enumerate(rows_of(data, sub_key)):
-                cells.append((f"{sub_key}[{i}].{f.key}", kind, sub_key, _ids(row.get(f.key))))
-    wanted: dict[str, set[int]] = {"user": set(), "department": set()}
-    for _, kind, _, ids in cells:
-        wanted[kind].update(ids)
+            ids = _ids(data.get(f.key))
+            if ids and not (kind == "user" and ids == [actor_id]):  # the usual default
+                cells.append((f.key, kind, ids))
+                wanted[kind].update(ids)
+            continue
+        for i, row in enumerate(rows_of(data, sub_key)):
+            ids = _ids(row.get(f.key))
+            if ids:
+                cells.append((f"{sub_key}[{i}].{f.key}", kind, ids))
+                wanted[kind].update(ids)
+    if not cells:
+        return
     if actor_id is not None:
         wanted["user"].discard(actor_id)
     found = {
@@ -493,9 +500,10 @@ def _check_people(
     }
     if actor_id is not None:
         found["user"].add(actor_id)
-    for path, kind, key, ids in cells:
+    for path, kind, ids in cells:
         missing = [i for i in ids if i not in found[kind]]
         if missing:
+            key = path.split("[", 1)[0]
             code = "unknown_department" if kind == "department" else "unknown_user"
             errors.add(path, code, key, value=", ".join(map(str, missing)))
 

@@ -392,3 +392,25 @@ def test_users_and_departments_a_write_names_must_exist(conn: Any, svc: Services
     ]
     # Values the edit does not touch are not checked again.
     assert svc.update_record(conn, actor, rid, 1, {"name": "c"})["data"]["rep"] == other.user_id
+
+
+def test_a_department_with_the_writers_user_id_is_still_checked() -> None:
+    import dataclasses
+
+    from runtime.errors import RecordValidationError
+
+    class NoDepartments(DictStore):
+        def existing_people(self, kind: str, ids: Any) -> set[int]:
+            return set() if kind == "department" else set(ids)
+
+    cf = _compiled(
+        {
+            "key": "f",
+            "name": "表",
+            "fields": [{"key": "dept", "type": "department", "label": "部门"}],
+        }
+    )
+    ctx = dataclasses.replace(CTX, actor_id=7)
+    with pytest.raises(RecordValidationError) as refused:
+        prepare_create(cf, {"dept": 7}, ctx, NoDepartments())
+    assert [e.code for e in refused.value.errors] == ["unknown_department"]
