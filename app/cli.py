@@ -28,6 +28,7 @@ from runtime.escalation import run_escalations
 from runtime.services import Services
 from runtime.services.upgrade import drain_upgrades
 from runtime.store import audit, search_index, users
+from runtime.store import org as org_store
 from runtime.store.database import Database
 from templates_lib.loader import load_template
 
@@ -380,8 +381,13 @@ def ensure_demo_admin(database: Database) -> tuple[users.User, str]:
                 is_admin=True,
             )
         else:
+            # Whatever became of it since (a new password, deactivated, demoted), it is the
+            # demo's admin again.
             users.set_password_hash(conn, user.id, hash_password(password))
             users.set_user_active(conn, user.id, True)
+            org_store.update_user(conn, user.id, {"is_admin": True})
+            user = users.get_user_by_email(conn, DEMO_ADMIN_EMAIL)
+            assert user is not None
     return user, password
 
 
