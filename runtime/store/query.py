@@ -178,7 +178,10 @@ def query_records(
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         errors.add("limit", "invalid_limit", max=MAX_LIMIT)
     _check_search(search, errors)
-    after = _decode_cursor(cursor, cf, keys, ctx.dialect, errors) if cursor is not None else None
+    query = _query_hash(parsed_filter, search) if not errors else ""
+    after = (
+        _decode_cursor(cursor, cf, keys, ctx.dialect, errors, query) if cursor is not None else None
+    )
     where = _where(ctx, conn, parsed_filter, search, errors) + _scoped(ctx, scope)
     if errors:
         raise InvalidQueryError(errors)
@@ -212,7 +215,9 @@ def query_records(
     next_cursor = None
     if more and rows:
         last = rows[-1]
-        next_cursor = _encode_cursor(cf, keys, [last._mapping[f"s{i}"] for i in range(len(keys))])
+        next_cursor = _encode_cursor(
+            cf, keys, [last._mapping[f"s{i}"] for i in range(len(keys))], query
+        )
 
     return QueryPage(
         items=items,
@@ -848,9 +853,19 @@ def _check(body: str) -> str:
     return hashlib.sha256(("stageform-cursor:" + body).encode()).hexdigest()[:16]
 
 
-def _encode_cursor(cf: CompiledForm, keys: list[tuple[Target, str]], values: list[Any]) -> str:
+def _query_hash(parsed_filter: Any, search: str | None) -> str:
+    """What a cursor remembers of the query it came from besides the sort: its filter (as
+    parsed, so key order and spelling do not matter) and search words."""
+    shape = _FilterAdapter.dump_python(parsed_filter, mode="json") if parsed_filter else None
+    body = json.dumps([shape, search or ""], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def _encode_cursor(
+    cf: CompiledForm, keys: list[tuple[Target, str]], values: list[Any], query: str
+) -> str:
     body = json.dumps(
-        {"s": _spec_hash(cf, keys), "v": [_encode_value(v) for v in values]},
+        {"s": _spec_hash(cf, keys), "q": query, "v": [_encode_value(v) for v in values]},
         ensure_ascii=False,
         separators=(",", ":"),
     )
@@ -864,6 +879,7 @@ def _decode_cursor(
     keys: list[tuple[Target, str]],
     dialect: str,
     errors: _Errors,
+    query: str,
 ) -> list[Any] | None:
     def bad(message: str) -> None:  # the English detail, for the log; the client is told
         errors.add("cursor", "invalid_cursor", why=message)
@@ -884,6 +900,9 @@ def _decode_cursor(
         return None
     if spec != _spec_hash(cf, keys):
         bad("the cursor belongs to another sort; start again without it")
+        return None
+    if inner.get("q") != query:
+        bad("the cursor belongs to another filter or search; start again without it")
         return None
     if not isinstance(encoded, list) or len(encoded) != len(keys):
         bad("not a cursor from this query")

@@ -266,3 +266,27 @@ def test_sums_of_money_are_exact_on_both_databases(conn) -> None:
         "a": 0.3,
         "b": 1000000.07,
     }
+
+
+def test_a_cursor_continues_only_the_query_it_came_from(conn) -> None:
+    from tests.runtime.test_record_review import NAME, _form
+
+    svc = Services()
+    actor = make_user(conn)
+    grade = {"key": "grade", "type": "text", "label": "等级", "filterable": True}
+    fid = _form(conn, svc, [NAME, grade])
+    for i in range(5):
+        svc.create_record(conn, actor, fid, {"name": f"n{i}", "grade": "A" if i % 2 else "B"})
+    body = {"filter": {"field": "grade", "op": "eq", "value": "A"}, "limit": 1}
+    first = svc.query(conn, actor, fid, body)
+    # The same filter written another way continues it.
+    same = {"filter": {"value": "A", "op": "eq", "field": "grade"}, "limit": 1}
+    assert svc.query(conn, actor, fid, {**same, "cursor": first["next_cursor"]})["items"]
+    for other in (
+        {"filter": {"field": "grade", "op": "eq", "value": "B"}, "limit": 1},
+        {"limit": 1},
+        {**body, "search": "n1"},
+    ):
+        with pytest.raises(InvalidQueryError) as refused:
+            svc.query(conn, actor, fid, {**other, "cursor": first["next_cursor"]})
+        assert [e.code for e in refused.value.errors] == ["invalid_cursor"]
