@@ -290,3 +290,15 @@ def test_a_cursor_continues_only_the_query_it_came_from(conn) -> None:
         with pytest.raises(InvalidQueryError) as refused:
             svc.query(conn, actor, fid, {**other, "cursor": first["next_cursor"]})
         assert [e.code for e in refused.value.errors] == ["invalid_cursor"]
+
+
+def test_an_empty_filter_group_is_no_condition(conn) -> None:
+    from tests.runtime.test_record_review import NAME, _form
+
+    svc = Services()
+    actor = make_user(conn)
+    fid = _form(conn, svc, [NAME])
+    for i in range(3):
+        svc.create_record(conn, actor, fid, {"name": f"n{i}"})
+    for group in ({"and": []}, {"or": []}, {"and": [{"or": []}]}):
+        assert svc.query(conn, actor, fid, {"filter": group})["count"] == 3, group
