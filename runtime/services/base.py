@@ -39,7 +39,7 @@ from runtime.permissions import (
     resolve,
     stage_rules,
 )
-from runtime.pipeline import WriteContext, prepare_upgrade, relation_ids, rows_of
+from runtime.pipeline import Prepared, WriteContext, prepare_upgrade, relation_ids, rows_of
 from runtime.sanitize import converted_rich_text, sanitize_rich_text
 from runtime.search_text import is_searched, searched_keys
 from runtime.services import assignees
@@ -131,6 +131,40 @@ class ServiceBase:
                 cf, row.data, data, ctx, access, record_id=row.id, stage=row.stage
             ).data
         return data, up.hidden
+
+    def _locked_if_behind(self, conn: Any, row: RecordRow, cf: CompiledForm) -> RecordRow:
+        """``row`` read again under its row lock when it was written under an older version
+        than ``cf``'s: the background upgrade (runtime.services.upgrade) then waits for this
+        write, or has finished before it and this write starts from its result (PostgreSQL;
+        SQLite's writers run one at a time already)."""
+        if row.schema_version == cf.version:
+            return row
+        return record_store.get_record(conn, row.id, lock=True)
+
+    def _from_stored(
+        self, row: RecordRow, cf: CompiledForm, current: Mapping[str, Any], prepared: Any
+    ) -> Any:
+        """A write of a record written under an older version (``row``; ``current`` its data
+        upgraded): its history shows what the record held before (5 from ``"5"``, a new
+        formula from nothing), and its unique values are claimed in their new type. A write
+        with nothing of its own (``prepared`` None, a transition without data) stores the
+        upgraded data too. ``prepared`` as it was for a record at ``cf``'s version."""
+        if row.schema_version == cf.version:
+            return prepared
+        if prepared is None:
+            prepared = Prepared(dict(current), {}, {})
+        for k in set(row.data) | set(current):
+            if row.data.get(k) == current.get(k):
+                continue
+            if k in prepared.changes:
+                prepared.changes[k][0] = row.data.get(k)
+            else:
+                prepared.changes[k] = [row.data.get(k), current.get(k)]
+        for k in cf.unique_keys:
+            value = prepared.data.get(k)
+            if value is not None and row.data.get(k) != value:
+                prepared.unique[k] = value
+        return prepared
 
     def _audit(
         self, conn: Any, actor: Actor, action: str, target: str, detail: Mapping[str, Any]

@@ -254,6 +254,7 @@ class RecordServices(UpgradeServices):
         row, cf, view = self._record_for(conn, actor, record_id, "edit")
         if version is None:
             raise VersionRequiredError()
+        row = self._locked_if_behind(conn, row, cf)
         current, hidden = self._current_data(conn, row)
         if version != row.version:
             # Before the data is looked at: a write made from a stale read is a conflict
@@ -282,15 +283,7 @@ class RecordServices(UpgradeServices):
             unseen = self._out_of_reach(conn, actor, cf, current, prepared.data)
             if unseen:
                 raise RecordValidationError(unseen)
-        if row.schema_version != cf.version:
-            # History's old values are what the record held, not their upgrade (5, not "5").
-            for k in set(row.data) | set(current):
-                if row.data.get(k) == current.get(k):
-                    continue
-                if k in prepared.changes:
-                    prepared.changes[k][0] = row.data.get(k)
-                else:
-                    prepared.changes[k] = [row.data.get(k), current.get(k)]
+        prepared = self._from_stored(row, cf, current, prepared)
         with _masked(view, actor.lang), stale_shown(view):
             updated = record_store.update_record(
                 conn,

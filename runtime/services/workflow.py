@@ -44,6 +44,7 @@ class WorkflowServices(ServiceBase):
         wf, t = workflow.transition_for(cf, key, actor.lang)
         if _open_to_editors(t) and not self._may(conn, actor, cf, "edit", row.id):
             raise PermissionDeniedError(f"transition {t.key}")
+        row = self._locked_if_behind(conn, row, cf)
         current, hidden = self._current_data(conn, row)
         state = workflow.RecordState(row.stage, current, row.owner_id, row.assignee_id, row.id)
         workflow.check_can_start(cf, t, state, actor)
@@ -93,6 +94,7 @@ class WorkflowServices(ServiceBase):
         to = wf.stage(t.to)
         assert to is not None  # validation guarantees transitions name known stages
         prepared = in_stage(cf, current, prepared, ctx, to.key, row.id)
+        prepared = self._from_stored(row, cf, current, prepared)
         with stale_shown(view):  # another write won meanwhile: the 409's record, as they see it
             moved = record_store.transition_record(
                 conn,

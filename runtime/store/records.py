@@ -644,11 +644,13 @@ def _write_version(
     hidden: dict[str, Any] | None,
     extra: Mapping[str, Any] | None = None,
     bump: bool = True,
+    expected_schema: int | None = None,
 ) -> None:
     """Write the record's next version if it is still at ``expected_version``: its data (and
     ``extra`` columns such as the stage, or the kept ``updated_*`` of an upgrade), claims for
     new unique values, releases for cleared ones — the one versioned write that updates,
-    transitions and upgrades share. ``bump=False`` (an upgrade): the version stays.
+    transitions and upgrades share. ``bump=False`` (an upgrade): the version stays, so the
+    write also requires the record to be still at ``expected_schema`` (its form version).
 
     Raises: StaleVersionError, RecordValidationError (``not_unique``).
     """
@@ -663,15 +665,14 @@ def _write_version(
             "hidden": hidden if hidden is not None else current.hidden,
             **(extra or {}),
         }
-        result = conn.execute(
-            records.update()
-            .where(
-                records.c.id == current.id,
-                records.c.version == expected_version,
-                records.c.deleted_at.is_(None),
-            )
-            .values(**values)
+        statement = records.update().where(
+            records.c.id == current.id,
+            records.c.version == expected_version,
+            records.c.deleted_at.is_(None),
         )
+        if expected_schema is not None:
+            statement = statement.where(records.c.schema_version == expected_schema)
+        result = conn.execute(statement.values(**values))
         if result.rowcount != 1:
             raise StaleVersionError(expected_version, get_record(conn, current.id).as_api())
         if unique:
@@ -786,7 +787,7 @@ def upgrade_record(
     automations must not fire for every record of a form that changed), and what changed is
     kept in a history entry with the action ``upgrade`` and no actor, at the record's
     current version. Returns whether it was written; ``False``: it changed since it was read
-    (its writer upgraded it).
+    (its writer, or another upgrader, upgraded it).
 
     Raises: RecordValidationError (``not_unique``: a converted value another record holds;
     nothing is written).
@@ -806,8 +807,9 @@ def upgrade_record(
             hidden=hidden,
             extra={"updated_at": current.updated_at, "updated_by": current.updated_by},
             bump=False,
+            expected_schema=current.schema_version,
         )
-    except StaleVersionError:
+    except (StaleVersionError, NotFoundError):  # changed, or deleted, since it was read
         return False
     if prepared.changes:
         _history(
