@@ -78,6 +78,8 @@ class StageServices(ServiceBase):
         """
         cf = self.compiled_form(conn, form_id)
         access, scope = self._form_action(conn, actor, cf, "view")
+        if cf.definition.workflow is None:  # no stages, no deadlines (stays of an earlier one)
+            return {"items": [], "next_cursor": None, "count": 0, "by_stage": {}}
         now = self.clock()
         after = _read_cursor(cursor, actor.lang) if cursor else None
         rows = stage_store.overdue_records(
@@ -201,21 +203,22 @@ def follow_workflow(
     the new version removed leave their rounds (nobody is asked to vote on a stage that no
     longer votes), and those in a stage that gained one get their round, as on entering it
     (a stage nobody can approve in is left to an admin's add-approver). A version without the
-    workflow ends every stay, round and assignment of the form's records."""
+    workflow ends every round and assignment of the form's records; one that brings it back
+    opens the rounds of its approval stages again."""
     old_wf, wf = before.definition.workflow, cf.definition.workflow
-    if old_wf is None:
+    if wf is None:
+        if old_wf is not None:
+            approval_store.retire_rounds(conn, cf.form_id)
+            stage_store.clear_assignees(conn, cf.form_id)
         return
     now = svc.clock()
-    if wf is None:
-        approval_store.retire_pending(conn, cf.form_id)
-        stage_store.end_workflow(conn, cf.form_id, now)
-        return
     for stage in wf.stages:
-        was = old_wf.stage(stage.key)
-        if was is None or (was.approval is None) == (stage.approval is None):
+        was = old_wf.stage(stage.key) if old_wf is not None else None
+        had = was is not None and was.approval is not None
+        if had == (stage.approval is not None):
             continue
         if stage.approval is None:
-            approval_store.retire_pending(conn, cf.form_id, stage.key)
+            approval_store.retire_rounds(conn, cf.form_id, stage.key)
             continue
         for row in stage_store.live_records_in_stage(conn, cf.form_id, stage.key):
             state = workflow.RecordState(row.stage, row.data, row.owner_id, row.assignee_id, row.id)

@@ -107,21 +107,19 @@ def start_round(
     return number
 
 
-def retire_pending(conn: sa.Connection, form_id: int, stage: str | None = None) -> int:
-    """Take the pending approvers of the open rounds of ``form_id``'s records in ``stage`` (None:
-    in any stage) out of those rounds (a new version removed the stage's approval, or the
-    whole workflow): they leave every approver's task list, and the record's state shows no
-    round; decisions already taken stay with their stay for the log. Returns how many were
-    retired."""
+def retire_rounds(conn: sa.Connection, form_id: int, stage: str | None = None) -> int:
+    """End the open rounds of ``form_id``'s records in ``stage`` (None: in any stage), when a
+    new version removed the stage's approval or the whole workflow: their approvers, pending
+    or decided, are taken out of the stay (the rows stay, with their record, stage and round,
+    for the log), so nobody keeps a vote to cast, and an approval the stage gets back later
+    starts a round of its own rather than count the old votes. Returns how many rows."""
     open_stays = sa.select(stage_log.c.id).where(
         stage_log.c.form_id == form_id, stage_log.c.left_at.is_(None)
     )
     if stage is not None:
         open_stays = open_stays.where(stage_log.c.to_stage == stage)
     result = conn.execute(
-        approvals.update()
-        .where(approvals.c.decision.is_(None), approvals.c.stay_id.in_(open_stays))
-        .values(stay_id=None)
+        approvals.update().where(approvals.c.stay_id.in_(open_stays)).values(stay_id=None)
     )
     return result.rowcount
 

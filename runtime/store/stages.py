@@ -254,15 +254,11 @@ def records_outside_stages(
     return {r[0]: int(r[1]) for r in rows}
 
 
-def end_workflow(conn: sa.Connection, form_id: int, now: dt.datetime) -> None:
-    """The form's new version has no workflow: every open stay of its records ends now (no
-    deadline, overdue list or escalation follows them) and nobody is their assignee any more
-    (no work list shows them). The records keep the stage they were in, as history."""
-    conn.execute(
-        stage_log.update()
-        .where(stage_log.c.form_id == form_id, stage_log.c.left_at.is_(None))
-        .values(left_at=now)
-    )
+def clear_assignees(conn: sa.Connection, form_id: int) -> None:
+    """Nobody is the assignee of the form's records any more (its new version has no
+    workflow: no work list shows them). Their stays stay open, with the stage they are in, so
+    a version that brings the workflow back finds them where they were; without a workflow no
+    deadline, overdue list or escalation reads them."""
     conn.execute(
         records.update()
         .where(records.c.form_id == form_id, records.c.assignee_id.is_not(None))

@@ -12,6 +12,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from builder.i18n import translate
 from runtime.escalation import run_escalations
 from runtime.services import Services
 from runtime.store.tables import notifications, records
@@ -293,7 +294,7 @@ def test_a_stage_that_loses_its_approval_leaves_no_task_behind(conn: sa.Connecti
     assert svc.fire_transition(conn, owner, rec["id"], "pay")["stage"] == "paid"
 
 
-def test_a_version_without_the_workflow_ends_stays_rounds_and_assignments(
+def test_a_version_without_the_workflow_ends_rounds_and_assignments(
     conn: sa.Connection,
 ) -> None:
     from runtime.store import approvals as approval_store
@@ -315,8 +316,9 @@ def test_a_version_without_the_workflow_ends_stays_rounds_and_assignments(
     svc.publish_form(conn, admin, form_id)
     assert svc.my_tasks(conn, approver, "approvals")["items"] == []
     assert svc.my_tasks(conn, approver, "todo")["items"] == []
-    assert approval_store.open_stay(conn, rec["id"]) is None
+    assert svc.overdue(conn, admin, form_id)["count"] == 0
     assert svc.get_record(conn, owner, rec["id"])["stage"] == "review"  # kept, as history
+    assert approval_store.open_stay(conn, rec["id"]) is not None  # for a workflow brought back
 
 
 def test_a_guard_reading_a_hidden_field_is_refused_without_its_expression(
@@ -340,6 +342,7 @@ def test_a_guard_reading_a_hidden_field_is_refused_without_its_expression(
         svc.fire_transition(conn, owner, rec["id"], "submit")
     assert [e.code for e in hidden.value.errors] == ["guard_failed"]
     assert "amount" not in hidden.value.errors[0].message
+    assert hidden.value.errors[0].message == translate("guard_failed_hidden", "zh", label="提交")
     with pytest.raises(TransitionRefusedError) as shown:
         svc.fire_transition(conn, admin, rec["id"], "submit")
     assert "amount < 100" in shown.value.errors[0].message
