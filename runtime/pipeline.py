@@ -176,7 +176,10 @@ def prepare_update(
             data.pop(key, None)
         else:
             data[key] = value
-    kept = {k: v for k, v in current.items() if k not in given}
+    # What the write leaves as it is, values sent back unchanged included (a form posts the
+    # whole record): not checked again (a related record or a department deleted since must
+    # not block editing the other fields).
+    kept = {k: v for k, v in current.items() if k not in given or given[k] == v}
     steps.finish(data, ctx, store, errors, stage, record_id, kept)
     return _prepared(steps, current, data)
 
