@@ -27,6 +27,7 @@ from runtime.errors import (
     FieldError,
     NotFoundError,
     PermissionDeniedError,
+    RecordValidationError,
     StaleVersionError,
 )
 from runtime.permissions import (
@@ -35,11 +36,21 @@ from runtime.permissions import (
     NONE,
     FieldView,
     FormAccess,
+    check_write,
+    mask_errors,
     project,
     resolve,
     stage_rules,
 )
-from runtime.pipeline import Prepared, WriteContext, prepare_upgrade, relation_ids, rows_of
+from runtime.pipeline import (
+    Prepared,
+    WriteContext,
+    prepare_update,
+    prepare_upgrade,
+    relation_ids,
+    rows_of,
+    same_as_stored,
+)
 from runtime.sanitize import converted_rich_text, sanitize_rich_text
 from runtime.search_text import is_searched, searched_keys
 from runtime.services import assignees
@@ -140,6 +151,52 @@ class ServiceBase:
         if row.schema_version == cf.version:
             return row
         return record_store.get_record(conn, row.id, lock=True)
+
+    def _edit(
+        self,
+        conn: Any,
+        actor: Actor,
+        cf: CompiledForm,
+        view: FieldView,
+        row: RecordRow,
+        current: Mapping[str, Any],
+        data: Any,
+        ctx: WriteContext,
+    ) -> Prepared:
+        """The write of ``data`` (an edit's, or a transition's) over the record's ``current``
+        data: the actor's field permissions (a read-only value may come back as input reads
+        it), the pipeline, and the related records they may name.
+
+        Raises: RecordValidationError (errors about fields hidden from the actor do not name
+        them).
+        """
+        check_write(
+            view,
+            data,
+            current,
+            cf.labels,
+            actor.lang,
+            lambda k, v: same_as_stored(cf, k, v, current, ctx),
+        )
+        try:
+            prepared = prepare_update(
+                cf,
+                current,
+                data,
+                ctx,
+                self._access(conn, cf),
+                record_id=row.id,
+                stage=row.stage,
+                editable=view.editable,
+            )
+            unseen = self._out_of_reach(conn, actor, cf, current, prepared.data)
+            if unseen:
+                raise RecordValidationError(unseen)
+        except RecordValidationError as exc:
+            if not view.hidden:
+                raise
+            raise RecordValidationError(mask_errors(exc.errors, view.hidden, actor.lang)) from None
+        return prepared
 
     def _from_stored(
         self, row: RecordRow, cf: CompiledForm, current: Mapping[str, Any], prepared: Any

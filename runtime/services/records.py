@@ -28,7 +28,7 @@ from runtime.permissions import (
     stage_rules,
     without_fields,
 )
-from runtime.pipeline import prepare_create, prepare_update, same_as_stored
+from runtime.pipeline import prepare_create
 from runtime.safe_text import contains_nul
 from runtime.sanitize import sanitize_rich_text
 from runtime.services.base import stale_shown, upgraded_hidden
@@ -261,28 +261,7 @@ class RecordServices(UpgradeServices):
             # (409 with the record as it is now, as a read shows it), whatever else is wrong.
             raise StaleVersionError(version, self._shown({**row.as_api(), "data": current}, view))
         ctx = self._context(actor)
-        check_write(
-            view,
-            data,
-            current,
-            cf.labels,
-            actor.lang,
-            lambda k, v: same_as_stored(cf, k, v, current, ctx),
-        )
-        with _masked(view, actor.lang), stale_shown(view):
-            prepared = prepare_update(
-                cf,
-                current,
-                data,
-                ctx,
-                self._access(conn, cf),
-                record_id=row.id,
-                stage=row.stage,
-                editable=view.editable,
-            )
-            unseen = self._out_of_reach(conn, actor, cf, current, prepared.data)
-            if unseen:
-                raise RecordValidationError(unseen)
+        prepared = self._edit(conn, actor, cf, view, row, current, data, ctx)
         prepared = self._from_stored(row, cf, current, prepared)
         with _masked(view, actor.lang), stale_shown(view):
             updated = record_store.update_record(

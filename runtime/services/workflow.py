@@ -9,9 +9,9 @@ from typing import Any
 from builder.workflow import Transition
 from runtime import approvals, workflow
 from runtime.actor import Actor
-from runtime.errors import PermissionDeniedError, RecordValidationError, StaleVersionError
-from runtime.permissions import check_write, mask_errors, project
-from runtime.pipeline import in_stage, prepare_update, same_as_stored
+from runtime.errors import PermissionDeniedError, StaleVersionError
+from runtime.permissions import mask_errors, project
+from runtime.pipeline import in_stage
 from runtime.services import assignees
 from runtime.services.base import ServiceBase, stale_shown, upgraded_hidden
 from runtime.store import records as record_store
@@ -54,32 +54,7 @@ class WorkflowServices(ServiceBase):
         ctx = self._context(actor)
         prepared = None
         if data:
-            check_write(
-                view,
-                data,
-                current,
-                cf.labels,
-                actor.lang,
-                lambda k, v: same_as_stored(cf, k, v, current, ctx),
-            )
-            try:
-                prepared = prepare_update(
-                    cf,
-                    current,
-                    data,
-                    ctx,
-                    self._access(conn, cf),
-                    record_id=row.id,
-                    stage=row.stage,
-                    editable=view.editable,
-                )
-                unseen = self._out_of_reach(conn, actor, cf, current, prepared.data)
-                if unseen:
-                    raise RecordValidationError(unseen)
-            except RecordValidationError as exc:
-                raise RecordValidationError(
-                    mask_errors(exc.errors, view.hidden, actor.lang)
-                ) from None
+            prepared = self._edit(conn, actor, cf, view, row, current, data, ctx)
         after = workflow.RecordState(
             row.stage, prepared.data if prepared else current, row.owner_id, row.assignee_id, row.id
         )
