@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
 from builder import load_form
@@ -134,14 +134,23 @@ class ServiceBase:
         # cleaned yet.
         data = sanitize_rich_text(cf, up.data)
         if derive:
-            ctx = WriteContext(
-                actor_id=None, now=self.clock(), coerce=self.coerce_context, enforce_read_only=False
-            )
-            access = self._access(conn, cf)
             data = prepare_upgrade(
-                cf, row.data, data, ctx, access, record_id=row.id, stage=row.stage
+                cf,
+                row.data,
+                data,
+                self._system_context(),
+                self._access(conn, cf),
+                record_id=row.id,
+                stage=row.stage,
             ).data
         return data, up.hidden
+
+    def _system_context(self) -> WriteContext:
+        """The pipeline's context for what the system derives (an upgrade): no actor, and
+        read-only fields are the system's to write."""
+        return WriteContext(
+            actor_id=None, now=self.clock(), coerce=self.coerce_context, enforce_read_only=False
+        )
 
     def _locked_if_behind(self, conn: Any, row: RecordRow, cf: CompiledForm) -> RecordRow:
         """``row`` read again under its row lock when it was written under an older version
@@ -198,9 +207,23 @@ class ServiceBase:
             raise RecordValidationError(mask_errors(exc.errors, view.hidden, actor.lang)) from None
         return prepared
 
+    @overload
     def _from_stored(
-        self, row: RecordRow, cf: CompiledForm, current: Mapping[str, Any], prepared: Any
-    ) -> Any:
+        self, row: RecordRow, cf: CompiledForm, current: Mapping[str, Any], prepared: Prepared
+    ) -> Prepared: ...
+
+    @overload
+    def _from_stored(
+        self, row: RecordRow, cf: CompiledForm, current: Mapping[str, Any], prepared: None
+    ) -> Prepared | None: ...
+
+    def _from_stored(
+        self,
+        row: RecordRow,
+        cf: CompiledForm,
+        current: Mapping[str, Any],
+        prepared: Prepared | None,
+    ) -> Prepared | None:
         """A write of a record written under an older version (``row``; ``current`` its data
         upgraded): its history shows what the record held before (5 from ``"5"``, a new
         formula from nothing), and its unique values are claimed in their new type. A write

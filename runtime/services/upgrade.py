@@ -32,7 +32,7 @@ from typing import Any
 
 from runtime.compiled import CompiledForm
 from runtime.errors import NotFoundError, RecordValidationError
-from runtime.pipeline import WriteContext, prepare_upgrade
+from runtime.pipeline import prepare_upgrade
 from runtime.services.base import ServiceBase
 from runtime.store import forms as form_store
 from runtime.store import records as record_store
@@ -78,15 +78,12 @@ class UpgradeServices(ServiceBase):
         Raises: RecordValidationError (``not_unique``: a converted unique value another
         record holds; nothing is written).
         """
-        now = self.clock()
-        ctx = WriteContext(
-            actor_id=None, now=now, coerce=self.coerce_context, enforce_read_only=False
-        )
+        ctx = self._system_context()
         current, hidden = self._current_data(conn, row, derive=False)
         prepared = prepare_upgrade(
             cf, row.data, current, ctx, self._access(conn, cf), record_id=row.id, stage=row.stage
         )
-        return record_store.upgrade_record(conn, cf, row, prepared, hidden=hidden, now=now)
+        return record_store.upgrade_record(conn, cf, row, prepared, hidden=hidden, now=ctx.now)
 
 
 def drain_upgrades(

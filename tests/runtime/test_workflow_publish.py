@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from runtime.services import Services
 from tests.runtime.test_record_service import NOW, make_user
-from tests.runtime.workflow_forms import expense_form, publish
+from tests.runtime.workflow_forms import expense_form, republish, submitted
 
 
 def test_an_approval_removed_then_restored_asks_the_approver_again(conn: sa.Connection) -> None:
@@ -16,14 +16,10 @@ def test_an_approval_removed_then_restored_asks_the_approver_again(conn: sa.Conn
     owner = make_user(conn)
     a, b = make_user(conn), make_user(conn)
     approval = {"policy": "all", "approvers": {"users": [a.user_id, b.user_id]}}
-    form_id = publish(conn, svc, admin, expense_form(approval))
-    rec = svc.create_record(conn, owner, form_id, {"title": "x", "amount": 1})
-    svc.fire_transition(conn, owner, rec["id"], "submit")
+    form_id, rec = submitted(conn, svc, admin, owner, expense_form(approval))
     svc.vote(conn, a, rec["id"], "approve")  # b still to vote
-    svc.save_draft(conn, admin, form_id, expense_form(None))
-    svc.publish_form(conn, admin, form_id)
-    svc.save_draft(conn, admin, form_id, expense_form(approval))
-    svc.publish_form(conn, admin, form_id)
+    republish(conn, svc, admin, form_id, expense_form(None))
+    republish(conn, svc, admin, form_id, expense_form(approval))
     state = svc.workflow_state(conn, admin, rec["id"])
     # The 会签 needs b's approval again (or a fresh round): it must not read as decided by a alone,
     # with nobody left to vote and the record stuck in review.
@@ -40,15 +36,11 @@ def test_a_workflow_removed_then_restored_gives_the_records_in_it_their_round(
     owner = make_user(conn)
     approver = make_user(conn)
     approval = {"policy": "any", "approvers": {"users": [approver.user_id]}}
-    form_id = publish(conn, svc, admin, expense_form(approval))
-    rec = svc.create_record(conn, owner, form_id, {"title": "x", "amount": 1})
-    svc.fire_transition(conn, owner, rec["id"], "submit")
+    form_id, rec = submitted(conn, svc, admin, owner, expense_form(approval))
     plain = expense_form(None)
     del plain["workflow"]
-    svc.save_draft(conn, admin, form_id, plain)
-    svc.publish_form(conn, admin, form_id)
-    svc.save_draft(conn, admin, form_id, expense_form(approval))
-    svc.publish_form(conn, admin, form_id)
+    republish(conn, svc, admin, form_id, plain)
+    republish(conn, svc, admin, form_id, expense_form(approval))
     assert svc.get_record(conn, admin, rec["id"])["stage"] == "review"
     state = svc.workflow_state(conn, approver, rec["id"])
     assert state["approval"]["outcome"] == "pending"

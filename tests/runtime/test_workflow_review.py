@@ -20,7 +20,7 @@ from runtime.workflow import TransitionRefusedError
 from tests.runtime.sla_factories import MONDAY_10, SH, Clock, publish_ticket, ticket_form
 from tests.runtime.test_record_service import NOW, make_user
 from tests.runtime.test_workflow_versions import _without_waiting
-from tests.runtime.workflow_forms import expense_form, publish
+from tests.runtime.workflow_forms import expense_form, publish, republish, submitted
 
 
 def test_records_mapped_into_approval_stage_get_a_round(conn: sa.Connection) -> None:
@@ -264,12 +264,9 @@ def test_a_stage_that_gains_an_approval_opens_the_round_of_the_records_in_it(
     admin = make_user(conn, admin=True)
     owner = make_user(conn)
     approver = make_user(conn)
-    form_id = publish(conn, svc, admin, expense_form(None))
-    rec = svc.create_record(conn, owner, form_id, {"title": "x", "amount": 1})
-    svc.fire_transition(conn, owner, rec["id"], "submit")
+    form_id, rec = submitted(conn, svc, admin, owner, expense_form(None))
     approval = {"policy": "any", "approvers": {"users": [approver.user_id]}}
-    svc.save_draft(conn, admin, form_id, expense_form(approval))
-    svc.publish_form(conn, admin, form_id)
+    republish(conn, svc, admin, form_id, expense_form(approval))
     state = svc.workflow_state(conn, approver, rec["id"])
     assert [a["user_id"] for a in state["approval"]["approvers"]] == [approver.user_id]
     assert svc.vote(conn, approver, rec["id"], "approve")["stage"] == "paid"
@@ -281,14 +278,11 @@ def test_a_stage_that_loses_its_approval_leaves_no_task_behind(conn: sa.Connecti
     owner = make_user(conn)
     approver = make_user(conn)
     approval = {"policy": "any", "approvers": {"users": [approver.user_id]}}
-    form_id = publish(conn, svc, admin, expense_form(approval))
-    rec = svc.create_record(conn, owner, form_id, {"title": "x", "amount": 1})
-    svc.fire_transition(conn, owner, rec["id"], "submit")
+    form_id, rec = submitted(conn, svc, admin, owner, expense_form(approval))
     assert [r["record_id"] for r in svc.my_tasks(conn, approver, "approvals")["items"]] == [
         rec["id"]
     ]
-    svc.save_draft(conn, admin, form_id, expense_form(None))
-    svc.publish_form(conn, admin, form_id)
+    republish(conn, svc, admin, form_id, expense_form(None))
     assert svc.my_tasks(conn, approver, "approvals")["items"] == []
     assert svc.workflow_state(conn, admin, rec["id"])["approval"] is None
     assert svc.fire_transition(conn, owner, rec["id"], "pay")["stage"] == "paid"
@@ -304,16 +298,12 @@ def test_a_version_without_the_workflow_ends_rounds_and_assignments(
     owner = make_user(conn)
     approver = make_user(conn)
     approval = {"policy": "any", "approvers": {"users": [approver.user_id]}}
-    form_id = publish(
-        conn, svc, admin, expense_form(approval, review={"assignee": {"users": [approver.user_id]}})
-    )
-    rec = svc.create_record(conn, owner, form_id, {"title": "x", "amount": 1})
-    svc.fire_transition(conn, owner, rec["id"], "submit")
+    assigned = expense_form(approval, review={"assignee": {"users": [approver.user_id]}})
+    form_id, rec = submitted(conn, svc, admin, owner, assigned)
     assert svc.my_tasks(conn, approver, "todo")["items"]
     plain = expense_form(None)
     del plain["workflow"]
-    svc.save_draft(conn, admin, form_id, plain)
-    svc.publish_form(conn, admin, form_id)
+    republish(conn, svc, admin, form_id, plain)
     assert svc.my_tasks(conn, approver, "approvals")["items"] == []
     assert svc.my_tasks(conn, approver, "todo")["items"] == []
     assert svc.overdue(conn, admin, form_id)["count"] == 0

@@ -76,3 +76,22 @@ def publish(
     for preset in presets:
         grant(conn, svc, form_id, preset)
     return form_id
+
+
+def submitted(
+    conn: sa.Connection, svc: Services, admin: Actor, owner: Actor, definition: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    """:func:`publish` ``definition`` (an :func:`expense_form`) and submit a record of
+    ``owner``'s into its review stage: (form id, record)."""
+    form_id = publish(conn, svc, admin, definition)
+    rec = svc.create_record(conn, owner, form_id, {"title": "x", "amount": 1})
+    svc.fire_transition(conn, owner, rec["id"], "submit")
+    return form_id, rec
+
+
+def republish(
+    conn: sa.Connection, svc: Services, admin: Actor, form_id: int, definition: dict[str, Any]
+) -> None:
+    """Publish ``definition`` as the form's next version."""
+    svc.save_draft(conn, admin, form_id, definition)
+    svc.publish_form(conn, admin, form_id)
