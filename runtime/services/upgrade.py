@@ -11,7 +11,9 @@ records behind are written again, in batches, by the system:
 - :func:`drain_upgrades`: every record behind, one write transaction per batch (``stageform
   upgrade``);
 - :class:`RecordUpgrader`: a background thread of the app server, poked after a publish
-  commits.
+  commits; when it starts it also takes up the forms whose last pass did not finish (the
+  server stopped, the database was busy): each finished pass is recorded in
+  ``forms.upgraded_version`` (:func:`runtime.store.forms.forms_to_upgrade`).
 
 An upgrade is the form's change applied, not an edit: its history entry's action is
 ``upgrade`` (no actor), no event is sent, ``updated_at`` stays, and it is never refused by a
@@ -51,6 +53,7 @@ class UpgradeBatch:
     upgraded: int  # records now at the newest version
     left: int  # records that could not be (a converted unique value another record holds)
     last_id: int | None  # the last record looked at; None: none was behind after ``after_id``
+    version: int  # the version the batch brought records to
 
 
 class UpgradeServices(ServiceBase):
@@ -62,14 +65,14 @@ class UpgradeServices(ServiceBase):
         cf = self.compiled_form(conn, form_id)
         rows = record_store.behind(conn, form_id, cf.version, after_id=after_id, limit=limit)
         if not rows:
-            return UpgradeBatch(0, 0, None)
+            return UpgradeBatch(0, 0, None, cf.version)
         upgraded = left = 0
         for row in rows:
             try:
                 upgraded += self.upgrade_record(conn, cf, row)
             except RecordValidationError:
                 left += 1
-        return UpgradeBatch(upgraded, left, rows[-1].id)
+        return UpgradeBatch(upgraded, left, rows[-1].id, cf.version)
 
     def upgrade_record(self, conn: Any, cf: CompiledForm, row: RecordRow) -> bool:
         """Write one record of ``cf``'s form that is behind as ``cf`` derives it; whether it
@@ -96,7 +99,9 @@ def drain_upgrades(
 ) -> tuple[int, int]:
     """Upgrade every record behind of ``form_ids`` (None: of every published form), one
     write transaction per ``batch``; ``progress(form_id, upgraded, left)`` after each batch
-    (the form's totals so far). Returns (upgraded, left) over all.
+    (the form's totals so far). Returns (upgraded, left) over all. A form's finished pass is
+    recorded (``forms.upgraded_version``: the lowest version its batches brought records to,
+    as a publish during the pass leaves the records before it one version behind).
 
     Raises:
         DatabaseBusyError: a batch waited too long for the write lock (what was written
@@ -108,13 +113,17 @@ def drain_upgrades(
     total_upgraded = total_left = 0
     for form_id in form_ids:
         after_id, upgraded, left = 0, 0, 0
+        low: int | None = None
         while True:
             try:
                 with database.begin() as conn:
                     done = services.upgrade_records(conn, form_id, after_id=after_id, limit=batch)
             except NotFoundError:  # its app was deleted meanwhile
                 break
+            low = done.version if low is None else min(low, done.version)
             if done.last_id is None:
+                with database.begin() as conn:
+                    form_store.mark_upgraded(conn, form_id, low)
                 break
             after_id = done.last_id
             upgraded += done.upgraded
@@ -146,6 +155,7 @@ class RecordUpgrader(Background):
         self._services = services
         self._pending: dict[int, int] = {}  # form id → how many pokes
         self._lock = threading.Lock()
+        self._resume = True  # the forms an earlier server left unfinished: read on the first run
 
     def poke(self, form_id: int | None = None) -> None:
         if form_id is not None:
@@ -154,6 +164,13 @@ class RecordUpgrader(Background):
         super().poke()
 
     def _drain(self) -> None:
+        if self._resume:
+            with self._database.read() as conn:
+                unfinished = form_store.forms_to_upgrade(conn)
+            with self._lock:
+                for form_id in unfinished:
+                    self._pending.setdefault(form_id, 0)
+            self._resume = False
         with self._lock:
             pending = sorted(self._pending.items())
         for form_id, pokes in pending:

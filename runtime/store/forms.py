@@ -196,6 +196,39 @@ def published_form_ids(conn: sa.Connection) -> list[int]:
     )
 
 
+def forms_to_upgrade(conn: sa.Connection) -> list[int]:
+    """The forms of :func:`published_form_ids` whose last finished upgrade pass is older than
+    their published version (or was never recorded)."""
+    return list(
+        conn.execute(
+            sa.select(forms.c.id)
+            .join(apps, apps.c.id == forms.c.app_id)
+            .where(
+                apps.c.deleted_at.is_(None),
+                forms.c.published_version > 1,
+                sa.or_(
+                    forms.c.upgraded_version.is_(None),
+                    forms.c.upgraded_version < forms.c.published_version,
+                ),
+            )
+            .order_by(forms.c.id)
+        ).scalars()
+    )
+
+
+def mark_upgraded(conn: sa.Connection, form_id: int, version: int) -> None:
+    """Record that an upgrade pass brought the form's records to ``version`` (never lowers
+    what an overlapping pass recorded)."""
+    conn.execute(
+        forms.update()
+        .where(
+            forms.c.id == form_id,
+            sa.or_(forms.c.upgraded_version.is_(None), forms.c.upgraded_version < version),
+        )
+        .values(upgraded_version=version)
+    )
+
+
 def app_form_ids(conn: sa.Connection, app_id: int) -> dict[str, int]:
     rows = conn.execute(sa.select(forms.c.key, forms.c.id).where(forms.c.app_id == app_id))
     return {r.key: r.id for r in rows}

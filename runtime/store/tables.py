@@ -180,6 +180,9 @@ forms = sa.Table(
     sa.Column("draft", JSONType, nullable=False),
     # NULL until the first publish; then the newest row of form_versions.
     sa.Column("published_version", sa.Integer, nullable=True),
+    # The version the last finished upgrade pass brought the form's records to
+    # (runtime.services.upgrade); NULL: none recorded.
+    sa.Column("upgraded_version", sa.Integer, nullable=True),
     _created_at(),
     _updated_at(),
     sa.UniqueConstraint("app_id", "key"),

@@ -16,8 +16,9 @@ from runtime.actor import SYSTEM
 from runtime.errors import RecordValidationError
 from runtime.services import Services
 from runtime.services.upgrade import RecordUpgrader, drain_upgrades
+from runtime.store import forms as form_store
 from runtime.store.database import Database
-from runtime.store.tables import records
+from runtime.store.tables import forms, records
 from tests.runtime.test_record_review import NAME, _form, _republish
 from tests.runtime.test_record_service import NOW, make_user
 
@@ -185,6 +186,76 @@ def test_drain_and_the_background_upgrader_bring_every_record_up(
     with database.read() as conn:
         doubles = svc.aggregate(conn, actor, fid, {"metrics": [{"op": "sum", "field": "double"}]})
     assert behind == 0 and doubles["groups"][0]["values"] == {"sum_double": 42}
+
+
+def _to_upgrade(database: Database) -> list[int]:
+    with database.read() as conn:
+        return form_store.forms_to_upgrade(conn)
+
+
+def _upgraded_version(database: Database, fid: int) -> int | None:
+    with database.read() as conn:
+        return conn.execute(
+            sa.select(forms.c.upgraded_version).where(forms.c.id == fid)
+        ).scalar_one()
+
+
+def test_a_pass_left_unfinished_is_taken_up_when_an_upgrader_starts(
+    database: Database, svc: Services
+) -> None:
+    with database.begin() as conn:
+        actor = make_user(conn)
+        fid = _form(conn, svc, [NAME, QTY_TEXT])
+        for i in range(5):
+            svc.create_record(conn, actor, fid, {"name": f"n{i}", "qty": str(i)})
+    assert fid not in _to_upgrade(database)  # published once: nothing can be behind
+    with database.begin() as conn:
+        _republish(conn, svc, fid, [NAME, QTY])
+    assert fid in _to_upgrade(database) and _upgraded_version(database, fid) is None
+    assert drain_upgrades(database, svc, [fid], batch=2) == (5, 0)
+    assert fid not in _to_upgrade(database) and _upgraded_version(database, fid) == 2
+    # A publish whose pass never ran (the server stopped): the next upgrader to start finds
+    # it without being poked.
+    with database.begin() as conn:
+        _republish(conn, svc, fid, [NAME, QTY, DOUBLE])
+    assert fid in _to_upgrade(database)
+    upgrader = RecordUpgrader(database, svc, delay=0.01, interval=3600)
+    upgrader.start()
+    try:
+        deadline = time.monotonic() + 20
+        while fid in _to_upgrade(database) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        upgrader.stop()
+    assert _upgraded_version(database, fid) == 3
+    with database.read() as conn:
+        versions = conn.execute(
+            sa.select(records.c.schema_version).where(records.c.form_id == fid)
+        ).scalars()
+        assert set(versions) == {3}
+
+
+def test_a_publish_during_a_pass_leaves_the_form_to_upgrade_again(
+    database: Database, svc: Services
+) -> None:
+    with database.begin() as conn:
+        actor = make_user(conn)
+        fid = _form(conn, svc, [NAME, QTY_TEXT])
+        for i in range(6):
+            svc.create_record(conn, actor, fid, {"name": f"n{i}", "qty": str(i)})
+        _republish(conn, svc, fid, [NAME, QTY])
+
+    def publish_after_the_first_batch(form_id: int, upgraded: int, left: int) -> None:
+        if upgraded == 2:
+            with database.begin() as conn:
+                _republish(conn, svc, fid, [NAME, QTY, DOUBLE])
+
+    drain_upgrades(database, svc, [fid], batch=2, progress=publish_after_the_first_batch)
+    # The first two records were brought to version 2, the rest to 3: the pass is recorded
+    # as reaching 2, so the form is still to upgrade, and the next pass finishes it.
+    assert _upgraded_version(database, fid) == 2 and fid in _to_upgrade(database)
+    drain_upgrades(database, svc, [fid])
+    assert _upgraded_version(database, fid) == 3 and fid not in _to_upgrade(database)
 
 
 def test_a_stale_write_is_a_conflict_even_when_its_data_is_invalid(
