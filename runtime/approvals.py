@@ -139,6 +139,19 @@ def approve_target(wf: Workflow, stage: Stage) -> str:
     return exit_.to
 
 
+def approval_way(wf: Workflow, stage: Stage) -> Transition | None:
+    """The transition an approved record takes, whose guard, required fields and comment the
+    deciding vote must meet: the stage's one way out when the approval names no
+    ``approve_to``, else the one transition from the stage to it (``None`` when there is none,
+    or several: the approval then goes straight to ``approve_to``)."""
+    a = stage.approval
+    assert a is not None
+    if a.approve_to is None:
+        return approval_exit(wf, stage.key)
+    ways = [t for t in wf.transitions if stage.key in t.from_ and t.to == a.approve_to]
+    return ways[0] if len(ways) == 1 else None
+
+
 def reject_target(stage: Stage, came_from: str | None) -> str:
     """Where a rejected record goes: ``reject_to``, else back to the stage it came from (a
     record that started here enters it again, for a new round)."""

@@ -25,6 +25,7 @@ from runtime.actor import Actor
 from runtime.calendar import add_working_hours, calendar_zone
 from runtime.compiled import CompiledForm
 from runtime.errors import FieldError, PermissionDeniedError, RecordValidationError
+from runtime.permissions import mask_errors
 
 register(
     {
@@ -224,7 +225,8 @@ def check_can_finish(
     hidden: frozenset[str] = frozenset(),
 ) -> None:
     """The remaining checks, on the data as it will be after the request's ``data``. A guard
-    that reads a field ``hidden`` from the actor is reported without its expression.
+    that reads a field ``hidden`` from the actor is reported without its expression, a
+    required field hidden from them without its name.
 
     Raises: TransitionRefusedError with every reason (guard, required fields, comment).
     """
@@ -253,7 +255,7 @@ def check_can_finish(
             )
         )
     if errors:
-        raise TransitionRefusedError(errors)
+        raise TransitionRefusedError(mask_errors(errors, hidden, lang))
 
 
 def stage_deadline(

@@ -56,7 +56,7 @@ class ApprovalServices(ServiceBase):
         if verdict == "rejected" and text is None:
             message = translate("reject_needs_comment", lang)
             raise RecordValidationError([FieldError("comment", "reject_needs_comment", message)])
-        self._record_for(conn, actor, record_id, "view")  # 404 outside their reach
+        _, _, view = self._record_for(conn, actor, record_id, "view")  # 404 outside their reach
         row = record_store.get_record(conn, record_id, lock=True)
         cf, wf, stage = self._approval_stage(conn, row, lang)
         stay, rows = self._round(conn, row)
@@ -67,13 +67,22 @@ class ApprovalServices(ServiceBase):
             if any(r.approver_id == actor.user_id for r in rows):
                 raise ConflictError.coded("already_decided")
             raise PermissionDeniedError("approval.decide", reason="not_an_approver")
-        now = self.clock()
-        if not approval_store.decide(conn, mine.id, verdict, text, now):
-            raise ConflictError.coded("already_decided")
         votes = [
             approvals.Vote(r.approver_id, verdict if r.id == mine.id else r.decision) for r in rows
         ]
         result = approvals.outcome(stage, votes)
+        way = approvals.approval_way(wf, stage) if result == "approved" else None
+        if way is not None:
+            # The deciding vote takes the record out as that transition would, so it meets
+            # the transition's guard, required fields and comment — or is refused, and not
+            # counted (the approver fills the fields first, as before firing it by hand).
+            current, _ = self._current_data(conn, row)
+            state = workflow.RecordState(row.stage, current, row.owner_id, row.assignee_id, row.id)
+            ctx = self._context(actor)
+            workflow.check_can_finish(cf, way, state, actor, text, ctx.now, ctx.coerce, view.hidden)
+        now = self.clock()
+        if not approval_store.decide(conn, mine.id, verdict, text, now):
+            raise ConflictError.coded("already_decided")
         _event(
             conn,
             "record.approval_decided",

@@ -10,7 +10,7 @@ from builder.workflow import Transition
 from runtime import approvals, workflow
 from runtime.actor import Actor
 from runtime.errors import PermissionDeniedError, StaleVersionError
-from runtime.permissions import mask_errors, project
+from runtime.permissions import project
 from runtime.pipeline import in_stage
 from runtime.services import assignees
 from runtime.services.base import ServiceBase, stale_shown, upgraded_hidden
@@ -58,14 +58,7 @@ class WorkflowServices(ServiceBase):
         after = workflow.RecordState(
             row.stage, prepared.data if prepared else current, row.owner_id, row.assignee_id, row.id
         )
-        try:
-            workflow.check_can_finish(
-                cf, t, after, actor, comment, ctx.now, ctx.coerce, hidden=view.hidden
-            )
-        except workflow.TransitionRefusedError as exc:  # not naming a field they cannot see
-            raise workflow.TransitionRefusedError(
-                mask_errors(exc.errors, view.hidden, actor.lang)
-            ) from None
+        workflow.check_can_finish(cf, t, after, actor, comment, ctx.now, ctx.coerce, view.hidden)
         to = wf.stage(t.to)
         assert to is not None  # validation guarantees transitions name known stages
         prepared = in_stage(cf, current, prepared, ctx, to.key, row.id)

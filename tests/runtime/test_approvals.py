@@ -268,6 +268,39 @@ def test_the_approval_exit_is_not_fired_by_hand(conn: sa.Connection, svc: Servic
         svc.vote(conn, a, rec["id"], "approve")
 
 
+@pytest.mark.parametrize("approve_to", [None, "paid"])
+def test_the_deciding_vote_meets_the_way_outs_guard_and_required_fields(
+    conn: sa.Connection, svc: Services, approve_to: str | None
+) -> None:
+    a = make_user(conn)
+    approval: dict[str, Any] = {"policy": "any", "approvers": {"users": [a.user_id]}}
+    if approve_to:
+        approval["approve_to"] = approve_to
+    definition = expense_form(approval)
+    pay = definition["workflow"]["transitions"][1]
+    pay.update(requires=["manager"], when="amount < 1000")
+    admin = make_user(conn, admin=True)
+    owner = make_user(conn)
+    form_id = publish(conn, svc, admin, definition)
+    rec = svc.create_record(conn, owner, form_id, {"title": "差旅", "amount": 800})
+    svc.fire_transition(conn, owner, rec["id"], "submit")
+    with pytest.raises(TransitionRefusedError) as exc:
+        svc.vote(conn, a, rec["id"], "approve")
+    assert [(e.field, e.code) for e in exc.value.errors] == [("manager", "required_for_transition")]
+    # Refused, and not counted: the round still waits for the vote.
+    approval_state = svc.workflow_state(conn, a, rec["id"])["approval"]
+    assert approval_state["stage"] == "review" and approval_state["can_vote"] is True
+    rec = svc.get_record(conn, owner, rec["id"])
+    rec = svc.update_record(
+        conn, owner, rec["id"], rec["version"], {"manager": admin.user_id, "amount": 5000}
+    )
+    with pytest.raises(TransitionRefusedError) as exc:
+        svc.vote(conn, a, rec["id"], "approve")
+    assert [e.code for e in exc.value.errors] == ["guard_failed"]
+    rec = svc.update_record(conn, owner, rec["id"], rec["version"], {"amount": 900})
+    assert svc.vote(conn, a, rec["id"], "approve")["stage"] == "paid"
+
+
 def _race(engine: sa.Engine, svc: Services, calls: list[tuple[Actor, int]]) -> list[Any]:
     """Every ``(approver, record)`` votes approve in its own connection, all released at once."""
     barrier = threading.Barrier(len(calls))
