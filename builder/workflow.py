@@ -6,6 +6,8 @@ engine decides and executes transitions.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -169,6 +171,26 @@ def approval_exit(wf: Workflow, stage_key: str) -> Transition | None:
     cancelled = {s.key for s in wf.stages if s.kind == "cancelled"}
     ways = [t for t in wf.transitions if stage_key in t.from_ and t.to not in cancelled]
     return ways[0] if len(ways) == 1 else None
+
+
+def escalation_keys(stage: Stage) -> list[str]:
+    """A stable identity for each of ``stage``'s escalation rules, by what the rule says, not
+    where it stands: a rule keeps its key when rules are added, removed or reordered around
+    it, and an edited rule is a new rule. The key is a hash of the rule's non-default
+    properties (so a property added to the format later changes no key), with ``#2``, ``#3``
+    … for repeats of the same rule in the list."""
+    keys: list[str] = []
+    for rule in stage.escalation:
+        text = json.dumps(
+            rule.model_dump(mode="json", exclude_defaults=True),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        key = "r" + hashlib.sha256(text.encode()).hexdigest()[:16]
+        repeats = sum(1 for k in keys if k.split("#")[0] == key)
+        keys.append(key if not repeats else f"{key}#{repeats + 1}")
+    return keys
 
 
 def stage_calendar(wf: Workflow, stage: Stage) -> WorkCalendar | None:

@@ -4,8 +4,10 @@
 the job runner will run it on a schedule). For every open stay of a live record whose deadline
 has passed it fires each escalation rule of the stage whose ``after_hours`` have passed too —
 notify people, reassign the record, fire a transition — each rule of each stay exactly once:
-the rule is claimed first (a row in ``escalation_runs``), so a second run, or a second worker
-running at the same moment, skips it.
+the rule is claimed first (a row in ``escalation_runs``, by the rule's key:
+:func:`builder.workflow.escalation_keys`), so a second run, or a second worker running at the
+same moment, skips it, and so does a run after the workflow's rules were reordered or others
+added around it.
 
 A rule whose action cannot run (the transition is refused, the record changed meanwhile) is
 still spent: its claim records the reason, and nothing of that action is written.
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from builder.calendar import WorkCalendar
 from builder.i18n import register, translate
-from builder.workflow import Assignee, Escalation, Stage, stage_calendar
+from builder.workflow import Assignee, Escalation, Stage, escalation_keys, stage_calendar
 from runtime.actor import SYSTEM
 from runtime.calendar import add_working_hours, calendar_zone
 from runtime.compiled import CompiledForm
@@ -69,13 +71,13 @@ def due_rules(
     now: dt.datetime,
     calendar: WorkCalendar | None = None,
     tz: dt.tzinfo = dt.UTC,
-) -> list[tuple[int, Escalation]]:
-    """The escalation rules of ``stage`` (with their position) due at ``now`` for a stay due at
+) -> list[tuple[str, Escalation]]:
+    """The escalation rules of ``stage`` (with their keys) due at ``now`` for a stay due at
     ``due_at``: ``after_hours`` past the deadline, in working hours when the stage has a
     ``calendar`` (so "2 hours after" a Friday 17:00 deadline is Monday 10:00, not Friday 19:00).
     """
     out = []
-    for i, rule in enumerate(stage.escalation):
+    for i, rule in zip(escalation_keys(stage), stage.escalation, strict=True):
         if rule.after_hours and calendar is not None:
             moment = add_working_hours(
                 calendar, due_at, rule.after_hours, calendar_zone(calendar, tz)
@@ -115,7 +117,7 @@ def _escalate_stay(
     conn: Any,
     services: Services,
     stay: Stay,
-    claimed: set[tuple[int, int]],
+    claimed: set[tuple[int, str]],
     now: dt.datetime,
     lang: str,
     report: EscalationReport,
@@ -128,12 +130,13 @@ def _escalate_stay(
         return
     calendar = stage_calendar(wf, stage)
     tz = services.coerce_context.timezone
-    for i, rule in due_rules(stage, stay.due_at, now, calendar, tz):
+    keys = escalation_keys(stage)
+    for key, rule in due_rules(stage, stay.due_at, now, calendar, tz):
         if not _stay_goes_on(conn, stay):
             # An earlier rule (or someone meanwhile) moved the record on: this stay's rules
             # are spent with it, as they would be had the runs been more frequent.
             return
-        if (stay.id, i) in claimed or not stage_store.claim_escalation(conn, stay, i, now):
+        if (stay.id, key) in claimed or not stage_store.claim_escalation(conn, stay, key, now):
             continue
         report.fired += 1
         try:
@@ -141,10 +144,13 @@ def _escalate_stay(
                 _apply(conn, services, cf, stage, stay, rule, now, lang, report)
         except EngineError as exc:
             outcome = f"{exc.code}: {exc}"
-            report.failed.append({"record_id": stay.record_id, "rule": i, "error": outcome})
-            stage_store.set_escalation_outcome(conn, stay, i, outcome[:1000])
+            report.failed.append(
+                # The rule as the workflow editor shows it: its place in the stage's list.
+                {"record_id": stay.record_id, "rule": keys.index(key), "error": outcome}
+            )
+            stage_store.set_escalation_outcome(conn, stay, key, outcome[:1000])
         else:
-            stage_store.set_escalation_outcome(conn, stay, i, "done")
+            stage_store.set_escalation_outcome(conn, stay, key, "done")
 
 
 def _stay_goes_on(conn: Any, stay: Stay) -> bool:

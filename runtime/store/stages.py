@@ -164,8 +164,8 @@ def due_stays(
     return [_stay(r) for r in conn.execute(query)]
 
 
-def claimed_rules(conn: sa.Connection, stay_ids: Collection[int]) -> set[tuple[int, int]]:
-    """``(stay id, rule)`` of the escalations already fired for these stays."""
+def claimed_rules(conn: sa.Connection, stay_ids: Collection[int]) -> set[tuple[int, str]]:
+    """``(stay id, rule key)`` of the escalations already fired for these stays."""
     if not stay_ids:
         return set()
     rows = conn.execute(
@@ -177,9 +177,9 @@ def claimed_rules(conn: sa.Connection, stay_ids: Collection[int]) -> set[tuple[i
 
 
 def claim_escalation(
-    conn: sa.Connection, stay: Stay, rule: int, now: dt.datetime, outcome: str = "claimed"
+    conn: sa.Connection, stay: Stay, rule: str, now: dt.datetime, outcome: str = "claimed"
 ) -> bool:
-    """Claim escalation ``rule`` of ``stay``; ``False`` when it was claimed already. The
+    """Claim escalation ``rule`` (its key) of ``stay``; ``False`` when it was claimed already. The
     primary key decides between concurrent claimers: on PostgreSQL the second insert waits for
     the first transaction and then does nothing; on SQLite writers are serialized."""
     values = {
@@ -200,7 +200,7 @@ def claim_escalation(
     return claimed is not None
 
 
-def set_escalation_outcome(conn: sa.Connection, stay: Stay, rule: int, outcome: str) -> None:
+def set_escalation_outcome(conn: sa.Connection, stay: Stay, rule: str, outcome: str) -> None:
     conn.execute(
         escalation_runs.update()
         .where(escalation_runs.c.stage_log_id == stay.id, escalation_runs.c.rule == rule)

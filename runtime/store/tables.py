@@ -395,8 +395,8 @@ escalation_runs = sa.Table(
         sa.ForeignKey("stage_log.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    # Position of the rule in the stage's ``escalation`` list.
-    sa.Column("rule", sa.Integer, primary_key=True),
+    # The rule's key (builder.workflow.escalation_keys: what it says, not where it stands).
+    sa.Column("rule", sa.Text, primary_key=True),
     sa.Column("record_id", sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False),
     _created_at("fired_at"),
     # "done", or why an action could not run ("transition_refused: …").

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from builder.calendar import WorkCalendar
 from builder.i18n import translate
-from builder.workflow import Stage
+from builder.workflow import Stage, escalation_keys
+from runtime.actor import SYSTEM
 from runtime.errors import InvalidQueryError
 from runtime.escalation import due_rules, run_escalations
 from runtime.services import Services
@@ -276,6 +277,31 @@ def test_two_escalation_runs_at_once_fire_each_rule_once(fresh_engine: sa.Engine
         assert len(_topics(conn, "record.escalated")) == 18
 
 
+def test_a_rule_added_before_others_fires_and_the_others_do_not_fire_again(
+    conn: sa.Connection,
+) -> None:
+    clock = Clock(MONDAY_10)
+    svc = Services(clock=clock)
+    owner, duty, handler = make_user(conn), make_user(conn), make_user(conn)
+    make_role(conn, "duty", duty)
+    definition = ticket_form()
+    form_id = publish_ticket(conn, svc, definition)
+    rec = svc.create_record(conn, owner, form_id, {"title": "网络中断", "handler": handler.user_id})
+    due = MONDAY_10 + dt.timedelta(hours=4)
+    assert run_escalations(conn, svc, due + dt.timedelta(minutes=1)).fired == 1
+    assert sorted(u for u, _ in _notified(conn, rec["id"])) == sorted([owner.user_id, duty.user_id])
+    # The admin puts a new first rule before the others (and so moves each of them down).
+    rules = definition["workflow"]["stages"][0]["escalation"]
+    rules.insert(0, {"after_hours": 0, "notify": [{"field": "handler"}]})
+    svc.save_draft(conn, SYSTEM, form_id, definition)
+    svc.publish_form(conn, SYSTEM, form_id)
+    report = run_escalations(conn, svc, due + dt.timedelta(minutes=2))
+    assert report.fired == 1 and report.failed == []
+    assert sorted(u for u, _ in _notified(conn, rec["id"])) == sorted(
+        [owner.user_id, duty.user_id, handler.user_id]
+    )
+
+
 def test_due_rules_count_after_hours_in_the_stages_working_hours() -> None:
     stage = Stage.model_validate(
         {
@@ -289,9 +315,10 @@ def test_due_rules_count_after_hours_in_the_stages_working_hours() -> None:
     friday_19 = friday_17 + dt.timedelta(hours=2)
     monday_10 = dt.datetime(2026, 11, 30, 10, 0, tzinfo=SH)
     office = WorkCalendar()
-    assert [i for i, _ in due_rules(stage, friday_17, friday_19)] == [0, 1]  # round the clock
-    assert [i for i, _ in due_rules(stage, friday_17, friday_19, office, SH)] == [0]
-    assert [i for i, _ in due_rules(stage, friday_17, monday_10, office, SH)] == [0, 1]
+    first, second = escalation_keys(stage)
+    assert [k for k, _ in due_rules(stage, friday_17, friday_19)] == [first, second]  # 24 h
+    assert [k for k, _ in due_rules(stage, friday_17, friday_19, office, SH)] == [first]
+    assert [k for k, _ in due_rules(stage, friday_17, monday_10, office, SH)] == [first, second]
 
 
 def test_a_round_robin_reassign_takes_turns_and_skips_the_current_assignee(

@@ -180,3 +180,47 @@ def test_implied_foreign_keys_go_and_come_back_with_the_rows_kept(fresh_engine: 
         svc.delete_record(conn, actor, created[0]["id"], version=1)
         svc.purge_record(conn, actor, created[0]["id"])
     assert all(len(found) == 2 for found in rows().values())  # ON DELETE CASCADE kept
+
+
+def test_escalation_claims_go_from_positions_to_keys_and_back(fresh_engine: sa.Engine) -> None:
+    # Migration 0013 on a database with claims: a position becomes the key of the rule there in
+    # the published workflow (a run after it fires nothing again); a position past the end
+    # keeps its number; the downgrade gives positions back.
+    import datetime as dt
+
+    from builder.workflow import Stage, escalation_keys
+    from runtime.escalation import run_escalations
+    from runtime.services import Services
+    from runtime.store.tables import escalation_runs
+    from tests.runtime.sla_factories import MONDAY_10, Clock, publish_ticket, ticket_form
+    from tests.runtime.test_record_service import make_user
+
+    svc = Services(clock=Clock(MONDAY_10))
+    first, second = dt.timedelta(hours=4, minutes=1), dt.timedelta(hours=6, minutes=1)
+    with fresh_engine.begin() as conn:
+        owner = make_user(conn)
+        form_id = publish_ticket(conn, svc)
+        svc.create_record(conn, owner, form_id, {"title": "网络中断"})
+        assert run_escalations(conn, svc, MONDAY_10 + first).fired == 1  # the notify rule
+    keys = escalation_keys(Stage.model_validate(ticket_form()["workflow"]["stages"][0]))
+
+    def claims() -> set[object]:
+        with fresh_engine.connect() as conn:
+            return set(conn.execute(sa.select(escalation_runs.c.rule)).scalars())
+
+    assert claims() == {keys[0]}
+    migrate.downgrade(fresh_engine, "0012")
+    assert claims() == {0}
+    with fresh_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO escalation_runs (stage_log_id, rule, record_id, fired_at, outcome) "
+                "SELECT stage_log_id, 7, record_id, fired_at, outcome FROM escalation_runs"
+            )
+        )
+    migrate.upgrade(fresh_engine)
+    assert claims() == {keys[0], "7"}
+    with fresh_engine.begin() as conn:
+        # The reassign rule (2 hours on) fires; the notify rule, claimed by position, does not.
+        assert run_escalations(conn, svc, MONDAY_10 + second).fired == 1
+    assert claims() == {keys[0], keys[1], "7"}
