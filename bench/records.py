@@ -962,6 +962,14 @@ def bulk_create(
         if time.perf_counter() > deadline:
             break
     ours = done / (time.perf_counter() - started)
+    if setup.backend == "sqlite":
+        first = base_name + BULK_BATCH * BULK_BATCHES * 3 // 2  # names no other batch uses
+        replay_batches = [
+            [{"data": input_data(rng, company_name(first + b * BULK_BATCH + i))}
+             for i in range(BULK_BATCH)]
+            for b in range(2)
+        ]  # fmt: skip
+        extra_rows.append(_replayed(setup, db, svc, actor, replay_batches))
     # The ceiling the pipeline alone sets: prepare_create for one batch, rolled back.
     from runtime.pipeline import prepare_create
 
@@ -1004,6 +1012,65 @@ def bulk_create(
         ours, "records/s", "raw SQL: records, claims, history, events, stays", theirs,
         f">= {TARGETS['bulk']:,.0f}/s", ours >= TARGETS["bulk"],
     )  # fmt: skip
+
+
+def _replayed(setup: Setup, db: Any, svc: Any, actor: Any, batches: list[list[Any]]) -> Row:
+    """SQLite: the floor that the writes alone set. Each batch goes through
+    ``Services.bulk_create`` once with the driver's trace callback on (the exact statements,
+    their values expanded) and is rolled back; its statements are then run again on a plain
+    ``sqlite3`` connection — ``BEGIN IMMEDIATE``, the statements, ``COMMIT``, no Python work
+    between them — and that is what is timed. (The rows get the same ids the second time: the
+    rollback freed them.)"""
+    path = setup.url.removeprefix("sqlite:///")
+    seconds = 0.0
+    done = 0
+    for batch in batches:
+        statements: list[str] = []
+        with db.engine.connect() as conn:
+            tx = conn.begin()
+            driver = conn.connection.driver_connection
+            driver.set_trace_callback(statements.append)
+            try:
+                svc.bulk_create(conn, actor, setup.form_id, batch)
+            finally:
+                driver.set_trace_callback(None)
+            tx.rollback()
+        # The callback fires again for a statement at each trigger program it starts (once a
+        # row here), with the same text: a statement is taken once.
+        work = [
+            q
+            for i, q in enumerate(statements)
+            if (i == 0 or statements[i - 1] != q)
+            and q not in ("BEGIN", "COMMIT", "ROLLBACK")
+            and not q.startswith(("--", "SAVEPOINT", "RELEASE", "PRAGMA"))
+        ]
+        plain = sqlite3.connect(path, isolation_level=None)
+        try:
+            plain.execute("PRAGMA busy_timeout = 5000")
+            plain.execute("PRAGMA foreign_keys = ON")
+            plain.execute("PRAGMA synchronous = NORMAL")
+            plain.execute("PRAGMA wal_autocheckpoint = 0")  # as the engine's writer
+            (top,) = plain.execute("SELECT max(id) FROM records").fetchone()
+            started = time.perf_counter()
+            plain.execute("BEGIN IMMEDIATE")
+            for q in work:
+                plain.execute(q).fetchall()
+            plain.execute("COMMIT")
+            seconds += time.perf_counter() - started
+            (written,) = plain.execute(
+                "SELECT count(*) FROM records WHERE id > ?", (top,)
+            ).fetchone()
+            if written != len(batch):
+                raise RuntimeError(f"replay wrote {written} records, not {len(batch)}")
+        finally:
+            plain.close()
+        done += len(batch)
+    return Row(
+        f"{setup.backend}: (reference) the bulk's own statements replayed, no Python between "
+        f"them ({done:,} rows)",
+        done / seconds,
+        "records/s",
+    )
 
 
 @dataclass(frozen=True)
