@@ -32,6 +32,10 @@ register(
             "zh": "你已在本轮审批中表态",
             "en": "you have already decided in this round",
         },
+        "not_pending_approver": {
+            "zh": "用户 {user} 不是本轮待审批的审批人",
+            "en": "user {user} is not a pending approver of this round",
+        },
         "already_approver": {
             "zh": "该用户已是本轮审批人",
             "en": "that user already approves in this round",

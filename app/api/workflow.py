@@ -1,5 +1,6 @@
-"""Approvals and stage owners of a record: vote, add an approver (加签), withdraw (撤回),
-reassign (转交); and the caller's work lists (``/me/tasks``)."""
+"""Approvals and stage owners of a record: vote, add an approver (加签), hand a vote on
+(转交), withdraw (撤回), reassign the stage (转交); and the caller's work lists
+(``/me/tasks``)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,15 @@ class PersonBody(BaseModel):
     comment: Comment = None
 
 
+class TransferBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: UserId = Field(description="who takes the vote over")
+    from_user_id: UserId | None = Field(
+        None, description="the pending approver who gives it (admins); default: the caller"
+    )
+    comment: Comment = None
+
+
 class WithdrawBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     comment: Comment = None
@@ -69,6 +79,22 @@ def add_approver(
 ) -> dict[str, Any]:
     """Add an approver to the current round (加签): a pending approver or an admin."""
     return services.add_approver(conn, actor, record_id, body.user_id, body.comment)
+
+
+@router.post(
+    "/records/{record_id}/approvals/transfer",
+    response_model=RecordWorkflowRead,
+    name="record:transfer_vote",
+    responses=error_responses(404, 409),
+)
+def transfer_vote(
+    record_id: RecordId, body: TransferBody, actor: Mover, conn: WriteConn, services: ServicesDep
+) -> dict[str, Any]:
+    """Hand a pending vote of the current round to another person (转交): its approver, or an
+    admin for any pending approver (one who left, say)."""
+    return services.transfer_vote(
+        conn, actor, record_id, body.user_id, body.from_user_id, body.comment
+    )
 
 
 @router.post(

@@ -162,6 +162,59 @@ class ApprovalServices(ServiceBase):
         )
         return self._record_with_approval(conn, actor, record_id)
 
+    def transfer_vote(
+        self,
+        conn: Any,
+        actor: Actor,
+        record_id: int,
+        to_user_id: int,
+        from_user_id: int | None = None,
+        comment: str | None = None,
+    ) -> dict[str, Any]:
+        """Hand a pending approver's vote in the current round to another person (转交): by
+        that approver (``from_user_id`` omitted: the actor), or by an admin for any pending
+        approver — the way to carry on a round whose approver left or was deactivated. The
+        new approver counts in their place (an ``all`` round now waits for them instead).
+
+        Raises: ConflictError (``not_in_approval``, ``not_pending_approver``,
+        ``already_approver``), PermissionDeniedError, RecordValidationError
+        (``unknown_user``), NotFoundError.
+        """
+        lang = actor.lang
+        self._record_for(conn, actor, record_id, "view")  # 404 outside their reach
+        row = record_store.get_record(conn, record_id, lock=True)
+        _, _, stage = self._approval_stage(conn, row, lang)
+        _, rows = self._round(conn, row)
+        giver = actor.user_id if from_user_id is None else from_user_id
+        if giver != actor.user_id and not actor.is_admin:
+            raise PermissionDeniedError("approval.transfer", reason="not_an_approver")
+        pending = next((r for r in rows if r.approver_id == giver and r.decision is None), None)
+        if pending is None:
+            if giver == actor.user_id and not any(r.approver_id == giver for r in rows):
+                raise PermissionDeniedError("approval.transfer", reason="not_an_approver")
+            raise ConflictError.coded("not_pending_approver", user=giver)
+        _check_user(conn, to_user_id, lang)
+        if any(r.approver_id == to_user_id for r in rows):
+            raise ConflictError.coded("already_approver")
+        if not approval_store.transfer(conn, pending.id, to_user_id):
+            raise ConflictError.coded("not_pending_approver", user=giver)
+        _event(
+            conn,
+            "record.approval_transferred",
+            {
+                "record_id": row.id,
+                "form_id": row.form_id,
+                "stage": stage.key,
+                "round": pending.round,
+                "from_user_id": giver,
+                "to_user_id": to_user_id,
+                "actor_id": actor.user_id,
+                "comment": (comment or "").strip() or None,
+            },
+            self.clock(),
+        )
+        return self._record_with_approval(conn, actor, record_id)
+
     def withdraw(
         self, conn: Any, actor: Actor, record_id: int, comment: str | None = None
     ) -> dict[str, Any]:

@@ -155,6 +155,17 @@ def decide(
     return result.rowcount == 1
 
 
+def transfer(conn: sa.Connection, approval_id: int, to_user_id: int) -> bool:
+    """Hand a pending approver's place in a round to ``to_user_id`` (转交); ``False`` if it
+    was no longer pending."""
+    result = conn.execute(
+        approvals.update()
+        .where(approvals.c.id == approval_id, approvals.c.decision.is_(None))
+        .values(approver_id=to_user_id)
+    )
+    return result.rowcount == 1
+
+
 def add_approver(
     conn: sa.Connection,
     *,

@@ -129,6 +129,33 @@ def test_countersign_with_an_added_approver(team: Team) -> None:
     assert_error(team.call("b", "POST", url, json={"decision": "approve"}), 409, "not_in_approval")
 
 
+def test_a_vote_handed_on_moves_to_the_new_approvers_work_list(team: Team) -> None:
+    ids = team.ids
+    form_id = _form(team, {"policy": "all", "approvers": {"users": [ids["a"], ids["b"]]}})
+    rid = _submitted(team, form_id)
+    url = f"/records/{rid}/approvals/transfer"
+    assert_error(
+        team.call("stranger", "POST", url, json={"user_id": ids["c"], "from_user_id": ids["a"]}),
+        403,
+        "permission_denied",
+    )
+    assert_error(team.call("a", "POST", url, json={"user_id": ids["b"]}), 409, "already_approver")
+    assert team.call("a", "POST", url, json={"user_id": 0}).status_code == 422
+    handed = team.ok("a", "POST", url, json={"user_id": ids["c"], "comment": "请 C 代审"})
+    assert [p["user_id"] for p in handed["approval"]["approvers"]] == [ids["c"], ids["b"]]
+    assert team.box("a", "approvals") == [] and team.box("c", "approvals") == [rid]
+    # An admin hands on b's vote; a vote already handed cannot be handed by its old approver.
+    team.ok("admin", "POST", url, json={"user_id": ids["a"], "from_user_id": ids["b"]})
+    assert_error(
+        team.call("admin", "POST", url, json={"user_id": ids["b"], "from_user_id": ids["owner"]}),
+        409,
+        "not_pending_approver",
+    )
+    votes = f"/records/{rid}/approvals"
+    assert team.ok("c", "POST", votes, json={"decision": "approve"})["stage"] == "review"
+    assert team.ok("a", "POST", votes, json={"decision": "approve"})["stage"] == "paid"
+
+
 def test_reject_returns_and_withdraw(team: Team) -> None:
     ids = team.ids
     form_id = _form(

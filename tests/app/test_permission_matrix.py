@@ -76,6 +76,7 @@ BODIES: dict[str, Any] = {
     "record:delete": {"version": 1},
     "record:vote": {"decision": "approve"},
     "record:add_approver": {"user_id": 1},
+    "record:transfer_vote": {"user_id": 1},
     "record:reassign": {"user_id": 1},
     "comment:create": {"body": "你好"},
     "app:update": {"name": "改名"},

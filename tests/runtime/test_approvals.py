@@ -200,6 +200,53 @@ def test_add_approver(conn: sa.Connection, svc: Services) -> None:
     assert len(topics) == 2
 
 
+def test_a_pending_vote_is_handed_on_by_its_approver(conn: sa.Connection, svc: Services) -> None:
+    a, b, c, other = make_user(conn), make_user(conn), make_user(conn), make_user(conn)
+    _, rec = _submitted(
+        conn, svc, {"policy": "all", "approvers": {"users": [a.user_id, b.user_id]}}
+    )
+    with pytest.raises(PermissionDeniedError):
+        svc.transfer_vote(conn, other, rec["id"], c.user_id)  # not an approver
+    with pytest.raises(PermissionDeniedError):
+        svc.transfer_vote(conn, other, rec["id"], c.user_id, from_user_id=a.user_id)
+    with pytest.raises(ConflictError) as exc:
+        svc.transfer_vote(conn, a, rec["id"], b.user_id)
+    assert exc.value.code == "already_approver"
+    with pytest.raises(RecordValidationError) as exc_user:
+        svc.transfer_vote(conn, a, rec["id"], 999_999)
+    assert [e.code for e in exc_user.value.errors] == ["unknown_user"]
+    moved = svc.transfer_vote(conn, a, rec["id"], c.user_id, comment="我出差，请 C 审批")
+    assert [p["user_id"] for p in moved["approval"]["approvers"]] == [c.user_id, b.user_id]
+    with pytest.raises(PermissionDeniedError):
+        svc.vote(conn, a, rec["id"], "approve")  # no longer in the round
+    assert svc.vote(conn, b, rec["id"], "approve")["stage"] == "review"
+    with pytest.raises(ConflictError) as exc:
+        svc.transfer_vote(conn, b, rec["id"], other.user_id)  # b has decided
+    assert exc.value.code == "not_pending_approver"
+    assert svc.vote(conn, c, rec["id"], "approve")["stage"] == "paid"
+    payloads = conn.execute(
+        sa.select(outbox.c.payload).where(outbox.c.topic == "record.approval_transferred")
+    ).scalars()
+    assert [(p["from_user_id"], p["to_user_id"]) for p in payloads] == [(a.user_id, c.user_id)]
+
+
+def test_an_admin_hands_on_the_vote_of_an_approver_who_left(
+    conn: sa.Connection, svc: Services
+) -> None:
+    a, b, c = make_user(conn), make_user(conn), make_user(conn)
+    admin = make_user(conn, admin=True)
+    _, rec = _submitted(
+        conn, svc, {"policy": "all", "approvers": {"users": [a.user_id, b.user_id]}}
+    )
+    assert svc.vote(conn, a, rec["id"], "approve")["stage"] == "review"
+    deactivate(conn, b.user_id)  # the 会签 round now waits for someone who cannot sign in
+    with pytest.raises(ConflictError) as exc:
+        svc.transfer_vote(conn, admin, rec["id"], c.user_id, from_user_id=a.user_id)
+    assert exc.value.code == "not_pending_approver"  # a has decided already
+    svc.transfer_vote(conn, admin, rec["id"], c.user_id, from_user_id=b.user_id)
+    assert svc.vote(conn, c, rec["id"], "approve")["stage"] == "paid"
+
+
 def test_approvers_from_several_rules(conn: sa.Connection, svc: Services) -> None:
     manager, head, gone, reviewer = (make_user(conn) for _ in range(4))
     dept = make_department(conn, "财务部", head=head.user_id)
