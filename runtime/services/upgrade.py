@@ -21,7 +21,9 @@ rule of the new version (see :func:`runtime.pipeline.prepare_upgrade`). A record
 take its converted unique value (another record holds it) is left as it is and counted; it is
 still upgraded when read, and its next edit meets the rule. Records in the recycle bin are
 upgraded when restored (:meth:`RecordServices.restore_record`). Several upgraders at once are safe: a record written since it was read
-is skipped (its writer upgraded it).
+is read again and upgraded if it is still behind, and an edit that read an older version
+never writes a record back under it (:func:`runtime.store.records.update_record` refuses it as
+stale).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from runtime.store.records import RecordRow
 
 log = logging.getLogger("stageform.upgrade")
 
+RETRIES = 3  # reads of a record that an edit keeps rewriting under an older version
 BATCH = 200  # records a write transaction: short, so that people's writes are not held up
 THREAD_NAME = "stageform-record-upgrader"
 
@@ -76,17 +79,34 @@ class UpgradeServices(ServiceBase):
 
     def upgrade_record(self, conn: Any, cf: CompiledForm, row: RecordRow) -> bool:
         """Write one record of ``cf``'s form that is behind as ``cf`` derives it; whether it
-        was (``False``: it changed since it was read).
+        was (``False``: it is no longer behind — its writer upgraded it — or was deleted).
+        A record written meanwhile by an edit that read an older form version is still
+        behind: it is read again (locked) and upgraded from what that edit wrote.
 
         Raises: RecordValidationError (``not_unique``: a converted unique value another
         record holds; nothing is written).
         """
         ctx = self._system_context()
-        current, hidden = self._current_data(conn, row, derive=False)
-        prepared = prepare_upgrade(
-            cf, row.data, current, ctx, self._access(conn, cf), record_id=row.id, stage=row.stage
-        )
-        return record_store.upgrade_record(conn, cf, row, prepared, hidden=hidden, now=ctx.now)
+        for _ in range(RETRIES):
+            current, hidden = self._current_data(conn, row, derive=False)
+            prepared = prepare_upgrade(
+                cf,
+                row.data,
+                current,
+                ctx,
+                self._access(conn, cf),
+                record_id=row.id,
+                stage=row.stage,
+            )
+            if record_store.upgrade_record(conn, cf, row, prepared, hidden=hidden, now=ctx.now):
+                return True
+            try:
+                row = record_store.get_record(conn, row.id, lock=True)
+            except NotFoundError:  # deleted meanwhile: upgraded when restored
+                return False
+            if row.schema_version >= cf.version:
+                return False
+        return False
 
 
 def drain_upgrades(
@@ -174,7 +194,11 @@ class RecordUpgrader(Background):
         with self._lock:
             pending = sorted(self._pending.items())
         for form_id, pokes in pending:
-            drain_upgrades(self._database, self._services, [form_id])
+            try:
+                drain_upgrades(self._database, self._services, [form_id])
+            except Exception:  # kept pending, tried again in `interval`; the others go on
+                log.warning("upgrading form %s failed; retrying later", form_id, exc_info=True)
+                continue
             with self._lock:
                 # A publish during the drain pokes again: the form stays for another pass.
                 if self._pending.get(form_id) == pokes:

@@ -672,6 +672,10 @@ def _write_version(
         )
         if expected_schema is not None:
             statement = statement.where(records.c.schema_version == expected_schema)
+        else:
+            # A writer that read an older form version (a publish and its upgrade committed
+            # meanwhile) never writes the record back under that version: it is stale.
+            statement = statement.where(records.c.schema_version <= cf.version)
         result = conn.execute(statement.values(**values))
         if result.rowcount != 1:
             raise StaleVersionError(expected_version, get_record(conn, current.id).as_api())

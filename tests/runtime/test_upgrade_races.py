@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from runtime.actor import SYSTEM
-from runtime.errors import RecordValidationError
+from runtime.errors import RecordValidationError, StaleVersionError
 from runtime.services import Services
 from runtime.store import records as record_store
 from runtime.store.database import Database
@@ -136,3 +136,55 @@ def test_an_edit_racing_the_upgrader_keeps_history_consistent(
         stored = conn.execute(sa.select(records.c.data).where(records.c.id == rid)).scalar_one()
     assert ran, "the edit re-reads a record behind under its lock"
     assert _rebuild(entries) == stored, entries
+
+
+def _upgrade_all(conn: Any, svc: Services, fid: int) -> None:
+    after = 0
+    while (batch := svc.upgrade_records(conn, fid, after_id=after)).last_id is not None:
+        after = batch.last_id
+
+
+def test_an_edit_that_read_the_older_version_does_not_write_over_the_upgrade(
+    conn: Any, svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The edit read the form at version 1; a publish and the whole upgrade pass committed
+    # before its write. Written, it would put the record back under version 1 with the old
+    # formula's value, behind a form the pass recorded as done: it is a stale write instead.
+    actor = make_user(conn)
+    fid = _form(conn, svc, [NAME, QTY, DOUBLE])
+    rid = svc.create_record(conn, actor, fid, {"name": "a", "qty": 4})["id"]
+    first = svc.compiled_form(conn, fid)
+    _republish(conn, svc, fid, [NAME, QTY, {**DOUBLE, "expr": "qty * 3"}])
+    _upgrade_all(conn, svc, fid)
+    monkeypatch.setattr(svc, "compiled_form", lambda _conn, _fid: first)
+    with pytest.raises(StaleVersionError):
+        svc.update_record(conn, actor, rid, 1, {"name": "b"})
+    monkeypatch.undo()
+    stored = conn.execute(
+        sa.select(records.c.schema_version, records.c.data).where(records.c.id == rid)
+    ).one()
+    assert stored.schema_version == 2 and stored.data["double"] == 12
+
+
+def test_the_upgrader_upgrades_again_what_an_older_edit_wrote_meanwhile(
+    conn: Any, svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The upgrader read the record; an edit that read version 1 wrote it before the upgrade
+    # did (still version 1: allowed, nothing newer was there). The upgrade's write misses —
+    # and the record, still behind, is read again and upgraded, not skipped as done.
+    actor = make_user(conn)
+    fid = _form(conn, svc, [NAME, QTY, DOUBLE])
+    rid = svc.create_record(conn, actor, fid, {"name": "a", "qty": 4})["id"]
+    first = svc.compiled_form(conn, fid)
+    _republish(conn, svc, fid, [NAME, QTY, {**DOUBLE, "expr": "qty * 3"}])
+    read = record_store.get_record(conn, rid)
+    monkeypatch.setattr(svc, "compiled_form", lambda _conn, _fid: first)
+    svc.update_record(conn, actor, rid, 1, {"qty": 5})
+    monkeypatch.undo()
+    assert svc.upgrade_record(conn, svc.compiled_form(conn, fid), read) is True
+    stored = conn.execute(
+        sa.select(records.c.schema_version, records.c.data, records.c.version).where(
+            records.c.id == rid
+        )
+    ).one()
+    assert (stored.schema_version, stored.data["qty"], stored.data["double"]) == (2, 5, 15)
