@@ -255,7 +255,16 @@ def check_can_finish(
             )
         )
     if errors:
-        raise TransitionRefusedError(mask_errors(errors, hidden, lang))
+        # Only the required fields' errors name a field ("transition" and "comment" are the
+        # request's, even in a form with a field of that name).
+        raise TransitionRefusedError(
+            [
+                *(e for e in errors if e.code != "required_for_transition"),
+                *mask_errors(
+                    [e for e in errors if e.code == "required_for_transition"], hidden, lang
+                ),
+            ]
+        )
 
 
 def stage_deadline(

@@ -200,6 +200,40 @@ def test_add_approver(conn: sa.Connection, svc: Services) -> None:
     assert len(topics) == 2
 
 
+def test_the_deciding_vote_needs_the_way_outs_comment_and_hides_hidden_fields(
+    conn: sa.Connection, svc: Services
+) -> None:
+    a = make_user(conn)
+    definition = expense_form(
+        {"policy": "any", "approvers": {"users": [a.user_id]}},
+        review={"hidden": ["comment", "manager"]},
+    )
+    # A field named like the request's comment, hidden from the approver, must not turn the
+    # missing comment into "a hidden field is invalid"; the hidden required field is not named.
+    definition["fields"].append({"key": "comment", "type": "text", "label": "备注"})
+    definition["workflow"]["transitions"][1].update(requires=["manager"], requires_comment=True)
+    admin, owner = make_user(conn, admin=True), make_user(conn)
+    form_id = publish(conn, svc, admin, definition)
+    rec = svc.create_record(conn, owner, form_id, {"title": "差旅", "amount": 1})
+    svc.fire_transition(conn, owner, rec["id"], "submit")
+    with pytest.raises(TransitionRefusedError) as exc:
+        svc.vote(conn, a, rec["id"], "approve")
+    assert sorted((e.field, e.code) for e in exc.value.errors) == [
+        ("comment", "comment_required"),
+        ("data", "hidden_field_invalid"),
+    ]
+    assert all("经理" not in e.message for e in exc.value.errors)
+    # Filled before the record reached the stage where it is hidden: only the comment lacks.
+    rec = svc.create_record(
+        conn, owner, form_id, {"title": "差旅", "amount": 1, "manager": admin.user_id}
+    )
+    svc.fire_transition(conn, owner, rec["id"], "submit")
+    with pytest.raises(TransitionRefusedError) as exc:
+        svc.vote(conn, a, rec["id"], "approve")
+    assert [e.code for e in exc.value.errors] == ["comment_required"]
+    assert svc.vote(conn, a, rec["id"], "approve", "同意")["stage"] == "paid"
+
+
 def test_a_pending_vote_is_handed_on_by_its_approver(conn: sa.Connection, svc: Services) -> None:
     a, b, c, other = make_user(conn), make_user(conn), make_user(conn), make_user(conn)
     _, rec = _submitted(
