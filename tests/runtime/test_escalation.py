@@ -383,3 +383,25 @@ def test_a_round_robin_reassign_with_only_the_current_assignee_changes_nothing(
     assert (report.fired, report.reassigned, report.failed) == (1, 0, [])
     row = conn.execute(sa.select(records).where(records.c.id == rec["id"])).one()
     assert (row.assignee_id, row.version) == (duty.user_id, 1)
+
+
+def test_rule_keys_are_a_stored_format_and_do_not_change() -> None:
+    # Claims in escalation_runs hold these keys: a change of how they are computed (or of a
+    # default of the rule's model) would make every overdue stay fire its rules again.
+    stage = Stage.model_validate(
+        {
+            "key": "open",
+            "name": "O",
+            "sla_hours": 4,
+            "escalation": [
+                {"after_hours": 0, "notify": [{"role": "duty"}, {"record_owner": True}]},
+                {"after_hours": 2, "reassign": {"field": "handler"}},
+                {"after_hours": 2.0, "reassign": {"field": "handler"}},
+            ],
+        }
+    )
+    assert escalation_keys(stage) == [
+        "r912e4967dc50ab3e",
+        "r41c8769636c5c1a8",
+        "r41c8769636c5c1a8#2",
+    ]

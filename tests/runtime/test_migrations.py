@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -224,3 +225,96 @@ def test_escalation_claims_go_from_positions_to_keys_and_back(fresh_engine: sa.E
         # The reassign rule (2 hours on) fires; the notify rule, claimed by position, does not.
         assert run_escalations(conn, svc, MONDAY_10 + second).fired == 1
     assert claims() == {keys[0], keys[1], "7"}
+
+
+def _ticket_with_claims(fresh_engine: sa.Engine, rules_kept: int | None = None) -> Any:
+    """A ticket form whose first stay has fired its notify rule (claims by key)."""
+    import datetime as dt
+
+    from runtime.escalation import run_escalations
+    from runtime.services import Services
+    from tests.runtime.sla_factories import MONDAY_10, Clock, make_role, publish_ticket
+    from tests.runtime.sla_factories import ticket_form as make_ticket
+    from tests.runtime.test_record_service import make_user
+
+    clock = Clock(MONDAY_10)
+    svc = Services(clock=clock)
+    definition = make_ticket()
+    if rules_kept is not None:
+        stage = definition["workflow"]["stages"][0]
+        stage["escalation"] = stage["escalation"][:rules_kept]
+    with fresh_engine.begin() as conn:
+        owner, duty, handler = make_user(conn), make_user(conn), make_user(conn)
+        make_role(conn, "duty", duty)
+        form_id = publish_ticket(conn, svc, definition)
+        svc.create_record(conn, owner, form_id, {"title": "网络中断", "handler": handler.user_id})
+        clock.now = MONDAY_10 + dt.timedelta(hours=4, minutes=1)
+        assert run_escalations(conn, svc, clock.now).fired == 1  # the notify rule
+    return svc, clock, form_id, definition
+
+
+def _rules(engine: sa.Engine) -> list[str]:
+    from runtime.store.tables import escalation_runs
+
+    with engine.connect() as conn:
+        return sorted(str(r) for r in conn.execute(sa.select(escalation_runs.c.rule)).scalars())
+
+
+def test_a_claim_converts_with_the_rules_published_when_it_fired(fresh_engine: sa.Engine) -> None:
+    # Fired under version 1 (notify first); version 2, published before 0013 ran, puts the
+    # reassign rule first. The claim is the notify rule's, not the one at its place now.
+    import copy
+    import datetime as dt
+
+    from builder.workflow import Stage, escalation_keys
+    from runtime.actor import SYSTEM
+    from runtime.escalation import run_escalations
+
+    svc, clock, form_id, definition = _ticket_with_claims(fresh_engine)
+    migrate.downgrade(fresh_engine, "0012")
+    assert _rules(fresh_engine) == ["0"]
+    swapped = copy.deepcopy(definition)
+    rules = swapped["workflow"]["stages"][0]["escalation"]
+    rules[0], rules[1] = rules[1], rules[0]
+    clock.now += dt.timedelta(minutes=30)
+    with fresh_engine.begin() as conn:
+        svc.save_draft(conn, SYSTEM, form_id, swapped)
+        svc.publish_form(conn, SYSTEM, form_id)
+    migrate.upgrade(fresh_engine)
+    keys = escalation_keys(Stage.model_validate(definition["workflow"]["stages"][0]))
+    assert _rules(fresh_engine) == [keys[0]]
+    with fresh_engine.begin() as conn:
+        clock.now += dt.timedelta(hours=2)
+        report = run_escalations(conn, svc, clock.now)
+    assert (report.fired, report.notified) == (1, 0)  # the reassign rule, not notify again
+
+
+def test_the_downgrade_drops_claims_it_cannot_place(fresh_engine: sa.Engine) -> None:
+    # A number 0013 could not place (a rule since removed) and a key claim for the rule now
+    # at that place would both become that number: the number goes.
+    import datetime as dt
+
+    from runtime.actor import SYSTEM
+    from runtime.escalation import run_escalations
+
+    svc, clock, form_id, definition = _ticket_with_claims(fresh_engine, rules_kept=1)
+    migrate.downgrade(fresh_engine, "0012")
+    with fresh_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO escalation_runs (stage_log_id, rule, record_id, fired_at, outcome) "
+                "SELECT stage_log_id, 1, record_id, fired_at, outcome FROM escalation_runs"
+            )
+        )
+    migrate.upgrade(fresh_engine)
+    assert "1" in _rules(fresh_engine)
+    definition["workflow"]["stages"][0]["escalation"].append(
+        {"after_hours": 2, "reassign": {"record_owner": True}}
+    )
+    with fresh_engine.begin() as conn:
+        svc.save_draft(conn, SYSTEM, form_id, definition)
+        svc.publish_form(conn, SYSTEM, form_id)
+        clock.now += dt.timedelta(hours=2)
+        assert run_escalations(conn, svc, clock.now).fired == 1
+    migrate.downgrade(fresh_engine, "0012")
+    assert _rules(fresh_engine) == ["0", "1"]
