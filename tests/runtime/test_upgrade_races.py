@@ -138,6 +138,17 @@ def test_an_edit_racing_the_upgrader_keeps_history_consistent(
     assert _rebuild(entries) == stored, entries
 
 
+def _republished_after_a_read(conn: Any, svc: Services) -> tuple[Any, int, int, Any]:
+    """A record of a form whose formula changed in version 2: (actor, form id, record id,
+    the compiled version 1 that an edit begun before the publish holds)."""
+    actor = make_user(conn)
+    fid = _form(conn, svc, [NAME, QTY, DOUBLE])
+    rid = svc.create_record(conn, actor, fid, {"name": "a", "qty": 4})["id"]
+    first = svc.compiled_form(conn, fid)
+    _republish(conn, svc, fid, [NAME, QTY, {**DOUBLE, "expr": "qty * 3"}])
+    return actor, fid, rid, first
+
+
 def _upgrade_all(conn: Any, svc: Services, fid: int) -> None:
     after = 0
     while (batch := svc.upgrade_records(conn, fid, after_id=after)).last_id is not None:
@@ -150,11 +161,7 @@ def test_an_edit_that_read_the_older_version_does_not_write_over_the_upgrade(
     # The edit read the form at version 1; a publish and the whole upgrade pass committed
     # before its write. Written, it would put the record back under version 1 with the old
     # formula's value, behind a form the pass recorded as done: it is a stale write instead.
-    actor = make_user(conn)
-    fid = _form(conn, svc, [NAME, QTY, DOUBLE])
-    rid = svc.create_record(conn, actor, fid, {"name": "a", "qty": 4})["id"]
-    first = svc.compiled_form(conn, fid)
-    _republish(conn, svc, fid, [NAME, QTY, {**DOUBLE, "expr": "qty * 3"}])
+    actor, fid, rid, first = _republished_after_a_read(conn, svc)
     _upgrade_all(conn, svc, fid)
     monkeypatch.setattr(svc, "compiled_form", lambda _conn, _fid: first)
     with pytest.raises(StaleVersionError):
@@ -172,11 +179,7 @@ def test_the_upgrader_upgrades_again_what_an_older_edit_wrote_meanwhile(
     # The upgrader read the record; an edit that read version 1 wrote it before the upgrade
     # did (still version 1: allowed, nothing newer was there). The upgrade's write misses —
     # and the record, still behind, is read again and upgraded, not skipped as done.
-    actor = make_user(conn)
-    fid = _form(conn, svc, [NAME, QTY, DOUBLE])
-    rid = svc.create_record(conn, actor, fid, {"name": "a", "qty": 4})["id"]
-    first = svc.compiled_form(conn, fid)
-    _republish(conn, svc, fid, [NAME, QTY, {**DOUBLE, "expr": "qty * 3"}])
+    actor, fid, rid, first = _republished_after_a_read(conn, svc)
     read = record_store.get_record(conn, rid)
     monkeypatch.setattr(svc, "compiled_form", lambda _conn, _fid: first)
     svc.update_record(conn, actor, rid, 1, {"qty": 5})
