@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -180,6 +181,7 @@ def escalation_keys(stage: Stage) -> list[str]:
     properties (so a property added to the format later changes no key), with ``#2``, ``#3``
     … for repeats of the same rule in the list."""
     keys: list[str] = []
+    seen: Counter[str] = Counter()
     for rule in stage.escalation:
         text = json.dumps(
             rule.model_dump(mode="json", exclude_defaults=True),
@@ -188,8 +190,8 @@ def escalation_keys(stage: Stage) -> list[str]:
             ensure_ascii=False,
         )
         key = "r" + hashlib.sha256(text.encode()).hexdigest()[:16]
-        repeats = sum(1 for k in keys if k.split("#")[0] == key)
-        keys.append(key if not repeats else f"{key}#{repeats + 1}")
+        seen[key] += 1
+        keys.append(key if seen[key] == 1 else f"{key}#{seen[key]}")
     return keys
 
 

@@ -130,7 +130,6 @@ def _escalate_stay(
         return
     calendar = stage_calendar(wf, stage)
     tz = services.coerce_context.timezone
-    keys = escalation_keys(stage)
     for key, rule in due_rules(stage, stay.due_at, now, calendar, tz):
         if not _stay_goes_on(conn, stay):
             # An earlier rule (or someone meanwhile) moved the record on: this stay's rules
@@ -146,7 +145,11 @@ def _escalate_stay(
             outcome = f"{exc.code}: {exc}"
             report.failed.append(
                 # The rule as the workflow editor shows it: its place in the stage's list.
-                {"record_id": stay.record_id, "rule": keys.index(key), "error": outcome}
+                {
+                    "record_id": stay.record_id,
+                    "rule": escalation_keys(stage).index(key),
+                    "error": outcome,
+                }
             )
             stage_store.set_escalation_outcome(conn, stay, key, outcome[:1000])
         else:

@@ -72,12 +72,13 @@ class ApprovalServices(ServiceBase):
         ]
         result = approvals.outcome(stage, votes)
         way = approvals.approval_way(wf, stage) if result == "approved" else None
+        read = None
         if way is not None:
             # The deciding vote takes the record out as that transition would, so it meets
             # the transition's guard, required fields and comment — or is refused, and not
-            # counted (the approver fills the fields first, as before firing it by hand).
-            current, _ = self._current_data(conn, row)
-            state = workflow.RecordState(row.stage, current, row.owner_id, row.assignee_id, row.id)
+            # counted (the record's fields are filled first, as before firing it by hand).
+            read = self._current_data(conn, row)
+            state = workflow.RecordState(row.stage, read[0], row.owner_id, row.assignee_id, row.id)
             ctx = self._context(actor)
             workflow.check_can_finish(cf, way, state, actor, text, ctx.now, ctx.coerce, view.hidden)
         now = self.clock()
@@ -98,9 +99,8 @@ class ApprovalServices(ServiceBase):
             now,
         )
         if result == "approved":
-            self._move(
-                conn, actor, cf, row, approvals.approve_target(wf, stage), approvals.APPROVED, text
-            )
+            target = approvals.approve_target(wf, stage)
+            self._move(conn, actor, cf, row, target, approvals.APPROVED, text, read=read)
         elif result == "rejected":
             target = approvals.reject_target(stage, _still_there(cf, stay.from_stage))
             self._move(conn, actor, cf, row, target, approvals.REJECTED, text)
@@ -312,14 +312,17 @@ class ApprovalServices(ServiceBase):
         to_key: str,
         marker: str,
         comment: str | None,
+        *,
+        read: tuple[dict[str, Any], dict[str, Any]] | None = None,
     ) -> None:
         """Move the record as its approval decided: the same versioned write, stage log,
         assignee, deadline and event as a transition (``marker`` in the log's
-        ``transition``)."""
+        ``transition``). ``read``: the record's current data and hidden values, when the caller
+        has them already."""
         wf = cf.definition.workflow
         to = wf.stage(to_key) if wf is not None else None
         assert to is not None  # validation guarantees approval targets are known stages
-        current, hidden = self._current_data(conn, row)
+        current, hidden = read if read is not None else self._current_data(conn, row)
         state = workflow.RecordState(row.stage, current, row.owner_id, row.assignee_id, row.id)
         now = self.clock()
         record_store.transition_record(

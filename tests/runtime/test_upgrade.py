@@ -152,15 +152,22 @@ def database(fresh_engine: sa.Engine) -> Database:
     return Database.from_engine(fresh_engine)
 
 
-def test_drain_and_the_background_upgrader_bring_every_record_up(
-    database: Database, svc: Services
-) -> None:
+def _behind(database: Database, svc: Services, n: int) -> tuple[Any, int]:
+    """A form whose ``qty`` became a number in version 2, and ``n`` records written under
+    version 1: (their writer, the form's id)."""
     with database.begin() as conn:
         actor = make_user(conn)
         fid = _form(conn, svc, [NAME, QTY_TEXT])
-        for i in range(7):
+        for i in range(n):
             svc.create_record(conn, actor, fid, {"name": f"n{i}", "qty": str(i)})
         _republish(conn, svc, fid, [NAME, QTY])
+    return actor, fid
+
+
+def test_drain_and_the_background_upgrader_bring_every_record_up(
+    database: Database, svc: Services
+) -> None:
+    actor, fid = _behind(database, svc, 7)
     seen: list[tuple[int, int, int]] = []
     assert drain_upgrades(database, svc, batch=3, progress=lambda *a: seen.append(a)) == (7, 0)
     assert seen == [(fid, 3, 0), (fid, 6, 0), (fid, 7, 0)]
@@ -238,12 +245,7 @@ def test_a_pass_left_unfinished_is_taken_up_when_an_upgrader_starts(
 def test_a_publish_during_a_pass_leaves_the_form_to_upgrade_again(
     database: Database, svc: Services
 ) -> None:
-    with database.begin() as conn:
-        actor = make_user(conn)
-        fid = _form(conn, svc, [NAME, QTY_TEXT])
-        for i in range(6):
-            svc.create_record(conn, actor, fid, {"name": f"n{i}", "qty": str(i)})
-        _republish(conn, svc, fid, [NAME, QTY])
+    _, fid = _behind(database, svc, 6)
 
     def publish_after_the_first_batch(form_id: int, upgraded: int, left: int) -> None:
         if upgraded == 2:
